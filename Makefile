@@ -1,0 +1,60 @@
+# helpdesk — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Tests need a key but never a real one; everything else comes from the environment/.env.
+TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret} DEBUG=false
+
+.DEFAULT_GOAL := help
+
+#: List the targets
+help:
+	@awk '/^#:/{sub(/^#: */,"");doc=$$0;next} /^[a-zA-Z_-]+:/{if(doc){split($$1,t,":");printf "  make %-10s %s\n",t[1],doc};doc=""}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+#: Create/refresh the virtualenv in .venv (only when requirements changed)
+install: $(STAMP)
+
+.env:
+	@echo "Writing a local development .env (DEBUG on, SQLite, generated SECRET_KEY)"
+	@printf 'DEBUG=true\nSECRET_KEY=%s\nALLOWED_HOSTS=127.0.0.1,localhost\n' \
+		"$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
+
+#: Install, migrate, index the sample KB, seed demo data, serve on http://127.0.0.1:8000
+run: $(STAMP) .env
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py kb_sync
+	$(BIN)/python manage.py seed_demo
+	@echo "Create an integration key with: $(BIN)/python manage.py create_api_key my-integration"
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+#: Lint, format check, migrations check and the whole test suite
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+#: Format the code with ruff
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+#: Run the benchmarks in bench/ (see bench/README.md)
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+#: Remove the virtualenv and local database
+clean:
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm .pytest_cache .ruff_cache
+
+.PHONY: help install run test format bench clean

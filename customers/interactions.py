@@ -1,0 +1,197 @@
+"""The interaction log: what happened with a customer (tickets, suggestions, feedback, e-mails).
+
+Callers use one small interface, `InteractionStore`, through `get_interaction_store()`; which
+store is behind it is a setting (INTERACTION_STORE). The `database` store keeps the log in the
+relational DB; the `dynamodb` store (PynamoDB) is the scale path.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_ulid(at: datetime | None = None) -> str:
+    """A ULID: 48-bit millisecond time + 80 random bits, Crockford base32, sorts by time."""
+    millis = int((at.timestamp() if at else time.time()) * 1000)
+    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        value, index = divmod(value, 32)
+        chars.append(_CROCKFORD[index])
+    return "".join(reversed(chars))
+
+
+class Kind:
+    TICKET_CREATED = "ticket_created"
+    SUGGESTIONS_SHOWN = "suggestions_shown"
+    FEEDBACK = "feedback"
+    STATUS_CHANGED = "status_changed"
+    NOTE = "note"
+    EMAIL_IN = "email_in"
+    EMAIL_OUT = "email_out"
+
+
+@dataclass(frozen=True)
+class InteractionRecord:
+    customer_id: int
+    kind: str
+    summary: str = ""
+    ticket_id: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    actor: str = ""
+    occurred_at: datetime = field(default_factory=timezone.now)
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", new_ulid(self.occurred_at))
+
+    def to_json(self) -> dict[str, Any]:
+        payload = asdict(self)
+        payload["occurred_at"] = self.occurred_at.isoformat()
+        return payload
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> InteractionRecord:
+        payload = dict(payload)
+        payload["occurred_at"] = datetime.fromisoformat(payload["occurred_at"])
+        return cls(**payload)
+
+
+@dataclass(frozen=True)
+class InteractionPage:
+    items: list[InteractionRecord]
+    # Pass as `before` to get the next (older) page; None when there is none.
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    ok: bool
+    detail: str
+    latency_ms: float
+
+
+class InteractionStore(Protocol):
+    name: str
+
+    def append(self, record: InteractionRecord) -> None:
+        """Store one interaction. Idempotent: a retried record (same id) is stored once."""
+
+    def for_customer(
+        self, customer_id: int, *, limit: int = 20, before: str | None = None
+    ) -> InteractionPage:
+        """A customer's interactions, newest first, expired ones left out."""
+
+    def for_ticket(
+        self, ticket_id: int, *, limit: int = 50, before: str | None = None
+    ) -> InteractionPage:
+        """One ticket's interactions, newest first, expired ones left out."""
+
+    def check(self) -> StoreHealth:
+        """Reachability and latency, for /health."""
+
+
+def expiry_for(record: InteractionRecord) -> datetime:
+    return record.occurred_at + timedelta(days=settings.INTERACTION_RETENTION_DAYS)
+
+
+class DatabaseInteractionStore:
+    """The embedded default: the log in the relational DB (customers.Interaction)."""
+
+    name = "database"
+
+    def append(self, record: InteractionRecord) -> None:
+        from customers.models import Interaction
+
+        try:
+            with transaction.atomic():
+                Interaction.objects.create(
+                    id=record.id,
+                    customer_id=record.customer_id,
+                    ticket_id=record.ticket_id,
+                    kind=record.kind,
+                    occurred_at=record.occurred_at,
+                    summary=record.summary[:500],
+                    data=record.data,
+                    actor=record.actor[:200],
+                    expires_at=expiry_for(record),
+                )
+        except IntegrityError:
+            if not Interaction.objects.filter(id=record.id).exists():
+                raise  # not a retry of the same record: a real error
+
+    def for_customer(self, customer_id, *, limit=20, before=None) -> InteractionPage:
+        return self._page({"customer_id": customer_id}, limit, before)
+
+    def for_ticket(self, ticket_id, *, limit=50, before=None) -> InteractionPage:
+        return self._page({"ticket_id": ticket_id}, limit, before)
+
+    def _page(self, where: dict, limit: int, before: str | None) -> InteractionPage:
+        from customers.models import Interaction
+
+        rows = Interaction.objects.filter(**where, expires_at__gt=timezone.now()).order_by("-id")
+        if before:
+            rows = rows.filter(id__lt=before)
+        rows = list(rows[: limit + 1])
+        items = [
+            InteractionRecord(
+                id=row.id,
+                customer_id=row.customer_id,
+                ticket_id=row.ticket_id,
+                kind=row.kind,
+                occurred_at=row.occurred_at,
+                summary=row.summary,
+                data=row.data,
+                actor=row.actor,
+            )
+            for row in rows[:limit]
+        ]
+        next_cursor = items[-1].id if len(rows) > limit else None
+        return InteractionPage(items=items, next_cursor=next_cursor)
+
+    def check(self) -> StoreHealth:
+        started = time.perf_counter()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except Exception as exc:  # any driver error means "down" for /health
+            return StoreHealth(False, f"database unreachable: {exc}", _ms(started))
+        return StoreHealth(True, "ok", _ms(started))
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+@lru_cache(maxsize=1)
+def _store_for(name: str) -> InteractionStore:
+    if name == "database":
+        return DatabaseInteractionStore()
+    raise ValueError(f"Unknown INTERACTION_STORE {name!r}; expected 'database' or 'dynamodb'.")
+
+
+def get_interaction_store() -> InteractionStore:
+    return _store_for(settings.INTERACTION_STORE)
+
+
+__all__ = [
+    "InteractionPage",
+    "InteractionRecord",
+    "InteractionStore",
+    "Kind",
+    "StoreHealth",
+    "get_interaction_store",
+    "new_ulid",
+]

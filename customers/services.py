@@ -1,0 +1,106 @@
+"""Writes for customers and orders."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from customers.models import Customer, Order
+from helpdesk.api.exceptions import Conflict
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+@transaction.atomic
+def customer_create(
+    *,
+    email: str,
+    name: str = "",
+    external_id: str | None = None,
+    phone: str = "",
+    tier: str = Customer.Tier.STANDARD,
+    locale: str = "en",
+    metadata: dict[str, Any] | None = None,
+) -> Customer:
+    try:
+        with transaction.atomic():
+            return Customer.objects.create(
+                email=normalize_email(email),
+                name=name,
+                external_id=external_id or None,
+                phone=phone,
+                tier=tier,
+                locale=locale,
+                metadata=metadata or {},
+            )
+    except IntegrityError:
+        raise Conflict(
+            "A customer with this e-mail or external id already exists.",
+            fields={"email": ["Already in use."]},
+        ) from None
+
+
+@transaction.atomic
+def customer_update(*, customer: Customer, **changes: Any) -> Customer:
+    if "email" in changes:
+        changes["email"] = normalize_email(changes["email"])
+    if "external_id" in changes:
+        changes["external_id"] = changes["external_id"] or None
+    for name, value in changes.items():
+        setattr(customer, name, value)
+    try:
+        with transaction.atomic():
+            customer.save(update_fields=[*changes, "updated_at"])
+    except IntegrityError:
+        raise Conflict("Another customer already has this e-mail or external id.") from None
+    return customer
+
+
+def customer_upsert_by_email(*, email: str, name: str = "", **defaults: Any) -> Customer:
+    """The customer with this e-mail, created if new. A missing name is filled in, never erased."""
+    email = normalize_email(email)
+    customer, created = Customer.objects.get_or_create(
+        email=email, defaults={"name": name, **defaults}
+    )
+    if not created and name and not customer.name:
+        customer.name = name
+        customer.save(update_fields=["name", "updated_at"])
+    return customer
+
+
+@transaction.atomic
+def order_create(
+    *,
+    customer: Customer,
+    number: str,
+    total: Decimal,
+    placed_at,
+    status: str = Order.Status.PENDING,
+    currency: str = "USD",
+    line_items: list[dict[str, Any]] | None = None,
+) -> Order:
+    try:
+        with transaction.atomic():
+            return Order.objects.create(
+                customer=customer,
+                number=number,
+                total=total,
+                placed_at=placed_at,
+                status=status,
+                currency=currency.upper(),
+                line_items=line_items or [],
+            )
+    except IntegrityError:
+        raise Conflict(
+            "An order with this number already exists.", fields={"number": ["Already in use."]}
+        ) from None
+
+
+@transaction.atomic
+def order_update(*, order: Order, **changes: Any) -> Order:
+    for name, value in changes.items():
+        setattr(order, name, value)
+    order.save(update_fields=[*changes, "updated_at"])
+    return order

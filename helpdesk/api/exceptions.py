@@ -1,0 +1,48 @@
+"""The domain errors the API turns into `{"error": {"code", "message", "fields"}}` responses."""
+
+from typing import Any
+
+
+class HelpdeskError(Exception):
+    code = "error"
+    http_status = 400
+
+    def __init__(self, message: str, *, fields: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class NotFound(HelpdeskError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(HelpdeskError):
+    code = "conflict"
+    http_status = 409
+
+
+class InvalidTransition(HelpdeskError):
+    code = "invalid_transition"
+    http_status = 409
+
+
+class IdempotencyKeyReused(HelpdeskError):
+    code = "idempotency_key_reused"
+    http_status = 409
+
+
+class PayloadTooLarge(HelpdeskError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class InvalidInput(HelpdeskError):
+    code = "validation_error"
+    http_status = 400
+
+
+class KnowledgeBackendUnavailable(HelpdeskError):
+    code = "kb_unavailable"
+    http_status = 503

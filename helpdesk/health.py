@@ -1,0 +1,65 @@
+"""GET /health: liveness plus each dependency's status and latency."""
+
+import time
+
+from django.db import connection
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from customers.interactions import get_interaction_store
+from knowledge.backends.base import get_backend
+
+
+def _database() -> dict:
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        ok, detail = True, "ok"
+    except Exception as exc:  # any driver error means the database is down
+        ok, detail = False, f"unreachable: {exc.__class__.__name__}"
+    return {
+        "status": "ok" if ok else "down",
+        "detail": detail,
+        "vendor": connection.vendor,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+
+
+def _component(check) -> dict:
+    try:
+        health = check()
+    except Exception as exc:
+        return {"status": "down", "detail": f"{exc.__class__.__name__}: {exc}", "latency_ms": None}
+    body = {
+        "status": "ok" if health.ok else "degraded",
+        "detail": health.detail,
+        "latency_ms": health.latency_ms,
+    }
+    body.update(getattr(health, "info", {}) or {})
+    return body
+
+
+class HealthApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        database = _database()
+        checks = {"database": database}
+        if database["status"] == "ok":
+            store = get_interaction_store()
+            backend = get_backend()
+            checks["interaction_store"] = {"name": store.name, **_component(store.check)}
+            checks["knowledge_base"] = {"name": backend.name, **_component(backend.check)}
+        statuses = {check["status"] for check in checks.values()}
+        overall = "ok" if statuses == {"ok"} else "degraded"
+        if database["status"] != "ok":
+            overall = "down"
+        return Response(
+            {"status": overall, "checks": checks}, status=503 if overall == "down" else 200
+        )

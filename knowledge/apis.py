@@ -1,0 +1,115 @@
+"""Knowledge-base endpoints: start/poll a sync, and search the retriever directly."""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from helpdesk.api.exceptions import NotFound
+from helpdesk.api.fields import CleanCharField
+from helpdesk.api.utils import iso, validated
+from helpdesk.auth import IsStaffOrAdminApiKey
+from knowledge import services
+from knowledge.backends.base import get_backend
+from knowledge.filters import validate_filter
+from knowledge.models import SyncJob
+
+# Bedrock's Retrieve accepts at most 20,000 characters of query text; we hold the local
+# backend to the same contract so a client works with both.
+MAX_QUERY_CHARS = 20_000
+
+
+def sync_job_json(job: SyncJob) -> dict:
+    return {
+        "id": job.id,
+        "backend": job.backend,
+        "source": job.source,
+        "trigger": job.trigger,
+        "status": job.status,
+        "external_id": job.external_id or None,
+        "counts": {
+            "scanned": job.scanned,
+            "added": job.added,
+            "updated": job.updated,
+            "deleted": job.deleted,
+            "unchanged": job.unchanged,
+            "failed": job.failed,
+        },
+        "errors": job.errors,
+        "message": job.message,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "duration_ms": job.duration_ms,
+    }
+
+
+class KbSyncApi(APIView):
+    permission_classes = [IsStaffOrAdminApiKey]
+
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    def post(self, request):
+        job = services.kb_sync_start(trigger=SyncJob.Trigger.API)
+        return Response(sync_job_json(job), status=status.HTTP_202_ACCEPTED)
+
+
+class KbSyncDetailApi(APIView):
+    permission_classes = [IsStaffOrAdminApiKey]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, job_id: int):
+        job = SyncJob.objects.filter(pk=job_id).first()
+        if job is None:
+            raise NotFound("No sync job with this id.")
+        return Response(sync_job_json(job))
+
+
+class SearchInput(serializers.Serializer):
+    q = CleanCharField(max_length=MAX_QUERY_CHARS)
+    k = serializers.IntegerField(min_value=1, max_value=50, default=5)
+    filter = serializers.JSONField(required=False)
+
+    def validate_filter(self, value):
+        if isinstance(value, str):  # from a query string: JSON text
+            import json
+
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise serializers.ValidationError("Not valid JSON.") from None
+        return validate_filter(value)
+
+
+class KbSearchApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", OpenApiTypes.STR, required=True),
+            OpenApiParameter("k", OpenApiTypes.INT),
+            OpenApiParameter("filter", OpenApiTypes.STR, description="JSON metadata filter"),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request):
+        data = validated(SearchInput, request.query_params)
+        backend = get_backend()
+        passages = backend.retrieve(data["q"], k=data["k"], filters=data.get("filter"))
+        return Response(
+            {
+                "query": data["q"],
+                "backend": backend.name,
+                "results": [
+                    {
+                        "rank": rank,
+                        "score": p.score,
+                        "title": p.title,
+                        "snippet": p.snippet,
+                        "source": p.source,
+                        "article_id": p.article_id,
+                        "passage_ref": p.passage_ref,
+                        "heading_path": p.heading_path,
+                        "metadata": p.metadata,
+                    }
+                    for rank, p in enumerate(passages, start=1)
+                ],
+            }
+        )

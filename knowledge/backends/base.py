@@ -1,0 +1,66 @@
+"""The small interface every knowledge-base backend implements, and how one is chosen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol
+
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from knowledge.models import SyncJob
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One retrieved passage, already collapsed so each article appears once."""
+
+    title: str
+    snippet: str
+    score: float
+    source: str
+    passage_ref: str
+    article_id: int | None = None
+    heading_path: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BackendHealth:
+    ok: bool
+    detail: str
+    latency_ms: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class KnowledgeBackend(Protocol):
+    name: str
+
+    def retrieve(
+        self, query: str, *, k: int = 5, filters: dict[str, Any] | None = None
+    ) -> list[Passage]:
+        """The k passages that best answer `query`, best first. Raises
+        KnowledgeBackendUnavailable when the backend cannot answer."""
+
+    def sync(
+        self, job: SyncJob, *, progress: Callable[[SyncJob, str], None] | None = None
+    ) -> SyncJob:
+        """Bring the index up to date with the source, recording progress in `job`."""
+
+    def check(self) -> BackendHealth:
+        """For /health."""
+
+
+@lru_cache(maxsize=2)
+def _backend_for(name: str) -> KnowledgeBackend:
+    if name == "local":
+        from knowledge.backends.local import LocalBackend
+
+        return LocalBackend()
+    raise ValueError(f"Unknown KB_BACKEND {name!r}; expected 'local' or 'bedrock'.")
+
+
+def get_backend() -> KnowledgeBackend:
+    return _backend_for(settings.KB_BACKEND)

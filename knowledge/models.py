@@ -1,0 +1,100 @@
+from django.db import models
+
+
+class Article(models.Model):
+    """One source document of the knowledge base (a file in a folder or an S3 object)."""
+
+    # Path relative to the source root, or the S3 key: stable across syncs.
+    source_key = models.CharField(max_length=1024, unique=True)
+    uri = models.CharField(max_length=2048)
+    title = models.CharField(max_length=300)
+    content_hash = models.CharField(max_length=64)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Chunk(models.Model):
+    """A passage of an article: the unit the retriever indexes."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField()
+    heading_path = models.JSONField(default=list, blank=True)
+    text = models.TextField()
+    # float32 vector (numpy .tobytes()) when the backend embeds passages.
+    embedding = models.BinaryField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["article", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["article", "position"], name="chunk_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.article_id}#{self.position}"
+
+
+class SyncJob(models.Model):
+    class Trigger(models.TextChoices):
+        MANUAL = "manual"
+        API = "api"
+        S3_EVENT = "s3-event"
+        COMMAND = "command"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    backend = models.CharField(max_length=32)
+    source = models.CharField(max_length=2048)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # Bedrock's ingestion job id when the backend is bedrock.
+    external_id = models.CharField(max_length=128, blank=True)
+    scanned = models.PositiveIntegerField(default=0)
+    added = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    # [{"key": ..., "reason": ...}] for every file that could not be indexed.
+    errors = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["source", "status"], name="syncjob_source_status")]
+
+    def __str__(self) -> str:
+        return f"sync {self.pk} {self.status}"
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return round((self.finished_at - self.started_at).total_seconds() * 1000, 1)
+        return None
+
+
+class KnowledgeState(models.Model):
+    """One row: the KB generation, bumped by every sync that changes the index.
+
+    Each process compares it with the generation of its in-memory index and rebuilds when they
+    differ, so no request after a completed sync sees stale results.
+    """
+
+    generation = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"generation {self.generation}"

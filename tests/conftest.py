@@ -1,0 +1,72 @@
+"""Shared fixtures: one cast (an integration key, an admin key, staff, a non-staff user,
+an outsider with no credentials), factories, and the sample KB indexed once per test session."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from helpdesk.models import ApiKey
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Index the sample KB into the test database once; tests roll back around it."""
+    from knowledge.models import SyncJob
+    from knowledge.services import kb_sync_start
+
+    with django_db_blocker.unblock():
+        job = kb_sync_start(trigger=SyncJob.Trigger.COMMAND)
+        assert job.status == SyncJob.Status.SUCCEEDED, job.message
+        assert job.added >= 25
+
+
+def _client(**credentials) -> APIClient:
+    client = APIClient()
+    if credentials:
+        client.credentials(**credentials)
+    return client
+
+
+@pytest.fixture
+def api_key(db):
+    api_key, key = ApiKey.objects.create_key(name="crm-integration")
+    api_key.raw = key
+    return api_key
+
+
+@pytest.fixture
+def api(api_key) -> APIClient:
+    """An integration authenticated with a plain API key."""
+    return _client(HTTP_AUTHORIZATION=f"Api-Key {api_key.raw}")
+
+
+@pytest.fixture
+def admin_api(db) -> APIClient:
+    _, key = ApiKey.objects.create_key(name="ops", is_admin=True)
+    return _client(HTTP_AUTHORIZATION=f"Api-Key {key}")
+
+
+@pytest.fixture
+def agent(db):
+    return get_user_model().objects.create_user("agent", "agent@example.com", "pw", is_staff=True)
+
+
+@pytest.fixture
+def staff(agent) -> APIClient:
+    client = APIClient()
+    client.force_login(agent)
+    return client
+
+
+@pytest.fixture
+def customer_user_client(db) -> APIClient:
+    """A logged-in user who is not staff."""
+    user = get_user_model().objects.create_user("shopper", "shopper@example.com", "pw")
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def outsider() -> APIClient:
+    return APIClient()

@@ -1,0 +1,237 @@
+"""Ticket endpoints: ingest, list/read/update, context (customer 360) and feedback."""
+
+import django_filters
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from helpdesk.api.exceptions import NotFound
+from helpdesk.api.fields import CleanCharField, MetadataField
+from helpdesk.api.utils import validated
+from helpdesk.auth import ApiKeyClient
+from knowledge.filters import validate_filter
+from tickets import selectors, services
+from tickets.models import Ticket
+from tickets.serializers import ticket_json
+
+
+def actor_of(request) -> str:
+    """Who did it, as recorded in interactions, feedback and idempotency scopes."""
+    user = request.user
+    if isinstance(user, ApiKeyClient):
+        return user.label
+    return f"user:{user.get_username()}"
+
+
+class CustomerRef(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    name = CleanCharField(max_length=200, required=False, allow_blank=True)
+    phone = CleanCharField(max_length=40, required=False, allow_blank=True)
+    locale = CleanCharField(max_length=16, required=False, allow_blank=True)
+
+
+class TicketInput(serializers.Serializer):
+    customer = CustomerRef(required=False)
+    customer_id = serializers.IntegerField(required=False, min_value=1)
+    order_id = serializers.IntegerField(required=False, min_value=1)
+    order_number = CleanCharField(max_length=64, required=False)
+    subject = CleanCharField(max_length=255)
+    # The byte limit (TICKET_BODY_MAX_BYTES) is enforced by the service with a 413.
+    body = CleanCharField(trim_whitespace=True)
+    channel = serializers.ChoiceField(choices=Ticket.Channel.choices, required=False)
+    priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False)
+    metadata = MetadataField()
+    kb_filters = serializers.JSONField(required=False)
+
+    def validate_kb_filters(self, value):
+        return validate_filter(value)
+
+    def validate(self, data):
+        if not data.get("customer_id") and not data.get("customer"):
+            raise serializers.ValidationError(
+                {"customer": ["Give `customer` (with an e-mail) or `customer_id`."]}
+            )
+        return data
+
+
+class TicketUpdateInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
+    priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False)
+    assignee = serializers.CharField(required=False, allow_null=True, max_length=150)
+
+    def validate_assignee(self, value):
+        if value is None:
+            return None
+        user = get_user_model().objects.filter(username=value, is_staff=True).first()
+        if user is None:
+            raise serializers.ValidationError("No staff user with this username.")
+        return user
+
+
+class FeedbackInput(serializers.Serializer):
+    suggestion_id = serializers.IntegerField(min_value=1)
+    helpful = serializers.BooleanField()
+    resolved = serializers.BooleanField(required=False, default=False)
+    comment = CleanCharField(required=False, allow_blank=True, max_length=5000, default="")
+
+
+class TicketFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer_email = django_filters.CharFilter(field_name="customer__email", lookup_expr="iexact")
+    assignee = django_filters.CharFilter(field_name="assignee__username")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    status = django_filters.MultipleChoiceFilter(choices=Ticket.Status.choices)
+    priority = django_filters.MultipleChoiceFilter(choices=Ticket.Priority.choices)
+
+    class Meta:
+        model = Ticket
+        fields = ["status", "priority", "channel", "customer"]
+
+
+class TicketOutput(serializers.Serializer):
+    """The shape `ticket_json` produces, for the OpenAPI schema."""
+
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    customer_id = serializers.IntegerField()
+    order_id = serializers.IntegerField(allow_null=True)
+    subject = serializers.CharField()
+    body = serializers.CharField()
+    channel = serializers.CharField()
+    status = serializers.CharField()
+    priority = serializers.CharField()
+    assignee = serializers.CharField(allow_null=True)
+    metadata = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    first_response_at = serializers.DateTimeField(allow_null=True)
+    resolved_at = serializers.DateTimeField(allow_null=True)
+
+
+class TicketListApi(GenericAPIView):
+    queryset = selectors.ticket_list()
+    filterset_class = TicketFilter
+    filter_backends = [
+        django_filters.rest_framework.DjangoFilterBackend,
+        SearchFilter,
+        OrderingFilter,
+    ]
+    search_fields = ["subject", "body", "customer__email", "customer__name"]
+    ordering_fields = ["created_at", "updated_at", "priority", "status"]
+
+    @extend_schema(responses=TicketOutput(many=True))
+    def get(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([ticket_json(t) for t in page])
+
+    @extend_schema(
+        request=TicketInput,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Retries with the same key and body return the first response.",
+            )
+        ],
+        responses={201: OpenApiTypes.OBJECT},
+    )
+    def post(self, request):
+        key = request.headers.get("Idempotency-Key", "").strip() or None
+        if key and len(key) > 255:
+            raise serializers.ValidationError({"Idempotency-Key": ["At most 255 characters."]})
+        payload = validated(TicketInput, request.data)
+        result = services.ticket_create(
+            payload=payload, actor=actor_of(request), idempotency_key=key
+        )
+        response = Response(result.body, status=result.status_code)
+        if result.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class TicketDetailApi(GenericAPIView):
+    queryset = selectors.ticket_list()
+
+    def get_ticket(self, pk: int) -> Ticket:
+        ticket = selectors.ticket_get(ticket_id=pk)
+        if ticket is None:
+            raise NotFound("No ticket with this id.")
+        return ticket
+
+    @extend_schema(responses=TicketOutput)
+    def get(self, request, pk: int):
+        return Response(ticket_json(self.get_ticket(pk)))
+
+    @extend_schema(request=TicketUpdateInput, responses=TicketOutput)
+    def patch(self, request, pk: int):
+        ticket = self.get_ticket(pk)
+        data = validated(TicketUpdateInput, request.data, partial=True)
+        ticket = services.ticket_update(
+            ticket=ticket,
+            actor=actor_of(request),
+            status=data.get("status"),
+            priority=data.get("priority"),
+            assignee=data.get("assignee"),
+            unassign="assignee" in data and data["assignee"] is None,
+        )
+        return Response(ticket_json(selectors.ticket_get(ticket_id=ticket.pk)))
+
+
+class TicketContextApi(TicketDetailApi):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, pk: int):
+        return Response(selectors.ticket_context(ticket=self.get_ticket(pk)))
+
+    patch = None
+
+
+class TicketFeedbackApi(TicketDetailApi):
+    @extend_schema(
+        request=FeedbackInput,
+        responses={
+            201: inline_serializer(
+                "Feedback",
+                {
+                    "id": serializers.IntegerField(),
+                    "ticket_id": serializers.IntegerField(),
+                    "suggestion_id": serializers.IntegerField(),
+                    "helpful": serializers.BooleanField(),
+                    "resolved": serializers.BooleanField(),
+                    "comment": serializers.CharField(),
+                    "submitted_by": serializers.CharField(),
+                    "created_at": serializers.DateTimeField(),
+                    "ticket_status": serializers.CharField(),
+                },
+            )
+        },
+    )
+    def post(self, request, pk: int):
+        ticket = self.get_ticket(pk)
+        data = validated(FeedbackInput, request.data)
+        user = request.user if getattr(request.user, "pk", None) else None
+        feedback = services.feedback_create(
+            ticket=ticket, actor=actor_of(request), user=user, **data
+        )
+        ticket.refresh_from_db(fields=["status"])
+        return Response(
+            {
+                "id": feedback.id,
+                "ticket_id": ticket.id,
+                "suggestion_id": feedback.suggestion_id,
+                "helpful": feedback.helpful,
+                "resolved": feedback.resolved,
+                "comment": feedback.comment,
+                "submitted_by": feedback.submitted_by,
+                "created_at": feedback.created_at,
+                "ticket_status": ticket.status,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+    get = None
+    patch = None
