@@ -94,6 +94,9 @@ class KnowledgeState(models.Model):
     """
 
     generation = models.PositiveBigIntegerField(default=0)
+    # A fresh random token per bump: what in-memory indexes are keyed by, so a rolled-back or
+    # restored database can never make an index built for other contents look current.
+    revision = models.CharField(max_length=32, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

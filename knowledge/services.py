@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 
 from django.conf import settings
@@ -27,15 +28,23 @@ def kb_sync_start(*, trigger: str, progress: Progress | None = None) -> SyncJob:
     return backend.sync(job, progress=progress)
 
 
+def kb_revision() -> tuple[int, str]:
+    """(generation, revision) of the KB as last changed by a sync; (0, "") before any."""
+    state = KnowledgeState.objects.filter(pk=1).values_list("generation", "revision").first()
+    return state or (0, "")
+
+
 def kb_generation() -> int:
-    state = KnowledgeState.objects.filter(pk=1).values_list("generation", flat=True).first()
-    return state or 0
+    return kb_revision()[0]
 
 
 def _bump_generation() -> None:
-    updated = KnowledgeState.objects.filter(pk=1).update(generation=F("generation") + 1)
+    revision = uuid.uuid4().hex
+    updated = KnowledgeState.objects.filter(pk=1).update(
+        generation=F("generation") + 1, revision=revision
+    )
     if not updated:
-        KnowledgeState.objects.create(pk=1, generation=1)
+        KnowledgeState.objects.create(pk=1, generation=1, revision=revision)
 
 
 def sync_documents(

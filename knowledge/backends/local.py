@@ -38,6 +38,7 @@ def tokenize(texts: list[str]) -> list[list[str]]:
 @dataclass
 class _Index:
     generation: int
+    revision: str
     chunk_ids: np.ndarray
     article_ids: np.ndarray
     titles: list[str]
@@ -57,7 +58,7 @@ class _Index:
         return np.isin(self.article_ids, list(allowed)).astype(np.float32)
 
 
-def _build_index(generation: int) -> _Index:
+def _build_index(generation: int, revision: str) -> _Index:
     rows = list(
         Chunk.objects.select_related("article")
         .order_by("article_id", "position")
@@ -79,6 +80,7 @@ def _build_index(generation: int) -> _Index:
         bm25.index(tokenize(corpus), show_progress=False)
     return _Index(
         generation=generation,
+        revision=revision,
         chunk_ids=np.array([row[0] for row in rows], dtype=np.int64),
         article_ids=np.array([row[1] for row in rows], dtype=np.int64),
         titles=titles,
@@ -98,15 +100,15 @@ class LocalBackend:
         self._lock = threading.Lock()
 
     def index(self) -> _Index:
-        from knowledge.services import kb_generation
+        from knowledge.services import kb_revision
 
-        generation = kb_generation()
+        generation, revision = kb_revision()
         index = self._index
-        if index is None or index.generation != generation:
+        if index is None or index.revision != revision:
             with self._lock:
                 index = self._index
-                if index is None or index.generation != generation:
-                    index = self._index = _build_index(generation)
+                if index is None or index.revision != revision:
+                    index = self._index = _build_index(generation, revision)
         return index
 
     def retrieve(self, query, *, k=5, filters=None) -> list[Passage]:
