@@ -169,6 +169,8 @@ DYNAMODB_ENDPOINT_URL = env.str("DYNAMODB_ENDPOINT_URL", default="") or None
 # --- Knowledge base --------------------------------------------------------------------------
 KB_BACKEND = env.str("KB_BACKEND", default="local")
 KB_SOURCE = env.str("KB_SOURCE", default=str(BASE_DIR / "knowledge" / "sample_kb"))
+# POST /kb/sync runs the sync in a background thread of the server process and answers at once.
+KB_SYNC_BACKGROUND = env.bool("KB_SYNC_BACKGROUND", default=True)
 KB_SUGGESTIONS = env.int("KB_SUGGESTIONS", default=5)
 KB_CHUNK_WORDS = env.int("KB_CHUNK_WORDS", default=120)
 KB_CHUNK_OVERLAP_WORDS = env.int("KB_CHUNK_OVERLAP_WORDS", default=30)

@@ -1,5 +1,6 @@
 """Knowledge-base endpoints: start/poll a sync, and search the retriever directly."""
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -49,7 +50,9 @@ class KbSyncApi(APIView):
 
     @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
     def post(self, request):
-        job = services.kb_sync_start(trigger=SyncJob.Trigger.API)
+        job = services.kb_sync_start(
+            trigger=SyncJob.Trigger.API, background=settings.KB_SYNC_BACKGROUND
+        )
         return Response(sync_job_json(job), status=status.HTTP_202_ACCEPTED)
 
 

@@ -74,3 +74,9 @@ def chunk_text(text: str, *, max_words: int = 120, overlap_words: int = 30) -> l
         if words:
             chunks.append(ChunkText(len(chunks), " ".join(words), heading_path))
     return chunks
+
+
+def passage_text(title: str, heading_path: list[str], text: str) -> str:
+    """What the retrievers index for a passage: the article title and section path lead."""
+    headings = [h for h in heading_path if h != title]
+    return "\n".join([title, " › ".join(headings), text] if headings else [title, text])

@@ -9,6 +9,8 @@ class Article(models.Model):
     uri = models.CharField(max_length=2048)
     title = models.CharField(max_length=300)
     content_hash = models.CharField(max_length=64)
+    # The source's cheap change marker (size+mtime, S3 ETag): equal means not even read.
+    version = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -70,6 +72,8 @@ class SyncJob(models.Model):
     message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Written every few documents: a running job whose heartbeat stops was interrupted.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -1,31 +1,109 @@
-"""Writes for the knowledge base: syncing the source into articles and chunks."""
+"""Writes for the knowledge base: syncing the source into articles and chunks.
+
+One sync at a time per source: starting one while another runs returns the running job (a job
+whose heartbeat stopped — its process was killed — is marked failed and replaced). Syncs are
+incremental: a document whose version (size+mtime, S3 ETag) is unchanged is not even read; one
+whose bytes hash the same is not parsed; changed ones are re-chunked; vanished ones deleted.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from knowledge.backends.base import get_backend
-from knowledge.chunking import chunk_text
+from knowledge.chunking import chunk_text, passage_text
 from knowledge.models import Article, Chunk, KnowledgeState, SyncJob
-from knowledge.sources import DocumentError, SourceDocument, parse
+from knowledge.sources import DocumentError, ParsedDocument, SourceDocument, parse
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[SyncJob, str], None]
+# Embeds a batch of passage texts (title and headings included) for the dense index; None
+# for a backend that does not embed.
+Embedder = Callable[[list[str]], list[bytes]]
+
+# A running job that has not written a heartbeat for this long was interrupted.
+STALE_AFTER = timedelta(minutes=10)
+HEARTBEAT_EVERY = 25  # documents
 
 
-def kb_sync_start(*, trigger: str, progress: Progress | None = None) -> SyncJob:
-    """Create a sync job for the configured backend and source, and run it."""
+def kb_sync_start(
+    *, trigger: str, progress: Progress | None = None, background: bool = False
+) -> SyncJob:
+    """Start (or join) a sync of the configured source with the configured backend.
+
+    Returns the job: finished when run in the foreground; `running` when it was started in a
+    background thread or another sync of the same source was already running.
+    """
     backend = get_backend()
-    job = SyncJob.objects.create(backend=backend.name, source=settings.KB_SOURCE, trigger=trigger)
-    return backend.sync(job, progress=progress)
+    job, created = _claim(backend=backend.name, source=settings.KB_SOURCE, trigger=trigger)
+    if not created:
+        return job
+    if background:
+        threading.Thread(
+            target=_run_in_thread, args=(backend, job), name=f"kb-sync-{job.id}", daemon=True
+        ).start()
+        return job
+    return _run(backend, job, progress)
+
+
+def _run(backend, job: SyncJob, progress: Progress | None) -> SyncJob:
+    try:
+        return backend.sync(job, progress=progress)
+    except Exception as exc:
+        logger.exception("KB sync %s failed", job.id)
+        job.status = SyncJob.Status.FAILED
+        job.message = f"{exc.__class__.__name__}: {exc}"
+        job.finished_at = timezone.now()
+        job.save()
+        return job
+
+
+def _run_in_thread(backend, job: SyncJob) -> None:
+    try:
+        _run(backend, job, None)
+    finally:
+        close_old_connections()
+
+
+def _claim(*, backend: str, source: str, trigger: str) -> tuple[SyncJob, bool]:
+    now = timezone.now()
+    with transaction.atomic():
+        # Serialise claims on the state row (a real lock on Postgres).
+        state = KnowledgeState.objects.select_for_update().filter(pk=1).first()
+        if state is None:
+            KnowledgeState.objects.get_or_create(pk=1)
+        running = (
+            SyncJob.objects.select_for_update()
+            .filter(source=source, backend=backend, status=SyncJob.Status.RUNNING)
+            .order_by("-id")
+            .first()
+        )
+        if running and running.heartbeat_at and running.heartbeat_at > now - STALE_AFTER:
+            return running, False
+        if running:
+            running.status = SyncJob.Status.FAILED
+            running.message = "Interrupted: no progress since " + running.heartbeat_at.isoformat()
+            running.finished_at = now
+            running.save(update_fields=["status", "message", "finished_at"])
+        job = SyncJob.objects.create(
+            backend=backend,
+            source=source,
+            trigger=trigger,
+            status=SyncJob.Status.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+        )
+        return job, True
 
 
 def kb_revision() -> tuple[int, str]:
@@ -48,46 +126,42 @@ def _bump_generation() -> None:
 
 
 def sync_documents(
-    job: SyncJob, documents: Iterable[SourceDocument], *, progress: Progress | None = None
+    job: SyncJob,
+    documents: Iterable[SourceDocument],
+    *,
+    complete: bool = True,
+    deleted_keys: Iterable[str] = (),
+    embed: Embedder | None = None,
+    progress: Progress | None = None,
 ) -> SyncJob:
-    """Index `documents` as the complete content of the source, incrementally by content hash.
+    """Index `documents` into articles and chunks, recording counts and failures in `job`.
 
-    Unchanged documents cost a hash comparison; changed ones are re-parsed and re-chunked;
-    articles whose documents are gone are deleted. A document that fails to parse is recorded
-    in the job and skipped, and its previous version (if any) keeps serving.
+    `complete`: the documents are the whole source, so articles not among them are deleted.
+    Otherwise (an S3 event for one object) only `deleted_keys` are removed. A document that
+    fails is recorded and skipped; its previous version (if any) keeps serving.
     """
-    job.status = SyncJob.Status.RUNNING
-    job.started_at = timezone.now()
-    job.save(update_fields=["status", "started_at"])
-
-    known = dict(Article.objects.values_list("source_key", "content_hash"))
+    known = {
+        row[0]: row[1:]
+        for row in Article.objects.values_list("source_key", "version", "content_hash")
+    }
     seen: set[str] = set()
     changed = False
     try:
         for document in documents:
             job.scanned += 1
             seen.add(document.key)
-            digest = document.content_hash
-            if known.get(document.key) == digest:
-                job.unchanged += 1
-            else:
-                try:
-                    parsed = parse(document)
-                except DocumentError as exc:
-                    job.failed += 1
-                    job.errors.append({"key": document.key, "reason": str(exc)})
-                else:
-                    _store_article(document, parsed.title, parsed.text, digest)
-                    changed = True
-                    if document.key in known:
-                        job.updated += 1
-                    else:
-                        job.added += 1
+            outcome, reason = _sync_one(document, known.get(document.key), embed)
+            setattr(job, outcome, getattr(job, outcome) + 1)
+            if reason:
+                job.errors.append({"key": document.key, "reason": reason})
+            changed = changed or outcome in ("added", "updated")
             if progress:
                 progress(job, document.key)
-        gone = set(known) - seen
+            if job.scanned % HEARTBEAT_EVERY == 0:
+                _heartbeat(job)
+        gone = (set(known) - seen) if complete else (set(deleted_keys) & set(known))
         if gone:
-            job.deleted = (
+            job.deleted += (
                 Article.objects.filter(source_key__in=gone).delete()[1].get("knowledge.Article", 0)
             )
             changed = True
@@ -107,18 +181,74 @@ def sync_documents(
     return job
 
 
+def _sync_one(
+    document: SourceDocument, known: tuple[str, str] | None, embed: Embedder | None
+) -> tuple[str, str | None]:
+    """The job counter to bump ('added', 'updated', 'unchanged', 'failed') and a failure reason."""
+    if known and known[0] == document.version:
+        return "unchanged", None
+    try:
+        content = document.read()
+        digest = content.content_hash
+        if known and known[1] == digest:  # touched, not changed
+            Article.objects.filter(source_key=document.key).update(version=document.version)
+            return "unchanged", None
+        _store_article(document, parse(document, content), digest, embed)
+    except DocumentError as exc:
+        return "failed", str(exc)
+    return ("updated" if known else "added"), None
+
+
+def _heartbeat(job: SyncJob) -> None:
+    job.heartbeat_at = timezone.now()
+    job.save(
+        update_fields=[
+            "heartbeat_at",
+            "scanned",
+            "added",
+            "updated",
+            "unchanged",
+            "failed",
+            "errors",
+        ]
+    )
+
+
 @transaction.atomic
-def _store_article(document: SourceDocument, title: str, text: str, digest: str) -> Article:
+def _store_article(
+    document: SourceDocument, parsed: ParsedDocument, digest: str, embed: Embedder | None
+) -> Article:
+    pieces = chunk_text(
+        parsed.text,
+        max_words=settings.KB_CHUNK_WORDS,
+        overlap_words=settings.KB_CHUNK_OVERLAP_WORDS,
+    )
+    if not pieces:
+        raise DocumentError("no text to index")
+    vectors = (
+        embed([passage_text(parsed.title, p.heading_path, p.text) for p in pieces])
+        if embed
+        else [None] * len(pieces)
+    )
     article, _ = Article.objects.update_or_create(
         source_key=document.key,
-        defaults={"uri": document.uri, "title": title, "content_hash": digest},
+        defaults={
+            "uri": document.uri,
+            "title": parsed.title,
+            "content_hash": digest,
+            "version": document.version,
+            "metadata": parsed.metadata,
+        },
     )
     article.chunks.all().delete()
-    pieces = chunk_text(
-        text, max_words=settings.KB_CHUNK_WORDS, overlap_words=settings.KB_CHUNK_OVERLAP_WORDS
-    )
     Chunk.objects.bulk_create(
-        Chunk(article=article, position=p.position, heading_path=p.heading_path, text=p.text)
-        for p in pieces
+        Chunk(
+            article=article,
+            position=p.position,
+            heading_path=p.heading_path,
+            text=p.text,
+            embedding=vector,
+        )
+        for p, vector in zip(pieces, vectors, strict=True)
     )
     return article

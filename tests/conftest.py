@@ -20,6 +20,13 @@ def django_db_setup(django_db_setup, django_db_blocker):
         assert job.added >= 25
 
 
+@pytest.fixture(autouse=True)
+def foreground_kb_sync(settings):
+    """A background sync thread cannot see a test's uncommitted rows; tests of the background
+    path use transactional tests and turn it back on."""
+    settings.KB_SYNC_BACKGROUND = False
+
+
 def _client(**credentials) -> APIClient:
     client = APIClient()
     if credentials:

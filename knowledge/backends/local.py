@@ -19,6 +19,7 @@ from django.conf import settings
 
 from helpdesk.api.exceptions import KnowledgeBackendUnavailable
 from knowledge.backends.base import BackendHealth, Passage
+from knowledge.chunking import passage_text
 from knowledge.filters import matches
 from knowledge.models import Article, Chunk, SyncJob
 
@@ -73,7 +74,7 @@ def _build_index(generation: int, revision: str) -> _Index:
         # The title and section headings go into every passage's text, so a query that names
         # the topic matches every passage of that article.
         corpus = [
-            f"{title}\n{' '.join(h)}\n{text}"
+            passage_text(title, h, text)
             for title, h, text in zip(titles, headings, texts, strict=True)
         ]
         bm25 = bm25s.BM25(method="lucene")

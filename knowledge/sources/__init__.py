@@ -1,35 +1,65 @@
-"""Where KB documents come from, and how each format becomes a title and plain text."""
+"""Where KB documents come from (a folder or S3), and how each format becomes title + text.
+
+A source yields `SourceDocument`s: a stable key, a URI to show as the suggestion's source, a cheap
+`version` (file size + mtime, or the S3 ETags) and a `read()` that fetches the bytes only when
+the version changed. Bedrock KB's sidecar convention is honoured: `<file>.metadata.json` holding
+`{"metadataAttributes": {...}}` becomes the article's metadata (usable in filters).
+"""
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-SUPPORTED_SUFFIXES = {".md", ".markdown", ".txt"}
+from knowledge.sources.parsers import PARSERS, DocumentError, ParsedDocument, parse_bytes
+
+SIDECAR_SUFFIX = ".metadata.json"
 
 
-class DocumentError(Exception):
-    """A source document that cannot be indexed; the sync reports it and goes on."""
+def is_supported(key: str) -> bool:
+    return not key.endswith(SIDECAR_SUFFIX) and Path(key).suffix.lower() in PARSERS
+
+
+@dataclass(frozen=True)
+class DocumentContent:
+    data: bytes
+    sidecar: bytes | None = None
+
+    @property
+    def content_hash(self) -> str:
+        digest = hashlib.sha256(self.data)
+        if self.sidecar is not None:
+            digest.update(b"\x00metadata\x00" + self.sidecar)
+        return digest.hexdigest()
 
 
 @dataclass(frozen=True)
 class SourceDocument:
     key: str  # stable id within the source: relative path or S3 key
     uri: str
-    content: bytes
-
-    @property
-    def content_hash(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
+    version: str  # changes whenever the document or its sidecar may have changed
+    read: Callable[[], DocumentContent] = field(repr=False, compare=False)
 
 
-@dataclass(frozen=True)
-class ParsedDocument:
-    title: str
-    text: str  # Markdown-ish: headings kept as `#` lines so chunks know their section
+def parse(document: SourceDocument, content: DocumentContent) -> ParsedDocument:
+    parsed = parse_bytes(document.key, content.data)
+    metadata = parse_sidecar(content.sidecar) if content.sidecar is not None else {}
+    return ParsedDocument(title=parsed.title, text=parsed.text, metadata=metadata)
+
+
+def parse_sidecar(data: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DocumentError(f"invalid {SIDECAR_SUFFIX}: {exc}") from None
+    attributes = payload.get("metadataAttributes") if isinstance(payload, dict) else None
+    if not isinstance(attributes, dict):
+        raise DocumentError(f'{SIDECAR_SUFFIX} must hold {{"metadataAttributes": {{...}}}}')
+    return attributes
 
 
 def iter_folder(root: str | Path) -> Iterator[SourceDocument]:
@@ -37,29 +67,34 @@ def iter_folder(root: str | Path) -> Iterator[SourceDocument]:
     if not root.is_dir():
         raise DocumentError(f"KB source folder {root} does not exist.")
     for path in sorted(root.rglob("*")):
-        if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES:
-            yield SourceDocument(
-                key=path.relative_to(root).as_posix(),
-                uri=path.resolve().as_uri(),
-                content=path.read_bytes(),
-            )
+        key = path.relative_to(root).as_posix()
+        if not path.is_file() or not is_supported(key):
+            continue
+        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+        version = _file_version(path)
+        if sidecar.is_file():
+            version += "+" + _file_version(sidecar)
+        yield SourceDocument(
+            key=key,
+            uri=path.resolve().as_uri(),
+            version=version,
+            read=lambda path=path, sidecar=sidecar: DocumentContent(
+                path.read_bytes(), sidecar.read_bytes() if sidecar.is_file() else None
+            ),
+        )
 
 
-def parse(document: SourceDocument) -> ParsedDocument:
-    if not document.content.strip():
-        raise DocumentError("empty file")
-    try:
-        text = document.content.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DocumentError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if "\x00" in text:
-        raise DocumentError("binary content (NUL bytes)")
-    text = text.replace("\r\n", "\n")
-    match = re.search(r"^#\s+(.+)$", text, flags=re.MULTILINE)
-    title = match.group(1).strip() if match else _title_from_key(document.key)
-    return ParsedDocument(title=title[:300], text=text)
+def _file_version(path: Path) -> str:
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def _title_from_key(key: str) -> str:
-    stem = Path(key).stem
-    return re.sub(r"[-_]+", " ", stem).strip().capitalize() or key
+__all__ = [
+    "DocumentContent",
+    "DocumentError",
+    "ParsedDocument",
+    "SourceDocument",
+    "is_supported",
+    "iter_folder",
+    "parse",
+]
