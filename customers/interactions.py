@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from helpdesk.api.exceptions import HelpdeskError
+
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -81,6 +83,17 @@ class StoreHealth:
     ok: bool
     detail: str
     latency_ms: float
+
+
+class InteractionStoreUnavailable(HelpdeskError):
+    """The store could not be reached, was throttled past its retries, or its table is missing.
+
+    Callers degrade (and keep the interaction for later: writes are idempotent, so delivering
+    the same record again is safe). The original error is chained as `__cause__`.
+    """
+
+    code = "interaction_store_unavailable"
+    http_status = 503
 
 
 class InteractionStore(Protocol):
@@ -179,6 +192,11 @@ def _ms(started: float) -> float:
 def _store_for(name: str) -> InteractionStore:
     if name == "database":
         return DatabaseInteractionStore()
+    if name == "dynamodb":
+        # Imported lazily: the default deployment never loads PynamoDB.
+        from customers.dynamodb import DynamoDBInteractionStore
+
+        return DynamoDBInteractionStore()
     raise ValueError(f"Unknown INTERACTION_STORE {name!r}; expected 'database' or 'dynamodb'.")
 
 
@@ -190,6 +208,7 @@ __all__ = [
     "InteractionPage",
     "InteractionRecord",
     "InteractionStore",
+    "InteractionStoreUnavailable",
     "Kind",
     "StoreHealth",
     "get_interaction_store",

@@ -7,6 +7,8 @@ from rest_framework.test import APIClient
 
 from helpdesk.models import ApiKey
 
+pytest_plugins = ["tests.dynamodb_server"]
+
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
