@@ -7,6 +7,7 @@ PBKDF2 would add ~225 ms to every request.
 from dataclasses import dataclass
 
 from rest_framework import authentication, exceptions, permissions, throttling
+from rest_framework.settings import api_settings
 
 from helpdesk.models import ApiKey
 
@@ -98,7 +99,9 @@ class ClientRateThrottle(throttling.SimpleRateThrottle):
         return super().allow_request(request, view)
 
     def get_rate(self):
-        return self.THROTTLE_RATES.get(self.scope)
+        # Read per request, not the class attribute DRF binds at import, so a changed
+        # REST_FRAMEWORK setting (override_settings, tests) takes effect.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.ident}

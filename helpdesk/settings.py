@@ -165,6 +165,8 @@ INTERACTION_RETENTION_DAYS = env.int("INTERACTION_RETENTION_DAYS", default=400)
 AWS_REGION = env.str("AWS_REGION", default="eu-west-2")
 DYNAMODB_TABLE = env.str("DYNAMODB_TABLE", default="helpdesk-interactions")
 DYNAMODB_ENDPOINT_URL = env.str("DYNAMODB_ENDPOINT_URL", default="") or None
+# A local S3-protocol server (moto) instead of AWS, for tests and development.
+S3_ENDPOINT_URL = env.str("S3_ENDPOINT_URL", default="") or None
 
 # --- Knowledge base --------------------------------------------------------------------------
 KB_BACKEND = env.str("KB_BACKEND", default="local")
@@ -176,6 +178,10 @@ KB_CHUNK_WORDS = env.int("KB_CHUNK_WORDS", default=120)
 KB_CHUNK_OVERLAP_WORDS = env.int("KB_CHUNK_OVERLAP_WORDS", default=30)
 BEDROCK_KB_ID = env.str("BEDROCK_KB_ID", default="")
 BEDROCK_DATA_SOURCE_ID = env.str("BEDROCK_DATA_SOURCE_ID", default="")
+# HYBRID (vector + keyword) needs a vector store that supports it; SEMANTIC works with all.
+BEDROCK_SEARCH_TYPE = env.str("BEDROCK_SEARCH_TYPE", default="HYBRID")
+# Tries per Bedrock call on throttling, 5xx and connection errors before the KB counts as down.
+BEDROCK_MAX_ATTEMPTS = env.int("BEDROCK_MAX_ATTEMPTS", default=3)
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)

@@ -64,6 +64,12 @@ class KbSyncDetailApi(APIView):
         job = SyncJob.objects.filter(pk=job_id).first()
         if job is None:
             raise NotFound("No sync job with this id.")
+        if job.backend == "bedrock" and job.status == SyncJob.Status.RUNNING:
+            # A Bedrock ingestion job runs in AWS: read its status and counts before answering.
+            # Imported here so the local backend never loads boto3.
+            from knowledge.backends.bedrock import refresh
+
+            job = refresh(job)
         return Response(sync_job_json(job))
 
 

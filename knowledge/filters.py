@@ -16,6 +16,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from helpdesk.api.fields import text_problem
+
 LEAF_OPERATORS = {"equals", "notEquals", "in", "notIn", "startsWith"}
 GROUP_OPERATORS = {"andAll", "orAll"}
 MAX_FILTER_DEPTH = 5
@@ -62,6 +64,10 @@ def _leaf(operator: str, operand: Any) -> dict[str, Any]:
     key, wanted = operand["key"], operand["value"]
     if not isinstance(key, str) or not key or len(key) > 100:
         raise _error("A filter key is a non-empty string of at most 100 characters.")
+    # NULs and lone surrogates cannot be encoded for the backend (or the idempotency hash).
+    for text in [key, *(wanted if isinstance(wanted, list) else [wanted])]:
+        if isinstance(text, str) and text_problem(text):
+            raise _error(text_problem(text))
     if operator in {"in", "notIn"}:
         if (
             not isinstance(wanted, list)

@@ -12,6 +12,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,17 +20,22 @@ from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from knowledge.backends.base import get_backend
+from knowledge.backends.base import Embedder, get_backend
 from knowledge.chunking import chunk_text, passage_text
 from knowledge.models import Article, Chunk, KnowledgeState, SyncJob
-from knowledge.sources import DocumentError, ParsedDocument, SourceDocument, parse
+from knowledge.sources import (
+    SIDECAR_SUFFIX,
+    DocumentError,
+    ParsedDocument,
+    SourceDocument,
+    is_supported,
+    iter_folder,
+    parse,
+)
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[SyncJob, str], None]
-# Embeds a batch of passage texts (title and headings included) for the dense index; None
-# for a backend that does not embed.
-Embedder = Callable[[list[str]], list[bytes]]
 
 # A running job that has not written a heartbeat for this long was interrupted.
 STALE_AFTER = timedelta(minutes=10)
@@ -104,6 +110,73 @@ def _claim(*, backend: str, source: str, trigger: str) -> tuple[SyncJob, bool]:
             heartbeat_at=now,
         )
         return job, True
+
+
+def source_documents(source: str) -> Iterable[SourceDocument]:
+    """The documents of a KB source: a folder path or `s3://bucket/prefix`."""
+    if source.startswith("s3://"):
+        from helpdesk.aws import s3_client
+        from knowledge.sources.s3 import S3Location, iter_s3
+
+        return iter_s3(S3Location.parse(source), s3_client())
+    return iter_folder(source)
+
+
+def kb_sync_s3_event(event: dict) -> SyncJob | None:
+    """Apply an S3 notification (put/delete of objects) to the KB: what the Lambda S3 trigger
+    calls. Only the named objects are read; an object that no longer exists is a delete.
+    Records for other buckets or prefixes are ignored. Returns the job, or None if nothing in
+    the event concerns the configured source."""
+    from helpdesk.aws import s3_client
+    from knowledge.sources.s3 import S3Location, head_document, parse_s3_event
+
+    if not settings.KB_SOURCE.startswith("s3://"):
+        logger.warning("Ignoring an S3 event: KB_SOURCE is not an S3 location")
+        return None
+    location = S3Location.parse(settings.KB_SOURCE)
+    changes = [c for c in parse_s3_event(event) if location.contains(c.bucket, c.object_key)]
+    ignored = len(parse_s3_event(event)) - len(changes)
+    if ignored:
+        logger.warning("Ignoring %s S3 record(s) outside %s", ignored, settings.KB_SOURCE)
+    if not changes:
+        return None
+    backend = get_backend()
+    if backend.name != "local":  # Bedrock re-ingests its data source incrementally itself
+        return kb_sync_start(trigger=SyncJob.Trigger.S3_EVENT)
+    job = SyncJob.objects.create(
+        backend=backend.name,
+        source=settings.KB_SOURCE,
+        trigger=SyncJob.Trigger.S3_EVENT,
+        status=SyncJob.Status.RUNNING,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
+    client = s3_client()
+    documents: list[SourceDocument] = []
+    deleted: set[str] = set()
+    for change in changes:
+        if change.object_key.endswith(SIDECAR_SUFFIX):  # metadata edited: re-read its document
+            change = replace(change, object_key=change.object_key[: -len(SIDECAR_SUFFIX)])
+            if not is_supported(change.object_key):
+                continue
+        elif not is_supported(change.object_key):
+            continue
+        key = location.key_of(change.object_key)
+        try:
+            document = (
+                None if change.removed else head_document(location, change.object_key, client)
+            )
+        except DocumentError as exc:
+            job.failed += 1
+            job.errors.append({"key": key, "reason": str(exc)})
+            continue
+        if document is None:
+            deleted.add(key)
+        else:
+            documents.append(document)
+    return sync_documents(
+        job, documents, complete=False, deleted_keys=deleted, embed=backend.embedder()
+    )
 
 
 def kb_revision() -> tuple[int, str]:

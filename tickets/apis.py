@@ -8,8 +8,9 @@ from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from customers.services import normalize_email
 from helpdesk.api.exceptions import NotFound
-from helpdesk.api.fields import CleanCharField, MetadataField
+from helpdesk.api.fields import CleanCharField, MetadataField, text_problem
 from helpdesk.api.utils import validated
 from helpdesk.auth import ApiKeyClient
 from knowledge.filters import validate_filter
@@ -26,8 +27,22 @@ def actor_of(request) -> str:
     return f"user:{user.get_username()}"
 
 
+def client_of(request) -> str:
+    """Whose Idempotency-Keys these are: one API key (not its name, which need not be unique)
+    or one user."""
+    user = request.user
+    if isinstance(user, ApiKeyClient):
+        return f"api-key:{user.api_key.prefix}"
+    return f"user:{user.pk}"
+
+
 class CustomerRef(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
+
+    def validate_email(self, value: str) -> str:
+        # Normalised here so a retry that only changes the e-mail's case replays, not 409s.
+        return normalize_email(value)
+
     name = CleanCharField(max_length=200, required=False, allow_blank=True)
     phone = CleanCharField(max_length=40, required=False, allow_blank=True)
     locale = CleanCharField(max_length=16, required=False, allow_blank=True)
@@ -112,8 +127,11 @@ class TicketOutput(serializers.Serializer):
     resolved_at = serializers.DateTimeField(allow_null=True)
 
 
+# `serializer_class` is only for the browsable API's forms (without one, rendering any of these
+# endpoints as HTML is a 500); the views parse input with `validated()` themselves.
 class TicketListApi(GenericAPIView):
     queryset = selectors.ticket_list()
+    serializer_class = TicketInput
     filterset_class = TicketFilter
     filter_backends = [
         django_filters.rest_framework.DjangoFilterBackend,
@@ -144,9 +162,14 @@ class TicketListApi(GenericAPIView):
         key = request.headers.get("Idempotency-Key", "").strip() or None
         if key and len(key) > 255:
             raise serializers.ValidationError({"Idempotency-Key": ["At most 255 characters."]})
+        if key and text_problem(key):
+            raise serializers.ValidationError({"Idempotency-Key": [text_problem(key)]})
         payload = validated(TicketInput, request.data)
         result = services.ticket_create(
-            payload=payload, actor=actor_of(request), idempotency_key=key
+            payload=payload,
+            actor=actor_of(request),
+            idempotency_key=key,
+            idempotency_scope=client_of(request),
         )
         response = Response(result.body, status=result.status_code)
         if result.replayed:
@@ -154,7 +177,7 @@ class TicketListApi(GenericAPIView):
         return response
 
 
-class TicketDetailApi(GenericAPIView):
+class TicketApiBase(GenericAPIView):
     queryset = selectors.ticket_list()
 
     def get_ticket(self, pk: int) -> Ticket:
@@ -162,6 +185,10 @@ class TicketDetailApi(GenericAPIView):
         if ticket is None:
             raise NotFound("No ticket with this id.")
         return ticket
+
+
+class TicketDetailApi(TicketApiBase):
+    serializer_class = TicketUpdateInput
 
     @extend_schema(responses=TicketOutput)
     def get(self, request, pk: int):
@@ -182,15 +209,17 @@ class TicketDetailApi(GenericAPIView):
         return Response(ticket_json(selectors.ticket_get(ticket_id=ticket.pk)))
 
 
-class TicketContextApi(TicketDetailApi):
+# Each endpoint defines only its own methods: a `get = None` would be listed in `Allow` and
+# then called (a 500) instead of answering 405.
+class TicketContextApi(TicketApiBase):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, pk: int):
         return Response(selectors.ticket_context(ticket=self.get_ticket(pk)))
 
-    patch = None
 
+class TicketFeedbackApi(TicketApiBase):
+    serializer_class = FeedbackInput
 
-class TicketFeedbackApi(TicketDetailApi):
     @extend_schema(
         request=FeedbackInput,
         responses={
@@ -232,6 +261,3 @@ class TicketFeedbackApi(TicketDetailApi):
             },
             status=status.HTTP_201_CREATED,
         )
-
-    get = None
-    patch = None

@@ -54,16 +54,19 @@ def ticket_create(
     payload: dict[str, Any],
     actor: str,
     idempotency_key: str | None = None,
+    idempotency_scope: str | None = None,
 ) -> TicketCreated:
     """Ingest a ticket and answer with the customer's picture and KB suggestions.
 
     `payload` is the validated input. With an idempotency key, a retry of the same payload gets
     the first response back (no second ticket, suggestion or interaction); another payload under
-    the same key is a conflict. A KB outage degrades the answer, never fails the ticket.
+    the same key is a conflict. Keys belong to `idempotency_scope` (one client; default: the
+    actor). A KB outage degrades the answer, never fails the ticket.
     """
+    client = idempotency_scope or actor
     fingerprint = request_fingerprint(payload)
     if idempotency_key:
-        earlier = IdempotencyRecord.objects.filter(client=actor, key=idempotency_key).first()
+        earlier = IdempotencyRecord.objects.filter(client=client, key=idempotency_key).first()
         if earlier:
             return _replay(earlier, fingerprint)
 
@@ -82,7 +85,7 @@ def ticket_create(
             result = _create(payload, passages, degraded, actor=actor)
             if idempotency_key:
                 IdempotencyRecord.objects.create(
-                    client=actor,
+                    client=client,
                     key=idempotency_key,
                     request_hash=fingerprint,
                     status_code=result.status_code,
@@ -92,7 +95,7 @@ def ticket_create(
     except IntegrityError:
         # A concurrent request with the same key committed first: answer as a retry would.
         earlier = idempotency_key and (
-            IdempotencyRecord.objects.filter(client=actor, key=idempotency_key).first()
+            IdempotencyRecord.objects.filter(client=client, key=idempotency_key).first()
         )
         if earlier:
             return _replay(earlier, fingerprint)

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from knowledge.models import SyncJob
 
 
+# Embeds a batch of passage texts for a dense index (float32 vectors as bytes).
+Embedder = Callable[[list[str]], list[bytes]]
+
+
 @dataclass(frozen=True)
 class Passage:
     """One retrieved passage, already collapsed so each article appears once."""
@@ -59,6 +63,10 @@ def _backend_for(name: str) -> KnowledgeBackend:
         from knowledge.backends.local import LocalBackend
 
         return LocalBackend()
+    if name == "bedrock":
+        from knowledge.backends.bedrock import BedrockBackend
+
+        return BedrockBackend()
     raise ValueError(f"Unknown KB_BACKEND {name!r}; expected 'local' or 'bedrock'.")
 
 

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import bm25s
 import numpy as np
 import Stemmer
-from django.conf import settings
 
 from helpdesk.api.exceptions import KnowledgeBackendUnavailable
-from knowledge.backends.base import BackendHealth, Passage
+from knowledge.backends.base import BackendHealth, Embedder, Passage
 from knowledge.chunking import passage_text
 from knowledge.filters import matches
 from knowledge.models import Article, Chunk, SyncJob
@@ -150,10 +149,15 @@ class LocalBackend:
         return passages
 
     def sync(self, job: SyncJob, *, progress: Callable[[SyncJob, str], None] | None = None):
-        from knowledge.services import sync_documents
-        from knowledge.sources import iter_folder
+        from knowledge.services import source_documents, sync_documents
 
-        return sync_documents(job, iter_folder(settings.KB_SOURCE), progress=progress)
+        return sync_documents(
+            job, source_documents(job.source), embed=self.embedder(), progress=progress
+        )
+
+    def embedder(self) -> Embedder | None:
+        """What sync uses to embed passages; None while the index is lexical only."""
+        return None
 
     def check(self) -> BackendHealth:
         started = time.perf_counter()

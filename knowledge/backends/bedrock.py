@@ -1,0 +1,427 @@
+"""The Amazon Bedrock Knowledge Bases backend: `Retrieve` for passages, ingestion jobs for sync.
+
+Bedrock owns the index; we own the request. Retrieval asks for more passages than it shows
+(several per document are common) and collapses them to one per document. A sync starts an
+ingestion job and returns at once: the job runs in AWS and `refresh` copies its status and
+counts onto our `SyncJob` when someone polls it.
+
+Clients are injected (tests pass `Stubber`-wrapped ones) and built by `helpdesk.aws` only when
+none is given. Throttling, 5xx and connection errors are retried a few times with exponential
+backoff; anything else (bad request, access denied, unknown knowledge base) fails at once.
+Either way the caller gets `KnowledgeBackendUnavailable`, which `POST /tickets` turns into a
+`degraded` answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import posixpath
+import re
+import time
+from collections.abc import Callable, Collection
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote, urlparse
+
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from django.conf import settings
+from django.utils import timezone
+
+from helpdesk.api.exceptions import KnowledgeBackendUnavailable
+from knowledge.backends.base import BackendHealth, Passage
+from knowledge.models import SyncJob
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agent import AgentsforBedrockClient
+    from mypy_boto3_bedrock_agent_runtime import AgentsforBedrockRuntimeClient
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Patched in tests: the backoff must not make the suite sleep.
+_sleep = time.sleep
+
+SEARCH_TYPES = {"HYBRID", "SEMANTIC"}
+# Passages asked for per passage shown: Bedrock returns several chunks of one document, and
+# collapsing them must still leave k documents. Retrieve allows at most 100.
+CANDIDATES_PER_RESULT = 3
+MAX_RESULTS = 100
+SNIPPET_CHARS = 400
+BACKOFF_BASE_S = 0.2
+BACKOFF_MAX_S = 2.0
+
+# Worth another try: the service is busy or briefly broken, not refusing the request.
+RETRYABLE_CODES = {
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "ServiceUnavailableException",
+    "InternalServerException",
+    "BadGatewayException",
+    "DependencyFailedException",
+}
+# Metadata Bedrock adds to every chunk; the rest are the document's own attributes.
+CHUNK_ID_KEY = "x-amz-bedrock-kb-chunk-id"
+SOURCE_URI_KEY = "x-amz-bedrock-kb-source-uri"
+SYSTEM_KEY_PREFIX = "x-amz-bedrock-kb-"
+TITLE_KEYS = ("title", "Title")
+
+RUNNING_STATES = {"STARTING", "IN_PROGRESS", "STOPPING"}
+FAILED_STATES = {"FAILED", "STOPPED"}
+# Bedrock's ingestion statistics → our SyncJob counters.
+STATISTICS = {
+    "numberOfDocumentsScanned": "scanned",
+    "numberOfNewDocumentsIndexed": "added",
+    "numberOfModifiedDocumentsIndexed": "updated",
+    "numberOfDocumentsDeleted": "deleted",
+    "numberOfDocumentsFailed": "failed",
+}
+
+
+class BedrockBackend:
+    name = "bedrock"
+
+    def __init__(
+        self,
+        runtime_client: AgentsforBedrockRuntimeClient | None = None,
+        agent_client: AgentsforBedrockClient | None = None,
+        *,
+        kb_id: str | None = None,
+        data_source_id: str | None = None,
+        search_type: str | None = None,
+        max_attempts: int | None = None,
+    ) -> None:
+        if runtime_client is None or agent_client is None:
+            from helpdesk import aws
+
+            runtime_client = runtime_client or aws.bedrock_agent_runtime_client()
+            agent_client = agent_client or aws.bedrock_agent_client()
+        self.runtime = runtime_client
+        self.agent = agent_client
+        self.kb_id = kb_id if kb_id is not None else settings.BEDROCK_KB_ID
+        self.data_source_id = (
+            data_source_id if data_source_id is not None else settings.BEDROCK_DATA_SOURCE_ID
+        )
+        self.search_type = (search_type or settings.BEDROCK_SEARCH_TYPE).upper()
+        if self.search_type not in SEARCH_TYPES:
+            raise ValueError(
+                f"BEDROCK_SEARCH_TYPE is {self.search_type!r}; expected one of "
+                f"{sorted(SEARCH_TYPES)}."
+            )
+        self.max_attempts = max(1, max_attempts or settings.BEDROCK_MAX_ATTEMPTS)
+
+    # --- retrieval ----------------------------------------------------------------------------
+
+    def retrieve(
+        self, query: str, *, k: int = 5, filters: dict[str, Any] | None = None
+    ) -> list[Passage]:
+        if not query.strip():
+            return []
+        self._require("BEDROCK_KB_ID", self.kb_id)
+        search: dict[str, Any] = {
+            "numberOfResults": min(MAX_RESULTS, max(k, k * CANDIDATES_PER_RESULT)),
+            "overrideSearchType": self.search_type,
+        }
+        if filters:
+            # `validate_filter` already produced Bedrock's RetrievalFilter shape.
+            search["filter"] = filters
+        response = self._call(
+            "Retrieve",
+            lambda: self.runtime.retrieve(
+                knowledgeBaseId=self.kb_id,
+                retrievalQuery={"text": query},
+                retrievalConfiguration={"vectorSearchConfiguration": search},
+            ),
+        )
+        return collapse(response.get("retrievalResults", []), k=k)
+
+    # --- sync ---------------------------------------------------------------------------------
+
+    def sync(
+        self, job: SyncJob, *, progress: Callable[[SyncJob, str], None] | None = None
+    ) -> SyncJob:
+        """Start an ingestion job for the data source and return with `job` still running.
+
+        There is no per-document progress to report here: Bedrock does the work; `refresh`
+        reads its counts.
+        """
+        try:
+            self._require("BEDROCK_KB_ID", self.kb_id)
+            self._require("BEDROCK_DATA_SOURCE_ID", self.data_source_id)
+            ids = {"knowledgeBaseId": self.kb_id, "dataSourceId": self.data_source_id}
+            try:
+                response = self._call(
+                    "StartIngestionJob",
+                    lambda: self.agent.start_ingestion_job(
+                        **ids,
+                        clientToken=client_token(job, self.kb_id, self.data_source_id),
+                        description=f"helpdesk sync {job.id} ({job.trigger})",
+                    ),
+                    passthrough={"ConflictException"},
+                )
+            except ClientError:  # ConflictException: one is already running in this data source
+                return self._join_running(job, ids)
+        except KnowledgeBackendUnavailable as exc:
+            return _fail(job, str(exc))
+        ingestion = response["ingestionJob"]
+        apply_ingestion(job, ingestion)
+        if job.status == SyncJob.Status.RUNNING:
+            job.message = f"Bedrock ingestion job {ingestion['ingestionJobId']} started."
+        job.save()
+        return job
+
+    def _join_running(self, job: SyncJob, ids: dict[str, str]) -> SyncJob:
+        response = self._call(
+            "ListIngestionJobs",
+            lambda: self.agent.list_ingestion_jobs(
+                **ids,
+                filters=[
+                    {"attribute": "STATUS", "operator": "EQ", "values": ["STARTING", "IN_PROGRESS"]}
+                ],
+                sortBy={"attribute": "STARTED_AT", "order": "DESCENDING"},
+                maxResults=1,
+            ),
+        )
+        summaries = response.get("ingestionJobSummaries", [])
+        if not summaries:
+            # It finished between our two calls, or it is stopping: nothing to join.
+            return _fail(
+                job,
+                "Bedrock reports an ingestion job already running for this data source, but none "
+                "is starting or in progress now; try again shortly.",
+            )
+        running = summaries[0]
+        apply_ingestion(job, running)
+        job.message = (
+            f"Joined the running Bedrock ingestion job {running['ingestionJobId']} "
+            "(one was already in progress for this data source)."
+        )
+        job.save()
+        return job
+
+    def refresh(self, job: SyncJob) -> SyncJob:
+        """Copy the ingestion job's status and counts from Bedrock onto `job`, and save it."""
+        if not job.external_id:
+            return job
+        response = self._call(
+            "GetIngestionJob",
+            lambda: self.agent.get_ingestion_job(
+                knowledgeBaseId=self.kb_id,
+                dataSourceId=self.data_source_id,
+                ingestionJobId=job.external_id,
+            ),
+        )
+        was_running = job.status == SyncJob.Status.RUNNING
+        apply_ingestion(job, response["ingestionJob"])
+        job.save()
+        if was_running and job.status == SyncJob.Status.SUCCEEDED:
+            # The index changed in AWS: anything cached by KB generation must be rebuilt.
+            from knowledge.services import _bump_generation
+
+            _bump_generation()
+        return job
+
+    # --- health -------------------------------------------------------------------------------
+
+    def check(self) -> BackendHealth:
+        started = time.perf_counter()
+        info = {"knowledge_base_id": self.kb_id, "search_type": self.search_type}
+        if not self.kb_id:
+            return BackendHealth(False, "BEDROCK_KB_ID is not set", _ms(started), info)
+        try:
+            response = self.agent.get_knowledge_base(knowledgeBaseId=self.kb_id)
+        except (ClientError, BotoCoreError) as exc:
+            return BackendHealth(False, _describe(exc), _ms(started), info)
+        status = response["knowledgeBase"]["status"]
+        # Not "status": /health merges `info` into the component's own fields.
+        info["knowledge_base_status"] = status
+        # UPDATING still serves queries; anything else (CREATING, FAILED, ...) does not.
+        ok = status in {"ACTIVE", "UPDATING"}
+        return BackendHealth(ok, "ok" if ok else f"knowledge base is {status}", _ms(started), info)
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _require(setting: str, value: str) -> None:
+        if not value:
+            raise KnowledgeBackendUnavailable(f"{setting} is not set.")
+
+    def _call(
+        self, operation: str, call: Callable[[], T], *, passthrough: Collection[str] = ()
+    ) -> T:
+        """Run `call`, retrying what is transient; raise KnowledgeBackendUnavailable otherwise.
+
+        A `ClientError` whose code is in `passthrough` is re-raised for the caller to handle.
+        """
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return call()
+            except ClientError as exc:
+                code = _code(exc)
+                if code in passthrough:
+                    raise
+                if not _retryable(exc) or attempt == self.max_attempts:
+                    raise self._unavailable(operation, exc, attempt) from exc
+            except (BotoConnectionError, HTTPClientError) as exc:
+                if attempt == self.max_attempts:
+                    raise self._unavailable(operation, exc, attempt) from exc
+            except BotoCoreError as exc:  # bad parameters, no credentials: retrying won't help
+                raise self._unavailable(operation, exc, attempt) from exc
+            delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
+            logger.info(
+                "Bedrock %s attempt %d failed; retrying in %.2fs", operation, attempt, delay
+            )
+            _sleep(delay)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    @staticmethod
+    def _unavailable(operation: str, exc: Exception, attempts: int) -> KnowledgeBackendUnavailable:
+        tried = f" after {attempts} attempts" if attempts > 1 else ""
+        return KnowledgeBackendUnavailable(f"Bedrock {operation} failed{tried}: {_describe(exc)}")
+
+
+def refresh(job: SyncJob) -> SyncJob:
+    """Bring a running Bedrock sync job up to date; on an AWS error, answer with what we have."""
+    from knowledge.backends import base
+
+    try:
+        return base._backend_for("bedrock").refresh(job)
+    except KnowledgeBackendUnavailable as exc:
+        logger.warning("Could not refresh sync job %s: %s", job.id, exc)
+        return job
+
+
+# --- mapping ----------------------------------------------------------------------------------
+
+
+def collapse(results: list[dict[str, Any]], *, k: int) -> list[Passage]:
+    """Map Retrieve results to passages, best first, keeping the best one per document."""
+    ranked = sorted(enumerate(results), key=lambda item: -(item[1].get("score") or 0.0))
+    passages: list[Passage] = []
+    seen: set[str] = set()
+    for position, result in ranked:
+        metadata = result.get("metadata") or {}
+        source = _source(result)
+        document = source or result.get("documentId") or f"result-{position}"
+        if document in seen:
+            continue
+        seen.add(document)
+        passages.append(
+            Passage(
+                title=_title(metadata, source),
+                snippet=_snippet((result.get("content") or {}).get("text") or ""),
+                score=round(float(result.get("score") or 0.0), 4),
+                source=source,
+                passage_ref=str(metadata.get(CHUNK_ID_KEY) or f"{document}#{position}")[:512],
+                metadata={
+                    key: value
+                    for key, value in metadata.items()
+                    if not key.startswith(SYSTEM_KEY_PREFIX)
+                },
+            )
+        )
+        if len(passages) == k:
+            break
+    return passages
+
+
+def _source(result: dict[str, Any]) -> str:
+    location = result.get("location") or {}
+    for kind, value in location.items():
+        if kind == "type" or not isinstance(value, dict):
+            continue
+        for field in ("uri", "url", "id"):
+            if value.get(field):
+                return str(value[field])
+    return str((result.get("metadata") or {}).get(SOURCE_URI_KEY) or "")
+
+
+def _title(metadata: dict[str, Any], source: str) -> str:
+    for key in TITLE_KEYS:
+        if isinstance(metadata.get(key), str) and metadata[key].strip():
+            return metadata[key].strip()
+    name = posixpath.basename(unquote(urlparse(source).path).rstrip("/"))
+    return name or source or "Untitled"
+
+
+def _snippet(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) <= SNIPPET_CHARS:
+        return text
+    cut = text.rfind(" ", 0, SNIPPET_CHARS)
+    return text[: cut if cut > 0 else SNIPPET_CHARS] + "…"
+
+
+def apply_ingestion(job: SyncJob, ingestion: dict[str, Any]) -> SyncJob:
+    """Copy an ingestion job (or its summary) onto `job`; the caller saves."""
+    job.external_id = ingestion["ingestionJobId"]
+    statistics = ingestion.get("statistics") or {}
+    for theirs, ours in STATISTICS.items():
+        if theirs in statistics:
+            setattr(job, ours, int(statistics[theirs]))
+    status = ingestion["status"]
+    now = timezone.now()
+    if status in RUNNING_STATES:
+        job.status = SyncJob.Status.RUNNING
+        # Polling is our only sign of life for a job running in AWS: keep it from looking stale.
+        job.heartbeat_at = now
+    elif status == "COMPLETE":
+        job.status = SyncJob.Status.SUCCEEDED
+        job.message = (
+            f"Bedrock ingestion job {job.external_id} complete: {job.scanned} scanned, "
+            f"{job.added} added, {job.updated} updated, {job.deleted} deleted, "
+            f"{job.failed} failed."
+        )
+    elif status in FAILED_STATES:
+        job.status = SyncJob.Status.FAILED
+        reasons = "; ".join(ingestion.get("failureReasons") or []) or "no reason given"
+        job.message = f"Bedrock ingestion job {job.external_id} {status.lower()}: {reasons}"
+        job.errors = [
+            {"key": job.external_id, "reason": reason}
+            for reason in ingestion.get("failureReasons") or []
+        ]
+    if job.status != SyncJob.Status.RUNNING and not job.finished_at:
+        updated = ingestion.get("updatedAt")
+        job.finished_at = updated if isinstance(updated, datetime) else now
+    return job
+
+
+def client_token(job: SyncJob, kb_id: str, data_source_id: str) -> str:
+    """StartIngestionJob's idempotency token: the same for a retry of one job, new per job.
+
+    Bedrock wants 33–256 characters of letters, digits and inner dashes. The hash includes the
+    job's creation time so a fresh database that reuses id 1 does not replay an old ingestion.
+    """
+    created = job.created_at.isoformat() if job.created_at else ""
+    digest = hashlib.sha256(f"{kb_id}:{data_source_id}:{job.id}:{created}".encode()).hexdigest()
+    return f"helpdesk-sync-{job.id}-{digest[:32]}"
+
+
+def _fail(job: SyncJob, message: str) -> SyncJob:
+    job.status = SyncJob.Status.FAILED
+    job.message = message
+    job.finished_at = timezone.now()
+    job.save()
+    return job
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def _retryable(exc: ClientError) -> bool:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return _code(exc) in RETRYABLE_CODES or status == 429 or status >= 500
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}".rstrip(": ")
+    return f"{exc.__class__.__name__}: {exc}"
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

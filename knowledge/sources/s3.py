@@ -1,0 +1,169 @@
+"""KB documents in an S3 bucket (`KB_SOURCE=s3://bucket/prefix`), and S3 event records.
+
+The listing is paginated and complete before any document is yielded, so an unreadable bucket
+(access denied, missing) fails the sync before anything is touched. Versions are ETags: an
+unchanged object is never downloaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus, urlparse
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from knowledge.sources import (
+    SIDECAR_SUFFIX,
+    DocumentContent,
+    DocumentError,
+    SourceDocument,
+    is_supported,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
+
+LIST_PAGE_SIZE = 1000  # S3's maximum keys per ListObjectsV2 page
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    prefix: str
+
+    @classmethod
+    def parse(cls, uri: str) -> S3Location:
+        parsed = urlparse(uri)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise ValueError(f"Not an S3 URI: {uri!r}")
+        return cls(bucket=parsed.netloc, prefix=parsed.path.lstrip("/"))
+
+    def key_of(self, object_key: str) -> str:
+        """The article's source key: the object key relative to the prefix."""
+        return object_key[len(self.prefix) :].lstrip("/") if self.prefix else object_key
+
+    def contains(self, bucket: str, object_key: str) -> bool:
+        return bucket == self.bucket and object_key.startswith(self.prefix)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip(": ")
+    return str(exc)
+
+
+def iter_s3(location: S3Location, client: S3Client) -> Iterator[SourceDocument]:
+    etags: dict[str, str] = {}
+    try:
+        paginator = client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(
+            Bucket=location.bucket,
+            Prefix=location.prefix,
+            PaginationConfig={"PageSize": LIST_PAGE_SIZE},
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                etags[item["Key"]] = item["ETag"].strip('"')
+    except (ClientError, BotoCoreError) as exc:
+        raise DocumentError(
+            f"Cannot list s3://{location.bucket}/{location.prefix}: {_describe(exc)}"
+        ) from None
+    for object_key in sorted(etags):
+        if object_key.endswith("/") or not is_supported(object_key):
+            continue
+        sidecar_key = object_key + SIDECAR_SUFFIX
+        version = etags[object_key]
+        if sidecar_key in etags:
+            version += "+" + etags[sidecar_key]
+        yield s3_document(
+            location, object_key, version, client, sidecar_key if sidecar_key in etags else None
+        )
+
+
+def s3_document(
+    location: S3Location,
+    object_key: str,
+    version: str,
+    client: S3Client,
+    sidecar_key: str | None,
+) -> SourceDocument:
+    def read() -> DocumentContent:
+        data = _get(client, location.bucket, object_key)
+        if data is None:
+            raise DocumentError("object disappeared during the sync")
+        sidecar = _get(client, location.bucket, sidecar_key) if sidecar_key else None
+        return DocumentContent(data, sidecar)
+
+    return SourceDocument(
+        key=location.key_of(object_key),
+        uri=f"s3://{location.bucket}/{object_key}",
+        version=version,
+        read=read,
+    )
+
+
+def _get(client: S3Client, bucket: str, key: str) -> bytes | None:
+    """The object's bytes; None when it does not exist (not an error: it was deleted)."""
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+            return None
+        raise DocumentError(f"Cannot read s3://{bucket}/{key}: {_describe(exc)}") from None
+    except BotoCoreError as exc:
+        raise DocumentError(f"Cannot read s3://{bucket}/{key}: {exc}") from None
+
+
+def head_document(location: S3Location, object_key: str, client: S3Client):
+    """The SourceDocument for one object, or None if it no longer exists (treat as deleted)."""
+    try:
+        head = client.head_object(Bucket=location.bucket, Key=object_key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+            return None
+        raise DocumentError(
+            f"Cannot read s3://{location.bucket}/{object_key}: {_describe(exc)}"
+        ) from None
+    sidecar_key = object_key + SIDECAR_SUFFIX
+    version = head["ETag"].strip('"')
+    try:
+        sidecar = client.head_object(Bucket=location.bucket, Key=sidecar_key)
+        version += "+" + sidecar["ETag"].strip('"')
+    except ClientError:
+        sidecar_key = None
+    return s3_document(location, object_key, version, client, sidecar_key)
+
+
+@dataclass(frozen=True)
+class S3Change:
+    bucket: str
+    object_key: str  # URL-decoded
+    removed: bool
+
+
+def parse_s3_event(event: dict[str, Any]) -> list[S3Change]:
+    """The object changes in an S3 notification event (the `Records` S3 sends to Lambda).
+
+    Keys arrive URL-encoded (spaces as `+`). Records that are not S3 object events are skipped
+    with a warning, never an exception: a Lambda that raises is retried forever.
+    """
+    changes: list[S3Change] = []
+    records = event.get("Records") if isinstance(event, dict) else None
+    for record in records if isinstance(records, list) else []:
+        try:
+            if record.get("eventSource") != "aws:s3":
+                raise KeyError("eventSource")
+            name = record["eventName"]
+            bucket = record["s3"]["bucket"]["name"]
+            object_key = unquote_plus(record["s3"]["object"]["key"])
+        except (KeyError, TypeError, AttributeError):
+            logger.warning("Ignoring a record that is not an S3 object event: %.300r", record)
+            continue
+        changes.append(S3Change(bucket, object_key, removed=name.startswith("ObjectRemoved")))
+    return changes
