@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from customers.models import Customer, Interaction, Order
+from customers.models import Customer, Interaction, InteractionOutbox, Order
 
 
 class OrderInline(admin.TabularInline):
@@ -39,3 +39,10 @@ class InteractionAdmin(admin.ModelAdmin):
     list_select_related = ["customer"]
     raw_id_fields = ["customer"]
     readonly_fields = ["id", "expires_at"]
+
+
+@admin.register(InteractionOutbox)
+class InteractionOutboxAdmin(admin.ModelAdmin):
+    list_display = ["interaction_id", "attempts", "next_attempt_at", "last_error", "created_at"]
+    search_fields = ["interaction_id", "last_error"]
+    readonly_fields = ["interaction_id", "payload", "created_at"]

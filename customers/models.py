@@ -93,3 +93,26 @@ class Interaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id}"
+
+
+class InteractionOutbox(models.Model):
+    """Interactions accepted with a ticket but not yet delivered to a non-database store.
+
+    Written in the same transaction as the ticket, so nothing accepted is lost; delivered right
+    after the commit, or later by `manage.py interactions_drain_outbox` (in id order, with
+    backoff). Delivery is idempotent, so a crash between delivering and deleting is harmless.
+    """
+
+    interaction_id = models.CharField(max_length=26, unique=True)
+    payload = models.JSONField()
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(db_index=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "interaction outbox"
+
+    def __str__(self) -> str:
+        return self.interaction_id

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from customers.interactions import get_interaction_store
+from customers.outbox import outbox_depth
 from knowledge.backends.base import get_backend
 
 
@@ -42,6 +43,16 @@ def _component(check) -> dict:
     return body
 
 
+def _with_outbox(check: dict) -> dict:
+    """Interactions accepted but not yet in the store: a backlog means degraded."""
+    depth = outbox_depth()
+    check["outbox_depth"] = depth
+    if depth and check["status"] == "ok":
+        check["status"] = "degraded"
+        check["detail"] = f"{depth} interaction(s) waiting in the outbox"
+    return check
+
+
 class HealthApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -54,7 +65,9 @@ class HealthApi(APIView):
         if database["status"] == "ok":
             store = get_interaction_store()
             backend = get_backend()
-            checks["interaction_store"] = {"name": store.name, **_component(store.check)}
+            checks["interaction_store"] = _with_outbox(
+                {"name": store.name, **_component(store.check)}
+            )
             checks["knowledge_base"] = {"name": backend.name, **_component(backend.check)}
         statuses = {check["status"] for check in checks.values()}
         overall = "ok" if statuses == {"ok"} else "degraded"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from customers.interactions import InteractionRecord, Kind, get_interaction_store
 from customers.models import Customer, Order
+from customers.outbox import interaction_record, outbox_deliver
 from customers.selectors import RECENT_INTERACTIONS, customer_360
 from customers.services import customer_upsert_by_email
 from helpdesk.api.exceptions import (
@@ -41,6 +42,7 @@ class TicketCreated:
     status_code: int
     body: dict[str, Any]
     replayed: bool = False
+    queued: list[str] = field(default_factory=list)  # interaction ids left in the outbox
 
 
 def request_fingerprint(payload: dict[str, Any]) -> str:
@@ -100,6 +102,11 @@ def ticket_create(
         if earlier:
             return _replay(earlier, fingerprint)
         raise
+    # Committed: deliver to a non-database store now; what fails waits in the outbox. (A replay
+    # of this response shows what was degraded when the ticket was accepted.)
+    if result.queued and outbox_deliver(interaction_ids=result.queued).failed:
+        degraded_now = sorted({*result.body["degraded"], "interactions"})
+        result = replace(result, body={**result.body, "degraded": degraded_now})
     return result
 
 
@@ -184,10 +191,12 @@ def _create(
         for rank, passage in enumerate(passages, start=1)
     )
 
-    store = get_interaction_store()
     recent: list[InteractionRecord] = []
     try:
-        recent = store.for_customer(customer.id, limit=RECENT_INTERACTIONS).items
+        recent = get_interaction_store().for_customer(customer.id, limit=RECENT_INTERACTIONS).items
+    except HelpdeskError as exc:  # the store said it is unavailable: expected, no traceback
+        logger.warning("Reading interactions failed: %s", exc)
+        degraded.append("interactions")
     except Exception:
         logger.exception("Reading interactions failed")
         degraded.append("interactions")
@@ -202,8 +211,9 @@ def _create(
             "suggestions": [s.id for s in suggestions],
         },
     )
-    if _append(store, record, degraded):
-        recent = [record, *recent][:RECENT_INTERACTIONS]
+    queued = interaction_record(records=[record], deliver_on_commit=False)
+    # Accepted is accepted: the record is shown even if it still waits in the outbox.
+    recent = [record, *recent][:RECENT_INTERACTIONS]
 
     body = {
         "ticket": ticket_json(ticket),
@@ -211,18 +221,7 @@ def _create(
         "suggestions": [suggestion_json(s) for s in suggestions],
         "degraded": sorted(set(degraded)),
     }
-    return TicketCreated(201, body)
-
-
-def _append(store, record: InteractionRecord, degraded: list[str]) -> bool:
-    try:
-        store.append(record)
-    except Exception:
-        logger.exception("Writing interaction %s failed", record.id)
-        if "interactions" not in degraded:
-            degraded.append("interactions")
-        return False
-    return True
+    return TicketCreated(201, body, queued=queued)
 
 
 @transaction.atomic
@@ -271,17 +270,17 @@ def ticket_update(
         return ticket
     ticket.save(update_fields=[*changed, "updated_at"])
     if "status" in changed:
-        _append(
-            get_interaction_store(),
-            InteractionRecord(
-                customer_id=ticket.customer_id,
-                ticket_id=ticket.id,
-                kind=Kind.STATUS_CHANGED,
-                summary=f"{ticket.number}: {previous_status} → {ticket.status}",
-                actor=actor,
-                data={"from": previous_status, "to": ticket.status},
-            ),
-            [],
+        interaction_record(
+            records=[
+                InteractionRecord(
+                    customer_id=ticket.customer_id,
+                    ticket_id=ticket.id,
+                    kind=Kind.STATUS_CHANGED,
+                    summary=f"{ticket.number}: {previous_status} → {ticket.status}",
+                    actor=actor,
+                    data={"from": previous_status, "to": ticket.status},
+                )
+            ]
         )
     return ticket
 
@@ -313,17 +312,17 @@ def feedback_create(
         submitted_by=actor[:200],
         user=user,
     )
-    _append(
-        get_interaction_store(),
-        InteractionRecord(
-            customer_id=ticket.customer_id,
-            ticket_id=ticket.id,
-            kind=Kind.FEEDBACK,
-            summary=f"{'Helpful' if helpful else 'Not helpful'}: {suggestion.title}"[:500],
-            actor=actor,
-            data={"suggestion_id": suggestion.id, "helpful": helpful, "resolved": resolved},
-        ),
-        [],
+    interaction_record(
+        records=[
+            InteractionRecord(
+                customer_id=ticket.customer_id,
+                ticket_id=ticket.id,
+                kind=Kind.FEEDBACK,
+                summary=f"{'Helpful' if helpful else 'Not helpful'}: {suggestion.title}"[:500],
+                actor=actor,
+                data={"suggestion_id": suggestion.id, "helpful": helpful, "resolved": resolved},
+            )
+        ]
     )
     if (
         resolved

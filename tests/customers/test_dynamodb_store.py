@@ -25,6 +25,7 @@ from customers.interactions import (
     _store_for,
     get_interaction_store,
 )
+from customers.models import InteractionOutbox
 
 THROTTLED = "ProvisionedThroughputExceededException"
 
@@ -247,6 +248,7 @@ def test_ticket_ingest_logs_its_interaction_in_dynamodb(api, dynamodb_table, set
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["degraded"] == []
+    assert not InteractionOutbox.objects.exists()
     ticket_id = body["ticket"]["id"]
     (logged,) = get_interaction_store().for_ticket(ticket_id).items
     assert logged.kind == Kind.TICKET_CREATED
