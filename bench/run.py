@@ -1,0 +1,480 @@
+"""Benchmarks for helpdesk: prepare a fresh Postgres database, serve with gunicorn, measure.
+
+Prints figures next to DESIGN.md's targets and writes them to bench/results/<timestamp>.json.
+Nothing here passes or fails. See bench/README.md.
+
+    .venv/bin/python bench/run.py --scenarios create-1,context-1 --chunks 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cpu
+import loadgen
+import psycopg
+from kbgen import generate
+from report import machine_info, print_report
+from texts import customer_pool, ticket_payload
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+VENV_BIN = Path(sys.executable).parent
+SAMPLE_KB = ROOT / "knowledge" / "sample_kb"
+HOST = "127.0.0.1"
+PG = {"host": HOST, "port": 5432, "user": "postgres"}
+SCENARIOS = ["create-1", "create-8", "context-1"]
+WORKERS = 2
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated, from {', '.join(SCENARIOS)} (default: all)",
+    )
+    parser.add_argument(
+        "--chunks",
+        type=int,
+        default=0,
+        help="add a synthetic KB of at least N chunks to the sample KB (default: sample KB only; "
+        "DESIGN's targets are at >= 10000)",
+    )
+    parser.add_argument("--requests", type=int, default=300, help="measured requests per run")
+    parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests first")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measured rounds per scenario (figures are pooled; round medians listed)",
+    )
+    parser.add_argument("--clients", type=int, default=8, help="concurrency of create-8")
+    parser.add_argument(
+        "--tickets-sizes",
+        default="100,10000",
+        help="ticket-table sizes at which context-1 is measured (default: 100,10000)",
+    )
+    parser.add_argument(
+        "--quiet",
+        type=float,
+        default=0.25,
+        help="before each measurement, wait until other processes use less than this share "
+        "of the CPUs (default: 0.25) ...",
+    )
+    parser.add_argument(
+        "--quiet-wait", type=float, default=30, help="... but at most this many seconds"
+    )
+    parser.add_argument("--customers", type=int, default=200, help="customer pool size")
+    parser.add_argument("--db-name", default="helpdesk_bench")
+    parser.add_argument("--port", type=int, default=0, help="gunicorn port (default: a free one)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed for request bodies")
+    args = parser.parse_args(argv)
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = set(args.scenarios) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    args.tickets_sizes = sorted(int(s) for s in args.tickets_sizes.split(",") if s.strip())
+    return args
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="helpdesk-bench-"))
+        self.port = args.port or _free_port()
+        self.server: subprocess.Popen | None = None
+        self.db_created = False
+        self.key = ""
+        self.rng = random.Random(args.seed)
+        self.pool = customer_pool(args.customers)
+        self.timings: dict[str, float] = {}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://postgres@{HOST}:5432/{args.db_name}",
+            "SECRET_KEY": "bench",
+            "DEBUG": "false",
+            "ALLOWED_HOSTS": HOST,
+            "DB_CONN_MAX_AGE": "600",
+            "BROWSABLE_API": "false",
+            "THROTTLE_RATE_API_KEY": "1000000/min",
+            "LOG_LEVEL": "WARNING",
+            "KB_SOURCE": str(SAMPLE_KB),
+        }
+
+    # --- set-up and tear-down ----------------------------------------------------------------
+
+    def prepare(self) -> dict:
+        with self.timed("database"):
+            self._admin_sql(f'DROP DATABASE IF EXISTS "{self.args.db_name}" WITH (FORCE)')
+            self._admin_sql(f'CREATE DATABASE "{self.args.db_name}"')
+            self.db_created = True
+            self.manage("migrate", "--no-input")
+        kb: dict = {"source": "sample"}
+        if self.args.chunks:
+            with self.timed("kb_generate"):
+                source = self.tmp / "kb"
+                articles, chunks = generate(source / "synthetic", chunks=self.args.chunks)
+                shutil.copytree(SAMPLE_KB, source / "sample")
+                self.env["KB_SOURCE"] = str(source)
+            kb = {"source": "sample + synthetic", "synthetic_articles": articles}
+            log(f"generated {articles} synthetic articles (~{chunks} chunks) in {source}")
+        with self.timed("kb_sync"):
+            log(self.manage("kb_sync").strip().splitlines()[-1])
+        self.key = self.manage("create_api_key", "bench").strip().splitlines()[-1]
+        with self.timed("seed_customers"):
+            log(self.seed("customers", self.args.customers).strip())
+        return kb
+
+    def start_server(self) -> dict:
+        log_file = open(self.tmp / "gunicorn.log", "wb")  # noqa: SIM115  (lives with the server)
+        command = [
+            str(VENV_BIN / "gunicorn"),
+            "helpdesk.wsgi",
+            "-w",
+            str(WORKERS),
+            "-b",
+            f"{HOST}:{self.port}",
+            # The first request in each worker builds the KB index; don't kill it for that.
+            "--timeout",
+            "300",
+        ]
+        with self.timed("server_start"):
+            self.server = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches us; we stop it ourselves
+            )
+            deadline = time.monotonic() + 300
+            while True:
+                if self.server.poll() is not None:
+                    raise RuntimeError(f"gunicorn exited:\n{self.server_log()}")
+                try:
+                    status, body = self.get("/health")
+                except OSError:
+                    status, body = 0, {}
+                if status == 200:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"/health never answered 200:\n{body}")
+                time.sleep(0.2)
+        return body
+
+    def server_log(self) -> str:
+        path = self.tmp / "gunicorn.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def server_rss_mb(self) -> list[float]:
+        """Resident memory of each gunicorn worker (the master is not counted)."""
+        if not self.server:
+            return []
+        sizes = []
+        for pid in cpu.children(self.server.pid):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    sizes.append(round(int(line.split()[1]) / 1024, 1))
+        return sizes
+
+    def cleanup(self) -> None:
+        if self.server and self.server.poll() is None:
+            self.server.send_signal(signal.SIGTERM)
+            try:
+                self.server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait()
+        if self.db_created:
+            try:
+                self._admin_sql(f'DROP DATABASE IF EXISTS "{self.args.db_name}" WITH (FORCE)')
+            except psycopg.Error as exc:
+                log(f"could not drop {self.args.db_name}: {exc}")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def timed(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.perf_counter() - started, 2)
+
+    def manage(self, *args: str) -> str:
+        return self._run([str(VENV_BIN / "python"), "manage.py", *args])
+
+    def seed(self, *args: object) -> str:
+        return self._run([str(VENV_BIN / "python"), str(BENCH / "seed.py"), *map(str, args)])
+
+    def _run(self, command: list[str]) -> str:
+        done = subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def _admin_sql(self, sql: str) -> None:
+        with psycopg.connect(dbname="postgres", autocommit=True, **PG) as conn:
+            conn.execute(sql)
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with psycopg.connect(dbname=self.args.db_name, **PG) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def ticket_count(self) -> int:
+        return self.query("SELECT count(*) FROM tickets_ticket")[0][0]
+
+    def get(self, path: str) -> tuple[int, dict]:
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=30)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        try:
+            return response.status, json.loads(body)
+        except ValueError:
+            return response.status, {"raw": body[:500].decode(errors="replace")}
+
+    def load(self, factory, *, requests: int, clients: int, first_seq=0, keep_bodies=False):
+        """One unmeasured batch (warm-up, seeding)."""
+        return loadgen.run(
+            host=HOST,
+            port=self.port,
+            headers={
+                "Authorization": f"Api-Key {self.key}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+            factory=factory,
+            requests=requests,
+            clients=clients,
+            first_seq=first_seq,
+            keep_bodies=keep_bodies,
+        )
+
+    def measure(self, factory, *, clients: int, first_seq=0, keep_bodies=False):
+        """`--repeat` rounds of `--requests` requests; pooled figures plus CPU accounting."""
+        args = self.args
+        busy_before = cpu.wait_for_quiet(threshold=args.quiet, max_wait_s=args.quiet_wait)
+        before = cpu.Snapshot.take(server_pid=self.server.pid, db_name=args.db_name)
+        rounds = [
+            self.load(
+                factory,
+                requests=args.requests,
+                clients=clients,
+                first_seq=first_seq + i * args.requests,
+                keep_bodies=keep_bodies,
+            )
+            for i in range(args.repeat)
+        ]
+        after = cpu.Snapshot.take(server_pid=self.server.pid, db_name=args.db_name)
+        pooled = loadgen.LoadResult(
+            clients=clients,
+            elapsed_s=sum(r.elapsed_s for r in rounds),
+            samples=[s for r in rounds for s in r.samples],
+            errors=[e for r in rounds for e in r.errors],
+        )
+        figures = pooled.summary()
+        if len(rounds) > 1:
+            figures["round_medians_ms"] = [r.summary()["median_ms"] for r in rounds]
+        figures.update(cpu.usage(before, after, requests=len(pooled.samples)))
+        figures["machine_busy_share_before"] = busy_before
+        return pooled, figures
+
+    def create_factory(self, scenario: str):
+        def factory(seq: int) -> loadgen.Request:
+            payload = ticket_payload(self.rng, self.pool)
+            payload["metadata"] = {"bench_scenario": scenario, "bench_seq": seq}
+            return "POST", "/tickets", json.dumps(payload).encode()
+
+        return factory
+
+    # --- scenarios ---------------------------------------------------------------------------
+
+    def create(self, scenario: str, clients: int) -> dict:
+        args = self.args
+        # Warm-up with at least 2 clients so that both workers have loaded the KB index.
+        self.load(
+            self.create_factory(f"{scenario}-warmup"),
+            requests=args.warmup,
+            clients=max(2, clients),
+        )
+        before = self.ticket_count()
+        result, figures = self.measure(
+            self.create_factory(scenario), clients=clients, keep_bodies=True
+        )
+        after = self.ticket_count()
+        created = [s for s in result.samples if s.status == 201]
+        bodies = [json.loads(s.body) for s in created]
+        rows, distinct = self.query(
+            "SELECT count(*), count(DISTINCT metadata->>'bench_seq') FROM tickets_ticket "
+            "WHERE metadata->>'bench_scenario' = %s",
+            (scenario,),
+        )[0]
+        figures.update(
+            tickets_in_table_before=before,
+            responses_201=len(created),
+            all_201=len(created) == len(result.samples) and not result.errors,
+            db_rows=rows,
+            db_distinct=distinct,
+            db_table_delta=after - before,
+            nothing_lost_or_duplicated=rows == distinct == len(created) == after - before,
+            degraded_responses=sum(1 for b in bodies if b.get("degraded")),
+            mean_suggestions=round(
+                sum(len(b.get("suggestions", [])) for b in bodies) / len(bodies), 2
+            )
+            if bodies
+            else None,
+        )
+        failures = [s for s in result.samples if s.status != 201]
+        if failures or result.errors:
+            figures["first_failures"] = [
+                f"{s.status}: {s.body[:300].decode(errors='replace')}" for s in failures[:3]
+            ] + result.errors[:3]
+        return figures
+
+    def context(self) -> dict:
+        args = self.args
+        # Tickets made through the API (with suggestions and interactions) are the ones read;
+        # filler rows only make the table bigger.
+        self.load(self.create_factory("context-seed"), requests=50, clients=2)
+        by_size = []
+        for size in args.tickets_sizes:
+            with self.timed(f"fill_{size}"):
+                in_table = int(self.seed("fill", size).strip().splitlines()[-1])
+            ids = [
+                row[0]
+                for row in self.query(
+                    "SELECT id FROM tickets_ticket "
+                    "WHERE metadata->>'bench' IS DISTINCT FROM 'filler'"
+                )
+            ]
+            rng = random.Random(size)
+            chosen = [rng.choice(ids) for _ in range(args.warmup + args.requests * args.repeat)]
+
+            def factory(seq: int, chosen=chosen) -> loadgen.Request:
+                return "GET", f"/tickets/{chosen[seq]}/context", None
+
+            warm = self.load(factory, requests=args.warmup, clients=1)
+            result, figures = self.measure(factory, clients=1, first_seq=args.warmup)
+            figures.update(
+                tickets_in_table=in_table,
+                api_created_tickets=len(ids),
+                distinct_tickets_read=len(set(chosen)),
+            )
+            if warm.errors or result.errors or set(figures["statuses"]) != {"200"}:
+                figures["first_failures"] = [
+                    f"{s.status}: {s.body[:300].decode(errors='replace')}"
+                    for s in result.samples
+                    if s.status != 200
+                ][:3] + result.errors[:3]
+            by_size.append(figures)
+        medians = [f["median_ms"] for f in by_size if f["median_ms"]]
+        return {
+            "sizes": by_size,
+            "median_ms": max(medians) if medians else None,
+            "largest_over_smallest": round(medians[-1] / medians[0], 2)
+            if len(medians) > 1
+            else None,
+        }
+
+    def run(self) -> dict:
+        started = time.perf_counter()
+        report: dict = {
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine_info(),
+            "config": {
+                "scenarios": self.args.scenarios,
+                "chunks_requested": self.args.chunks,
+                "requests": self.args.requests,
+                "warmup": self.args.warmup,
+                "repeat": self.args.repeat,
+                "quiet": self.args.quiet,
+                "quiet_wait_s": self.args.quiet_wait,
+                "workers": WORKERS,
+                "customers": self.args.customers,
+            },
+        }
+        report["kb"] = self.prepare()
+        health = self.start_server()
+        kb_health = health.get("checks", {}).get("knowledge_base", {})
+        report["kb"].update(chunks=kb_health.get("chunks"), backend=kb_health.get("name"))
+        log(f"server up on :{self.port}; KB {report['kb']}")
+        results: dict = {}
+        # context-1 first: its smallest table size must not be exceeded by the create runs.
+        for name in ["context-1", "create-1", "create-8"]:
+            if name not in self.args.scenarios:
+                continue
+            log(f"running {name} ...")
+            with self.timed(name):
+                if name == "context-1":
+                    results[name] = self.context()
+                else:
+                    clients = 1 if name == "create-1" else self.args.clients
+                    results[name] = self.create(name, clients)
+        report["results"] = results
+        report["server_rss_mb"] = self.server_rss_mb()
+        report["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        report["timings_s"] = self.timings
+        report["total_s"] = round(time.perf_counter() - started, 1)
+        return report
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Ctrl-C and SIGTERM both end the run through the clean-up in `finally`.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    bench = Bench(args)
+    try:
+        report = bench.run()
+    except KeyboardInterrupt:
+        log("interrupted; cleaning up")
+        return 130
+    except Exception:
+        log(f"failed; server log tail:\n{bench.server_log()}")
+        raise
+    finally:
+        bench.cleanup()
+    print_report(report)
+    out = BENCH / "results" / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"results: {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
