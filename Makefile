@@ -18,6 +18,8 @@ help:
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU build of torch first (a file on disk here); then the rest resolves against it.
+	$(BIN)/pip install --quiet "$$(grep -E '^torch==' requirements.txt)"
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 

@@ -105,7 +105,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"bm25s": {"level": "WARNING"}},
 }
 
 # --- API -------------------------------------------------------------------------------------
@@ -174,8 +173,13 @@ KB_SOURCE = env.str("KB_SOURCE", default=str(BASE_DIR / "knowledge" / "sample_kb
 # POST /kb/sync runs the sync in a background thread of the server process and answers at once.
 KB_SYNC_BACKGROUND = env.bool("KB_SYNC_BACKGROUND", default=True)
 KB_SUGGESTIONS = env.int("KB_SUGGESTIONS", default=5)
-KB_CHUNK_WORDS = env.int("KB_CHUNK_WORDS", default=120)
+# Passage size: 60 words (30 overlapping) measured best for MiniLM (knowledge/RETRIEVAL.md).
+KB_CHUNK_WORDS = env.int("KB_CHUNK_WORDS", default=60)
 KB_CHUNK_OVERLAP_WORDS = env.int("KB_CHUNK_OVERLAP_WORDS", default=30)
+# Where the local backend keeps its ONNX export of the bundled MiniLM model (written once).
+KB_MODEL_CACHE_DIR = env.str("KB_MODEL_CACHE_DIR", default=str(BASE_DIR / "var" / "models"))
+# Threads the encoder uses per process (0: up to 2). With several workers on few cores, use 1.
+KB_ENCODER_THREADS = env.int("KB_ENCODER_THREADS", default=0)
 BEDROCK_KB_ID = env.str("BEDROCK_KB_ID", default="")
 BEDROCK_DATA_SOURCE_ID = env.str("BEDROCK_DATA_SOURCE_ID", default="")
 # HYBRID (vector + keyword) needs a vector store that supports it; SEMANTIC works with all.

@@ -12,7 +12,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from knowledge.backends.base import Embedder, get_backend
-from knowledge.chunking import chunk_text, passage_text
+from knowledge.chunking import ChunkText, chunk_text, passage_text
 from knowledge.models import Article, Chunk, KnowledgeState, SyncJob
 from knowledge.sources import (
     SIDECAR_SUFFIX,
@@ -40,6 +40,7 @@ Progress = Callable[[SyncJob, str], None]
 # A running job that has not written a heartbeat for this long was interrupted.
 STALE_AFTER = timedelta(minutes=10)
 HEARTBEAT_EVERY = 25  # documents
+EMBED_BATCH = 256  # passages embedded per encoder call during a sync
 
 
 def kb_sync_start(
@@ -198,6 +199,45 @@ def _bump_generation() -> None:
         KnowledgeState.objects.create(pk=1, generation=1, revision=revision)
 
 
+@dataclass
+class _Prepared:
+    """A changed document, parsed and chunked, waiting for its embeddings."""
+
+    document: SourceDocument
+    parsed: ParsedDocument
+    digest: str
+    pieces: list[ChunkText]
+    outcome: str  # "added" | "updated"
+
+
+class _Batch:
+    """Changed documents collected until EMBED_BATCH passages are waiting, then embedded in
+    one call (a batch across documents keeps the encoder busy) and stored."""
+
+    def __init__(self, job: SyncJob, embed: Embedder | None) -> None:
+        self.job, self.embed = job, embed
+        self.items: list[_Prepared] = []
+
+    def add(self, item: _Prepared) -> None:
+        self.items.append(item)
+        if sum(len(i.pieces) for i in self.items) >= EMBED_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        items, self.items = self.items, []
+        if not items:
+            return
+        texts = [
+            passage_text(i.parsed.title, p.heading_path, p.text) for i in items for p in i.pieces
+        ]
+        vectors = self.embed(texts) if self.embed else [None] * len(texts)
+        offset = 0
+        for item in items:
+            _store_article(item, vectors[offset : offset + len(item.pieces)])
+            offset += len(item.pieces)
+            setattr(self.job, item.outcome, getattr(self.job, item.outcome) + 1)
+
+
 def sync_documents(
     job: SyncJob,
     documents: Iterable[SourceDocument],
@@ -211,33 +251,40 @@ def sync_documents(
 
     `complete`: the documents are the whole source, so articles not among them are deleted.
     Otherwise (an S3 event for one object) only `deleted_keys` are removed. A document that
-    fails is recorded and skipped; its previous version (if any) keeps serving.
+    fails is recorded and skipped; its previous version (if any) keeps serving. Each article is
+    replaced in its own transaction, so an interrupted sync leaves whole articles, old or new,
+    and the next sync completes it.
     """
     known = {
         row[0]: row[1:]
         for row in Article.objects.values_list("source_key", "version", "content_hash")
     }
     seen: set[str] = set()
-    changed = False
+    batch = _Batch(job, embed)
     try:
         for document in documents:
             job.scanned += 1
             seen.add(document.key)
-            outcome, reason = _sync_one(document, known.get(document.key), embed)
-            setattr(job, outcome, getattr(job, outcome) + 1)
-            if reason:
-                job.errors.append({"key": document.key, "reason": reason})
-            changed = changed or outcome in ("added", "updated")
+            try:
+                prepared = _prepare(document, known.get(document.key))
+            except DocumentError as exc:
+                job.failed += 1
+                job.errors.append({"key": document.key, "reason": str(exc)})
+            else:
+                if prepared is None:
+                    job.unchanged += 1
+                else:
+                    batch.add(prepared)
             if progress:
                 progress(job, document.key)
             if job.scanned % HEARTBEAT_EVERY == 0:
                 _heartbeat(job)
+        batch.flush()
         gone = (set(known) - seen) if complete else (set(deleted_keys) & set(known))
         if gone:
             job.deleted += (
                 Article.objects.filter(source_key__in=gone).delete()[1].get("knowledge.Article", 0)
             )
-            changed = True
     except DocumentError as exc:  # the source as a whole is unreadable: keep the old index
         job.status = SyncJob.Status.FAILED
         job.message = str(exc)
@@ -247,29 +294,31 @@ def sync_documents(
             f"{job.scanned} scanned: {job.added} added, {job.updated} updated, "
             f"{job.deleted} deleted, {job.unchanged} unchanged, {job.failed} failed"
         )
-    if changed:
+    if job.added or job.updated or job.deleted:
         _bump_generation()
     job.finished_at = timezone.now()
     job.save()
     return job
 
 
-def _sync_one(
-    document: SourceDocument, known: tuple[str, str] | None, embed: Embedder | None
-) -> tuple[str, str | None]:
-    """The job counter to bump ('added', 'updated', 'unchanged', 'failed') and a failure reason."""
+def _prepare(document: SourceDocument, known: tuple[str, str] | None) -> _Prepared | None:
+    """None when the document is unchanged; raises DocumentError when it cannot be indexed."""
     if known and known[0] == document.version:
-        return "unchanged", None
-    try:
-        content = document.read()
-        digest = content.content_hash
-        if known and known[1] == digest:  # touched, not changed
-            Article.objects.filter(source_key=document.key).update(version=document.version)
-            return "unchanged", None
-        _store_article(document, parse(document, content), digest, embed)
-    except DocumentError as exc:
-        return "failed", str(exc)
-    return ("updated" if known else "added"), None
+        return None
+    content = document.read()
+    digest = content.content_hash
+    if known and known[1] == digest:  # touched, not changed
+        Article.objects.filter(source_key=document.key).update(version=document.version)
+        return None
+    parsed = parse(document, content)
+    pieces = chunk_text(
+        parsed.text,
+        max_words=settings.KB_CHUNK_WORDS,
+        overlap_words=settings.KB_CHUNK_OVERLAP_WORDS,
+    )
+    if not pieces:
+        raise DocumentError("no text to index")
+    return _Prepared(document, parsed, digest, pieces, "updated" if known else "added")
 
 
 def _heartbeat(job: SyncJob) -> None:
@@ -288,29 +337,15 @@ def _heartbeat(job: SyncJob) -> None:
 
 
 @transaction.atomic
-def _store_article(
-    document: SourceDocument, parsed: ParsedDocument, digest: str, embed: Embedder | None
-) -> Article:
-    pieces = chunk_text(
-        parsed.text,
-        max_words=settings.KB_CHUNK_WORDS,
-        overlap_words=settings.KB_CHUNK_OVERLAP_WORDS,
-    )
-    if not pieces:
-        raise DocumentError("no text to index")
-    vectors = (
-        embed([passage_text(parsed.title, p.heading_path, p.text) for p in pieces])
-        if embed
-        else [None] * len(pieces)
-    )
+def _store_article(item: _Prepared, vectors: list[bytes | None]) -> Article:
     article, _ = Article.objects.update_or_create(
-        source_key=document.key,
+        source_key=item.document.key,
         defaults={
-            "uri": document.uri,
-            "title": parsed.title,
-            "content_hash": digest,
-            "version": document.version,
-            "metadata": parsed.metadata,
+            "uri": item.document.uri,
+            "title": item.parsed.title,
+            "content_hash": item.digest,
+            "version": item.document.version,
+            "metadata": item.parsed.metadata,
         },
     )
     article.chunks.all().delete()
@@ -322,6 +357,6 @@ def _store_article(
             text=p.text,
             embedding=vector,
         )
-        for p, vector in zip(pieces, vectors, strict=True)
+        for p, vector in zip(item.pieces, vectors, strict=True)
     )
     return article

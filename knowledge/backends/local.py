@@ -1,103 +1,110 @@
-"""The offline backend: chunks in the relational DB, an in-memory BM25 index per process.
+"""The offline backend: passages and their embeddings in the relational DB, an in-memory hybrid
+index (BM25 + MiniLM embeddings, see knowledge/retrieval.py) per process.
 
-The index is rebuilt lazily when the KB generation (bumped by every sync that changes
-something) differs from the one it was built at, so a completed sync is visible to the next
-request in every process.
+The index is rebuilt lazily when the KB revision (changed by every sync that changes something)
+differs from the one it was built at, so a completed sync is visible to the next request in
+every process. Results are cached per (revision, query, filter, k, mode).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import bm25s
 import numpy as np
-import Stemmer
+from django.conf import settings
 
 from helpdesk.api.exceptions import KnowledgeBackendUnavailable
 from knowledge.backends.base import BackendHealth, Embedder, Passage
-from knowledge.chunking import passage_text
+from knowledge.chunking import passage_text, section_path
 from knowledge.filters import matches
 from knowledge.models import Article, Chunk, SyncJob
+from knowledge.retrieval import EMBED_DIM, ChunkRecord, Encoder, HybridIndex
 
-# Passages retrieved before collapsing to articles: enough that k distinct articles survive.
-CANDIDATES_PER_RESULT = 8
 SNIPPET_CHARS = 400
-
-_stemmer = Stemmer.Stemmer("english")
-
-
-def tokenize(texts: list[str]) -> list[list[str]]:
-    return bm25s.tokenize(
-        texts, stopwords="en", stemmer=_stemmer, return_ids=False, show_progress=False
-    )
+RESULT_CACHE_SIZE = 2048
+MODES = ("hybrid", "bm25", "dense")
 
 
 @dataclass
 class _Index:
     generation: int
     revision: str
-    chunk_ids: np.ndarray
-    article_ids: np.ndarray
-    titles: list[str]
-    headings: list[list[str]]
-    texts: list[str]
-    sources: list[str]
-    metadata: dict[int, dict]  # article id → metadata, for filters
-    bm25: bm25s.BM25 | None
-
-    @property
-    def size(self) -> int:
-        return len(self.chunk_ids)
-
-    def mask(self, condition: dict) -> np.ndarray:
-        """1.0 for passages whose article matches the filter, else 0.0."""
-        allowed = {aid for aid, meta in self.metadata.items() if matches(condition, meta or {})}
-        return np.isin(self.article_ids, list(allowed)).astype(np.float32)
+    hybrid: HybridIndex
+    articles: dict[int, tuple[str, dict]]  # id → (uri, metadata)
 
 
-def _build_index(generation: int, revision: str) -> _Index:
+_encoder_lock = threading.Lock()
+_encoder: Encoder | None = None
+
+
+def shared_encoder() -> Encoder:
+    """One encoder per process (the model is loaded once, lazily)."""
+    global _encoder
+    if _encoder is None:
+        with _encoder_lock:
+            if _encoder is None:
+                _encoder = Encoder(
+                    cache_dir=settings.KB_MODEL_CACHE_DIR,
+                    num_threads=settings.KB_ENCODER_THREADS or None,
+                )
+    return _encoder
+
+
+def vector_bytes(vectors: np.ndarray) -> list[bytes]:
+    return [row.astype(np.float32).tobytes() for row in vectors]
+
+
+def _build_index(generation: int, revision: str, encoder: Encoder) -> _Index:
     rows = list(
-        Chunk.objects.select_related("article")
-        .order_by("article_id", "position")
-        .values_list("id", "article_id", "article__title", "heading_path", "text", "article__uri")
+        Chunk.objects.order_by("article_id", "position").values_list(
+            "id", "article_id", "article__title", "heading_path", "text", "embedding"
+        )
     )
-    metadata = dict(Article.objects.values_list("id", "metadata"))
-    titles = [row[2] for row in rows]
-    headings = [row[3] or [] for row in rows]
-    texts = [row[4] for row in rows]
-    bm25 = None
-    if rows:
-        # The title and section headings go into every passage's text, so a query that names
-        # the topic matches every passage of that article.
-        corpus = [
-            passage_text(title, h, text)
-            for title, h, text in zip(titles, headings, texts, strict=True)
-        ]
-        bm25 = bm25s.BM25(method="lucene")
-        bm25.index(tokenize(corpus), show_progress=False)
-    return _Index(
-        generation=generation,
-        revision=revision,
-        chunk_ids=np.array([row[0] for row in rows], dtype=np.int64),
-        article_ids=np.array([row[1] for row in rows], dtype=np.int64),
-        titles=titles,
-        headings=headings,
-        texts=texts,
-        sources=[row[5] for row in rows],
-        metadata=metadata,
-        bm25=bm25,
-    )
+    missing = [i for i, row in enumerate(rows) if row[5] is None]
+    if missing:
+        # Passages stored before they were embedded: embed them once and keep the vectors.
+        texts = [passage_text(rows[i][2], rows[i][3] or [], rows[i][4]) for i in missing]
+        for i, blob in zip(missing, vector_bytes(encoder.encode_passages(texts)), strict=True):
+            Chunk.objects.filter(pk=rows[i][0]).update(embedding=blob)
+            rows[i] = (*rows[i][:5], blob)
+    records = [
+        ChunkRecord(
+            chunk_id=chunk_id,
+            article_id=article_id,
+            title=title,
+            heading_path=section_path(title, headings or []),
+            text=text,
+        )
+        for chunk_id, article_id, title, headings, text, _ in rows
+    ]
+    matrix = np.frombuffer(b"".join(bytes(row[5]) for row in rows), dtype=np.float32)
+    hybrid = HybridIndex(records, matrix.reshape(len(rows), EMBED_DIM), encoder)
+    articles = {
+        pk: (uri, meta or {})
+        for pk, uri, meta in Article.objects.values_list("pk", "uri", "metadata")
+    }
+    return _Index(generation, revision, hybrid, articles)
 
 
 class LocalBackend:
     name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, encoder: Encoder | None = None) -> None:
+        self._encoder = encoder
         self._index: _Index | None = None
         self._lock = threading.Lock()
+        self._results: OrderedDict[tuple, list[Passage]] = OrderedDict()
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = shared_encoder()
+        return self._encoder
 
     def index(self) -> _Index:
         from knowledge.services import kb_revision
@@ -108,45 +115,51 @@ class LocalBackend:
             with self._lock:
                 index = self._index
                 if index is None or index.revision != revision:
-                    index = self._index = _build_index(generation, revision)
+                    index = self._index = _build_index(generation, revision, self.encoder)
+                    self._results.clear()
         return index
 
-    def retrieve(self, query, *, k=5, filters=None) -> list[Passage]:
+    def retrieve(self, query, *, k=5, filters=None, mode="hybrid") -> list[Passage]:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
         try:
             index = self.index()
         except Exception as exc:  # a broken index must degrade tickets, not fail them
             raise KnowledgeBackendUnavailable(f"Local index unavailable: {exc}") from exc
-        if index.bm25 is None or not query.strip():
-            return []
-        tokens = [t for t in tokenize([query])[0] if t in index.bm25.vocab_dict]
-        if not tokens:
-            return []
-        n = min(index.size, k * CANDIDATES_PER_RESULT)
-        mask = index.mask(filters) if filters else None
-        docs, scores = index.bm25.retrieve([tokens], k=n, show_progress=False, weight_mask=mask)
-        passages: list[Passage] = []
-        seen: set[int] = set()
-        for position, score in zip(docs[0], scores[0], strict=True):
-            if score <= 0:
-                break
-            article_id = int(index.article_ids[position])
-            if article_id in seen:
-                continue
-            seen.add(article_id)
-            passages.append(
-                Passage(
-                    title=index.titles[position],
-                    snippet=_snippet(index.texts[position]),
-                    score=round(float(score), 4),
-                    source=index.sources[position],
-                    passage_ref=f"chunk:{int(index.chunk_ids[position])}",
-                    article_id=article_id,
-                    heading_path=index.headings[position],
-                )
+        key = (index.revision, query, json.dumps(filters, sort_keys=True), k, mode)
+        cached = self._results.get(key)
+        if cached is not None:
+            return cached
+        allowed = None
+        if filters:
+            allowed = {pk for pk, (_, meta) in index.articles.items() if matches(filters, meta)}
+        search = {
+            "hybrid": index.hybrid.search,
+            "bm25": index.hybrid.search_bm25,
+            "dense": index.hybrid.search_dense,
+        }[mode]
+        passages = [
+            Passage(
+                title=hit.record.title,
+                snippet=_snippet(hit.record.text),
+                score=round(hit.score, 4),
+                source=index.articles[hit.article_id][0],
+                passage_ref=f"chunk:{hit.chunk_id}",
+                article_id=hit.article_id,
+                heading_path=hit.record.heading_path,
+                metadata=index.articles[hit.article_id][1],
             )
-            if len(passages) == k:
-                break
+            for hit in search(query, k, allowed=allowed)
+        ]
+        with self._lock:
+            self._results[key] = passages
+            if len(self._results) > RESULT_CACHE_SIZE:
+                self._results.popitem(last=False)
         return passages
+
+    def embedder(self) -> Embedder:
+        """What sync uses to embed passages (title and section path included)."""
+        return lambda texts: vector_bytes(self.encoder.encode_passages(texts))
 
     def sync(self, job: SyncJob, *, progress: Callable[[SyncJob, str], None] | None = None):
         from knowledge.services import source_documents, sync_documents
@@ -155,22 +168,16 @@ class LocalBackend:
             job, source_documents(job.source), embed=self.embedder(), progress=progress
         )
 
-    def embedder(self) -> Embedder | None:
-        """What sync uses to embed passages; None while the index is lexical only."""
-        return None
-
     def check(self) -> BackendHealth:
         started = time.perf_counter()
         try:
             index = self.index()
         except Exception as exc:
             return BackendHealth(False, f"index unavailable: {exc}", _ms(started))
-        detail = "ok" if index.size else "empty: run `manage.py kb_sync`"
+        size = len(index.hybrid)
+        detail = "ok" if size else "empty: run `manage.py kb_sync`"
         return BackendHealth(
-            True,
-            detail,
-            _ms(started),
-            {"chunks": index.size, "generation": index.generation},
+            True, detail, _ms(started), {"chunks": size, "generation": index.generation}
         )
 
 

