@@ -10,23 +10,12 @@ from rest_framework.test import APIClient
 
 from helpdesk.models import ApiKey
 from tests.factories import TicketFactory
+from tests.helpers import assert_error
 from tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db
 
 API_READS = ["/tickets", "/customers", "/orders", "/kb/search?q=refund"]
-
-
-def assert_error(response, status, *, code=None):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "fields"}
-    assert body["error"]["message"]
-    if code is not None:
-        assert body["error"]["code"] == code
-    return body["error"]
 
 
 def client_with(authorization: str) -> APIClient:

@@ -9,21 +9,9 @@ from django.utils import timezone
 
 from customers.models import Customer, Order
 from tests.factories import CustomerFactory, OrderFactory
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_error(response, status, *, code=None, fields=()):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "fields"}
-    assert error["message"]
-    if code is not None:
-        assert error["code"] == code
-    for name in fields:
-        assert name in error["fields"], error
-    return error
 
 
 def ids(response):

@@ -7,24 +7,12 @@ import pytest
 from django.db.models import F
 
 from knowledge.models import Article, KnowledgeState, SyncJob
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 
 REFUNDS = "Refunds: How and When You Get Your Money Back"
 BLENDER = "blender-troubleshooting.md"
-
-
-def assert_error(response, status, *, code=None, fields=()):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "fields"}
-    assert error["message"]
-    if code is not None:
-        assert error["code"] == code
-    for name in fields:
-        assert name in error["fields"], error
-    return error
 
 
 @pytest.fixture

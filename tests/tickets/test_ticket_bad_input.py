@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from customers.models import Customer, Interaction
 from helpdesk.models import ApiKey
 from tests.factories import CustomerFactory, OrderFactory
+from tests.helpers import assert_error
 from tickets.models import IdempotencyRecord, Suggestion, Ticket
 
 pytestmark = pytest.mark.django_db
@@ -28,22 +29,6 @@ def ticket_payload(**overrides):
     }
     payload.update(overrides)
     return payload
-
-
-def assert_error(response, status, *, code=None, fields=()):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) == {"code", "message", "fields"}
-    assert isinstance(error["message"], str) and error["message"]
-    assert isinstance(error["fields"], dict)
-    if code is not None:
-        assert error["code"] == code
-    for name in fields:
-        assert name in error["fields"], error
-    return error
 
 
 def assert_nothing_written(*, customers_before=0):

@@ -7,23 +7,12 @@ from django.utils import timezone
 
 from customers.models import Interaction
 from tests.factories import CustomerFactory, OrderFactory, SuggestionFactory, TicketFactory
+from tests.helpers import assert_error
 from tickets.models import Feedback, Ticket
 
 pytestmark = pytest.mark.django_db
 
 CUSTOMER_360_KEYS = {"profile", "recent_orders", "recent_interactions", "open_tickets", "lifetime"}
-
-
-def assert_error(response, status, *, code=None, fields=()):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "fields"}
-    if code is not None:
-        assert error["code"] == code
-    for name in fields:
-        assert name in error["fields"], error
-    return error
 
 
 def closed_ticket(**kwargs):
