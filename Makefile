@@ -46,6 +46,11 @@ test: $(STAMP)
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
+STAGE ?= dev
+#: Build the Lambda zip for STAGE (dev) offline into .build/; fails over 50 MB or with torch in it
+package: $(STAMP)
+	$(BIN)/python deploy/package.py --stage $(STAGE)
+
 #: Format the code with ruff
 format: $(STAMP)
 	$(BIN)/ruff format .
@@ -55,8 +60,12 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+#: Measure the Lambda package's cold start (import + LambdaHandler init; see bench/README.md)
+coldstart: $(STAMP)
+	$(BIN)/python bench/coldstart.py --stage $(STAGE)
+
 #: Remove the virtualenv and local database
 clean:
-	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm .pytest_cache .ruff_cache
+	rm -rf $(VENV) .build db.sqlite3 db.sqlite3-wal db.sqlite3-shm .pytest_cache .ruff_cache
 
-.PHONY: help install run test format bench clean
+.PHONY: help install run test package format bench coldstart clean

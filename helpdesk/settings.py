@@ -113,6 +113,9 @@ API_MAX_REQUEST_BYTES = env.int("API_MAX_REQUEST_BYTES", default=256 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_REQUEST_BYTES
 # Largest ticket body (UTF-8 bytes) accepted by POST /tickets; more is a 413.
 TICKET_BODY_MAX_BYTES = env.int("TICKET_BODY_MAX_BYTES", default=64 * 1024)
+# How long each server process trusts an API key it has verified before reading it again: a
+# revoked key keeps working for at most this long in other processes. 0 reads it every request.
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=10)
 # How long an Idempotency-Key is remembered.
 IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=24)
 

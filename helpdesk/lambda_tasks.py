@@ -1,0 +1,137 @@
+"""The Lambda's entry point and its event tasks (`lambda_handler` and `events` in
+zappa_settings.json).
+
+Zappa's `LambdaHandler` does the routing: API Gateway requests go to Django, S3 records to the
+function mapped to their bucket's ARN, a scheduled event to the function named in its rule, a
+`manage` event to a management command. `lambda_handler` puts a guard in front of it: an event
+this function was never meant to get (unknown source, malformed records) is logged and dropped,
+and a task that fails on an asynchronous event (S3, the schedule) is logged, not raised. Lambda
+retries a failed asynchronous invocation, and the same bad event would only fail again; the next
+S3 event, the next scheduled drain or `manage.py kb_sync` catches up instead. Invocations an
+operator waits for (`zappa manage`, `zappa invoke`) still raise, so the CLI shows the failure.
+
+Importing this module imports Zappa's handler, which builds the `LambdaHandler` (settings,
+environment, `django.setup()`) right away when the function's environment has
+`INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT=true` (zappa_settings.json sets it): the work then happens
+in Lambda's init phase, before the first event, instead of inside it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import close_old_connections
+from zappa.handler import LambdaHandler
+
+logger = logging.getLogger(__name__)
+
+# Event kinds whose caller waits for the answer: a failure there is reported, not swallowed.
+SYNCHRONOUS = {"http", "manage", "command"}
+
+
+def lambda_handler(event: Any, context: Any) -> Any:
+    """What Lambda calls for every invocation."""
+    kind = event_kind(event)
+    if kind is None:
+        logger.warning("Ignoring an event this function does not handle: %s", describe(event))
+        return None
+    try:
+        return LambdaHandler.lambda_handler(event, context)
+    except Exception:
+        if kind in SYNCHRONOUS:
+            raise
+        logger.exception("Dropping a %s event that failed: %s", kind, describe(event))
+        return {"status": "failed"}
+
+
+def event_kind(event: Any) -> str | None:
+    """`http`, `s3`, `schedule`, `manage` or `command`: the events Zappa routes for us. None for
+    anything else, including S3 records Zappa could not route (no `configurationId`, no bucket).
+    """
+    if not isinstance(event, dict):
+        return None
+    if event.get("version") == "2.0" or event.get("httpMethod"):
+        return "http"
+    if event.get("detail-type") == "Scheduled Event":
+        resources = event.get("resources")
+        ok = isinstance(resources, list) and resources and isinstance(resources[0], str)
+        return "schedule" if ok else None
+    if isinstance(event.get("manage"), str) and event["manage"].strip():
+        return "manage"
+    if isinstance(event.get("command"), str) or isinstance(event.get("raw_command"), str):
+        return "command"
+    records = event.get("Records")
+    if isinstance(records, list) and records and all(_is_s3_record(r) for r in records):
+        return "s3"
+    return None
+
+
+def _is_s3_record(record: Any) -> bool:
+    if not isinstance(record, dict) or record.get("eventSource") != "aws:s3":
+        return False
+    s3 = record.get("s3")
+    return (
+        isinstance(s3, dict)
+        and isinstance(s3.get("configurationId"), str)
+        and isinstance(s3.get("bucket"), dict)
+        and isinstance(s3["bucket"].get("arn"), str)
+    )
+
+
+def describe(event: Any) -> str:
+    """Enough to recognise an event in the logs, never its payload (bodies, headers, keys)."""
+    if not isinstance(event, dict):
+        return f"a {type(event).__name__}, not an object"
+    parts = [f"keys={sorted(map(str, event))[:12]}"]
+    for key in ("source", "detail-type"):
+        if isinstance(event.get(key), str):
+            parts.append(f"{key}={event[key][:80]!r}")
+    records = event.get("Records")
+    if isinstance(records, list):
+        sources = sorted({str(r.get("eventSource")) for r in records if isinstance(r, dict)})
+        buckets = sorted(
+            {
+                str(r["s3"].get("bucket", {}).get("name"))
+                for r in records
+                if isinstance(r, dict) and isinstance(r.get("s3"), dict)
+            }
+        )
+        parts.append(f"records={len(records)} sources={sources} buckets={buckets}")
+    return " ".join(parts)
+
+
+def kb_s3_event(event: dict, context: Any = None) -> dict:
+    """Zappa event on the KB bucket (ObjectCreated/ObjectRemoved): apply those objects to the
+    KB (local backend) or start an ingestion job (Bedrock). Never raises."""
+    from knowledge.services import kb_sync_s3_event
+
+    close_old_connections()
+    try:
+        job = kb_sync_s3_event(event)
+    except Exception as exc:
+        logger.exception("KB sync for an S3 event failed: %s", describe(event))
+        return {"status": "failed", "error": exc.__class__.__name__}
+    finally:
+        close_old_connections()
+    if job is None:
+        return {"status": "ignored"}
+    logger.info("KB sync %s for an S3 event: %s %s", job.id, job.status, job.message)
+    return {"status": str(job.status), "sync_job": job.id, "message": job.message}
+
+
+def drain_outbox(event: dict | None = None, context: Any = None) -> dict:
+    """Zappa schedule: deliver the interactions waiting in the outbox. Never raises: the next
+    scheduled run tries again."""
+    from customers.outbox import drain_outbox_event
+
+    close_old_connections()
+    try:
+        result = drain_outbox_event(event, context)
+    except Exception as exc:
+        logger.exception("Outbox drain failed; the next scheduled run retries")
+        return {"status": "failed", "error": exc.__class__.__name__}
+    finally:
+        close_old_connections()
+    logger.info("Outbox drain: %s", result)
+    return {"status": "ok", **result}

@@ -1,0 +1,526 @@
+"""The Lambda, driven offline: Zappa's real `LambdaHandler`, with the settings Zappa generates
+for the `dev` stage of zappa_settings.json, behind our entry point `helpdesk.lambda_tasks.
+lambda_handler` (the stage's `lambda_handler`), in front of the real Django app on the test
+database. Synthetic events have the shapes AWS sends: HTTP API v2, REST v1, S3 notifications
+(routed by bucket ARN, keys URL-encoded), EventBridge schedules (routed by rule name), and the
+`manage` events of `zappa manage`. DynamoDB and S3 are the session's moto server; Bedrock is
+botocore's Stubber.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from django.core import signals
+from django.core.management.base import CommandError
+from django.db import close_old_connections
+
+from customers.interactions import InteractionRecord, Kind, get_interaction_store
+from customers.models import InteractionOutbox
+from customers.outbox import interaction_record
+from helpdesk import lambda_tasks
+from knowledge.backends import base
+from knowledge.backends.bedrock import BedrockBackend
+from knowledge.models import Article, SyncJob
+from tests.knowledge.test_bedrock_backend import (
+    DS_ID,
+    KB_ID,
+    TICKET,
+    ingestion_job,
+    knowledge_base,
+    result,
+    retrieve_params,
+)
+from tickets.models import Ticket
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE = "dev"
+HOST = "a1b2c3d4e5.execute-api.eu-west-2.amazonaws.com"
+CONTEXT = SimpleNamespace(
+    function_name="helpdesk-dev",
+    aws_request_id="req-1",
+    get_remaining_time_in_millis=lambda: 30_000,
+)
+
+
+# --- the handler, as Lambda builds it ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def zappa_stage(tmp_path_factory):
+    """Zappa's CLI loaded with the dev stage (offline: no credentials), and the directory on
+    sys.path holding the `zappa_settings.py` it generates (what `zappa package` puts in the
+    zip)."""
+    from zappa.cli import ZappaCLI
+
+    cli = ZappaCLI()
+    cli.api_stage = STAGE
+    cli.load_credentials = False
+    folder = tmp_path_factory.mktemp("zappa")
+    # As in the staged copy `make package` builds from: Zappa's CLI walks the working directory
+    # looking for WebSocket handlers.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        cli.load_settings(str(ROOT / "zappa_settings.json"))
+    (folder / "zappa_settings.py").write_text(cli.get_zappa_settings_string())
+    sys.path.insert(0, str(folder))
+    yield cli
+    sys.path.remove(str(folder))
+    sys.modules.pop("zappa_settings", None)
+
+
+@pytest.fixture(scope="session")
+def lambda_environment(zappa_stage) -> dict[str, str]:
+    """Build the LambdaHandler singleton once, the way the first invocation does, and return
+    the environment it set. The test process's environment and log level are restored
+    afterwards: Django's settings here are the test ones, adjusted per test below."""
+    from zappa.handler import LambdaHandler
+
+    root_level = logging.getLogger().level
+    with mock.patch.dict(os.environ, {}):
+        LambdaHandler()
+        environment = dict(os.environ)
+    logging.getLogger().setLevel(root_level)
+    return environment
+
+
+@pytest.fixture
+def stubs(monkeypatch):
+    """Bedrock clients wrapped in Stubber, as the backend the app gets for KB_BACKEND=bedrock."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-2",
+    }.items():
+        monkeypatch.setenv(name, value)
+    session = boto3.session.Session()
+    runtime = session.client("bedrock-agent-runtime", region_name="eu-west-2")
+    agent = session.client("bedrock-agent", region_name="eu-west-2")
+    with Stubber(runtime) as runtime_stub, Stubber(agent) as agent_stub:
+        backend = BedrockBackend(runtime, agent, kb_id=KB_ID, data_source_id=DS_ID, max_attempts=1)
+        real = base._backend_for
+        monkeypatch.setattr(
+            base, "_backend_for", lambda name: backend if name == "bedrock" else real(name)
+        )
+        yield SimpleNamespace(runtime=runtime_stub, agent=agent_stub)
+        runtime_stub.assert_no_pending_responses()
+        agent_stub.assert_no_pending_responses()
+
+
+@pytest.fixture
+def lambda_settings(lambda_environment, dynamodb_table, dynamodb_server, stubs, settings):
+    """Django settings as the Lambda's environment makes them (KB_BACKEND, INTERACTION_STORE,
+    ALLOWED_HOSTS, KB_SOURCE), with the AWS services replaced by moto and the stubs."""
+    settings.ALLOWED_HOSTS = lambda_environment["ALLOWED_HOSTS"].split(",")
+    settings.KB_BACKEND = lambda_environment["KB_BACKEND"]
+    settings.INTERACTION_STORE = lambda_environment["INTERACTION_STORE"]
+    settings.KB_SOURCE = lambda_environment["KB_SOURCE"]
+    settings.S3_ENDPOINT_URL = dynamodb_server.url
+    return settings
+
+
+@pytest.fixture
+def invoke(lambda_environment, monkeypatch):
+    """Call the function's entry point with an event, as Lambda does. Like Django's test
+    client, keep the request signals from closing the test's connection (it holds the test's
+    transaction); the event tasks' own connection clean-up is skipped for the same reason."""
+    monkeypatch.setattr(lambda_tasks, "close_old_connections", lambda: None)
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield lambda event: lambda_tasks.lambda_handler(event, CONTEXT)
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+def http_v2(method, path, *, body=None, query="", headers=None, stage=STAGE) -> dict:
+    """An API Gateway HTTP API (payload 2.0) event; Zappa's HTTP API stage is named after the
+    Zappa stage, so the raw path starts with it."""
+    raw_path = f"/{stage}{path}" if stage else path
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": {"host": HOST, "user-agent": "crm/1.0", **(headers or {})},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": HOST.split(".")[0],
+            "domainName": HOST,
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "crm/1.0",
+            },
+            "requestId": "abc",
+            "routeKey": "$default",
+            "stage": stage or "$default",
+            "timeEpoch": 1_760_000_000_000,
+        },
+        "isBase64Encoded": False,
+    }
+    if body is not None:
+        event["body"] = base64.b64encode(json.dumps(body).encode()).decode()
+        event["isBase64Encoded"] = True
+        event["headers"]["content-type"] = "application/json"
+    return event
+
+
+def rest_v1(method, path, *, query=None, headers=None) -> dict:
+    """An API Gateway REST API (payload 1.0) event: the path comes without the stage."""
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Host": HOST, **(headers or {})},
+        "multiValueHeaders": {"Host": [HOST], **{k: [v] for k, v in (headers or {}).items()}},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "requestContext": {"stage": STAGE, "httpMethod": method, "identity": {}},
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+def s3_record(name, key, *, bucket="helpdesk-kb-dev", configuration_id="helpdesk-dev") -> dict:
+    """One record as S3 sends it: the key URL-encoded (spaces as '+'); the notification id is
+    the one Zappa gives it (the function's name)."""
+    return {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "eu-west-2",
+        "eventTime": "2026-01-02T10:00:00.000Z",
+        "eventName": name,
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": configuration_id,
+            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+            "object": {"key": quote_plus(key), "size": 42, "sequencer": "0055AED6DCD90281E5"},
+        },
+    }
+
+
+def scheduled(function: str) -> dict:
+    """An EventBridge schedule event for the rule Zappa creates for `function`."""
+    from zappa.core import Zappa
+
+    rule = Zappa(load_credentials=False).get_scheduled_event_name(
+        {"function": function}, function, "helpdesk-dev"
+    )
+    return {
+        "version": "0",
+        "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-01-02T10:05:00Z",
+        "region": "eu-west-2",
+        "resources": [f"arn:aws:events:eu-west-2:123456789012:rule/{rule}"],
+        "detail": {},
+    }
+
+
+def s3_jobs():
+    return SyncJob.objects.filter(trigger=SyncJob.Trigger.S3_EVENT)
+
+
+def body(response: dict) -> dict:
+    text = response["body"]
+    if response.get("isBase64Encoded"):
+        text = base64.b64decode(text).decode()
+    return json.loads(text)
+
+
+@pytest.fixture
+def kb_bucket(lambda_settings, dynamodb_server):
+    """The dev stage's KB bucket on the moto server."""
+    bucket = lambda_settings.KB_SOURCE.removeprefix("s3://").split("/", 1)[0]
+    client = boto3.session.Session().client(
+        "s3", region_name="eu-west-2", endpoint_url=dynamodb_server.url
+    )
+    client.create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+    )
+    yield SimpleNamespace(client=client, name=bucket)
+    for item in client.list_objects_v2(Bucket=bucket).get("Contents", []):
+        client.delete_object(Bucket=bucket, Key=item["Key"])
+    client.delete_bucket(Bucket=bucket)
+
+
+# --- HTTP -------------------------------------------------------------------------------------
+
+
+def test_http_api_v2_post_tickets_creates_the_ticket(invoke, lambda_settings, stubs, api_key):
+    stubs.runtime.add_response(
+        "retrieve",
+        {"retrievalResults": [result("s3://helpdesk-kb-dev/kb/refunds.md", "Refunds.", 0.9)]},
+        retrieve_params(
+            f"{TICKET['subject']}\n{TICKET['body']}",
+            number_of_results=3 * lambda_settings.KB_SUGGESTIONS,
+        ),
+    )
+
+    response = invoke(
+        http_v2(
+            "POST", "/tickets", body=TICKET, headers={"authorization": f"Api-Key {api_key.raw}"}
+        )
+    )
+
+    assert response["statusCode"] == 201, response
+    answer = body(response)
+    assert answer["ticket"]["subject"] == TICKET["subject"]
+    assert [s["source"] for s in answer["suggestions"]] == ["s3://helpdesk-kb-dev/kb/refunds.md"]
+    assert response["headers"]["Content-Type"] == "application/json"
+    ticket = Ticket.objects.get()
+    assert ticket.customer.email == TICKET["customer"]["email"]
+    # INTERACTION_STORE=dynamodb: delivered to the table right after the ticket's commit.
+    history = get_interaction_store().for_ticket(ticket.id).items
+    assert [r.kind for r in history] == ["ticket_created"]
+    assert not InteractionOutbox.objects.exists()
+
+
+def test_http_api_v2_without_an_api_key_is_a_401_and_writes_nothing(invoke, lambda_settings):
+    response = invoke(http_v2("POST", "/tickets", body=TICKET))
+
+    assert response["statusCode"] == 401
+    assert body(response)["error"]["code"] == "not_authenticated"
+    assert not Ticket.objects.exists()
+
+
+def test_http_api_v2_passes_the_raw_query_string(invoke, lambda_settings, api_key):
+    auth = {"authorization": f"Api-Key {api_key.raw}"}
+
+    response = invoke(http_v2("GET", "/tickets", query="status=closed&page_size=5", headers=auth))
+
+    assert response["statusCode"] == 200, response
+    assert body(response)["results"] == []
+
+
+def test_http_api_v2_get_health(invoke, lambda_settings, stubs):
+    stubs.agent.add_response(
+        "get_knowledge_base", knowledge_base("ACTIVE"), {"knowledgeBaseId": KB_ID}
+    )
+
+    response = invoke(http_v2("GET", "/health"))
+
+    assert response["statusCode"] == 200, response
+    checks = body(response)["checks"]
+    assert checks["database"]["status"] == "ok"
+    assert checks["interaction_store"]["name"] == "dynamodb"
+    assert checks["knowledge_base"]["name"] == "bedrock"
+    assert checks["knowledge_base"]["status"] == "ok"
+
+
+def test_http_api_v2_on_a_custom_domain_has_no_stage_in_the_path(invoke, lambda_settings, stubs):
+    stubs.agent.add_response(
+        "get_knowledge_base", knowledge_base("ACTIVE"), {"knowledgeBaseId": KB_ID}
+    )
+    event = http_v2("GET", "/health", stage=None)
+    event["requestContext"]["stage"] = STAGE  # API mappings strip the stage, keep the name
+
+    assert invoke(event)["statusCode"] == 200
+
+
+def test_http_api_v2_unknown_path_is_a_json_404(invoke, lambda_settings):
+    response = invoke(http_v2("GET", "/nowhere"))
+
+    assert response["statusCode"] == 404
+    assert body(response)["error"]["code"] == "not_found"
+
+
+def test_rest_api_v1_event_is_served(invoke, lambda_settings, api_key):
+    event = rest_v1(
+        "GET",
+        "/tickets",
+        query={"status": "new"},
+        headers={"Authorization": f"Api-Key {api_key.raw}"},
+    )
+
+    response = invoke(event)
+
+    assert response["statusCode"] == 200, response
+    assert body(response)["results"] == []
+
+
+# --- S3 events --------------------------------------------------------------------------------
+
+
+def test_s3_put_starts_a_bedrock_ingestion_job(invoke, lambda_settings, stubs):
+    stubs.agent.add_response(
+        "start_ingestion_job",
+        {"ingestionJob": ingestion_job("STARTING")},
+        {
+            "knowledgeBaseId": KB_ID,
+            "dataSourceId": DS_ID,
+            "clientToken": ANY,
+            "description": ANY,
+        },
+    )
+
+    outcome = invoke({"Records": [s3_record("ObjectCreated:Put", "kb/refunds & returns.md")]})
+
+    job = s3_jobs().get()
+    assert outcome == {"status": "running", "sync_job": job.id, "message": job.message}
+    assert (job.backend, job.external_id) == ("bedrock", "IJ12345678")
+
+
+@pytest.fixture
+def local_kb(lambda_settings, kb_bucket):
+    """KB_BACKEND=local over the same bucket: S3 events then sync the named objects here."""
+    lambda_settings.KB_BACKEND = "local"
+    return kb_bucket
+
+
+def test_s3_put_and_delete_sync_just_that_object(invoke, local_kb):
+    key = "kb/returns policy.md"  # arrives as kb/returns+policy.md
+    local_kb.client.put_object(
+        Bucket=local_kb.name, Key=key, Body=b"# Returns policy\n\nReturn within 30 days.\n"
+    )
+
+    created = invoke({"Records": [s3_record("ObjectCreated:Put", key)]})
+
+    article = Article.objects.get(source_key="returns policy.md")
+    assert article.title == "Returns policy"
+    assert (created["status"], created["sync_job"]) == ("succeeded", s3_jobs().get().id)
+
+    local_kb.client.delete_object(Bucket=local_kb.name, Key=key)
+    removed = invoke({"Records": [s3_record("ObjectRemoved:Delete", key)]})
+
+    assert removed["status"] == "succeeded"
+    assert not Article.objects.filter(source_key="returns policy.md").exists()
+
+
+def test_s3_put_for_an_object_that_no_longer_exists_is_a_delete(invoke, local_kb):
+    key = "kb/short-lived.md"
+    local_kb.client.put_object(Bucket=local_kb.name, Key=key, Body=b"# Short\n\nGone soon.\n")
+    invoke({"Records": [s3_record("ObjectCreated:Put", key)]})
+    assert Article.objects.filter(source_key="short-lived.md").exists()
+    local_kb.client.delete_object(Bucket=local_kb.name, Key=key)
+
+    # The put's notification arrives after the object was deleted again.
+    outcome = invoke({"Records": [s3_record("ObjectCreated:Put", key)]})
+
+    assert outcome["status"] == "succeeded"
+    assert s3_jobs().latest("id").deleted == 1
+    assert not Article.objects.filter(source_key="short-lived.md").exists()
+
+
+def test_s3_event_for_another_bucket_is_ignored(invoke, lambda_settings, caplog):
+    event = {"Records": [s3_record("ObjectCreated:Put", "kb/x.md", bucket="someone-elses")]}
+
+    with caplog.at_level(logging.INFO):
+        assert invoke(event) is None
+
+    assert "Cannot find a function to process the triggered event" in caplog.text
+    assert not s3_jobs().exists()
+
+
+def test_s3_event_outside_the_kb_prefix_is_ignored(invoke, lambda_settings, caplog):
+    outcome = invoke({"Records": [s3_record("ObjectCreated:Put", "exports/report.csv")]})
+
+    assert outcome == {"status": "ignored"}
+    assert "outside s3://helpdesk-kb-dev/kb/" in caplog.text
+    assert not s3_jobs().exists()
+
+
+def test_s3_record_without_an_object_key_is_logged_and_ignored(invoke, lambda_settings, caplog):
+    record = s3_record("ObjectCreated:Put", "kb/x.md")
+    del record["s3"]["object"]
+
+    assert invoke({"Records": [record]}) == {"status": "ignored"}
+    assert "not an S3 object event" in caplog.text
+    assert not s3_jobs().exists()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param({"Records": [{"eventSource": "aws:s3", "s3": {}}]}, id="no-configurationId"),
+        pytest.param({"Records": []}, id="no-records"),
+        pytest.param({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}, id="sqs-record"),
+        pytest.param({"Records": "nope"}, id="records-not-a-list"),
+        pytest.param({"hello": "world"}, id="unknown-source"),
+        pytest.param({"detail-type": "Scheduled Event"}, id="schedule-without-resources"),
+        pytest.param({}, id="empty"),
+        pytest.param([1, 2], id="not-an-object"),
+        pytest.param("ping", id="a-string"),
+    ],
+)
+def test_malformed_events_are_logged_and_ignored(invoke, lambda_settings, caplog, event):
+    assert invoke(event) is None
+
+    assert "Ignoring an event this function does not handle" in caplog.text
+    assert not s3_jobs().exists()
+
+
+def test_a_failing_task_on_an_async_event_is_logged_not_raised(invoke, lambda_settings, caplog):
+    event = scheduled("helpdesk.lambda_tasks.no_such_task")
+
+    assert invoke(event) == {"status": "failed"}
+    assert "Dropping a schedule event that failed" in caplog.text
+
+
+def test_a_task_error_is_reported_in_the_answer_not_raised(invoke, lambda_settings, caplog):
+    with mock.patch(
+        "knowledge.services.kb_sync_s3_event", side_effect=RuntimeError("database is down")
+    ):
+        outcome = invoke({"Records": [s3_record("ObjectCreated:Put", "kb/x.md")]})
+
+    assert outcome == {"status": "failed", "error": "RuntimeError"}
+    assert "KB sync for an S3 event failed" in caplog.text
+
+
+# --- schedule and commands --------------------------------------------------------------------
+
+
+def test_scheduled_event_drains_the_outbox_into_dynamodb(invoke, lambda_settings):
+    records = [InteractionRecord(customer_id=7, kind=Kind.NOTE, summary=f"n{n}") for n in (1, 2)]
+    interaction_record(records=records, deliver_on_commit=False)  # what a failed delivery leaves
+    assert InteractionOutbox.objects.count() == 2
+
+    outcome = invoke(scheduled("helpdesk.lambda_tasks.drain_outbox"))
+
+    assert outcome == {"status": "ok", "delivered": 2, "failed": 0, "remaining": 0}
+    history = get_interaction_store().for_customer(7).items
+    assert sorted(r.summary for r in history) == ["n1", "n2"]
+    assert not InteractionOutbox.objects.exists()
+
+
+def test_the_schedule_in_zappa_settings_is_the_drain(zappa_stage):
+    events = {e["function"]: e for e in zappa_stage.stage_config["events"]}
+
+    assert events["helpdesk.lambda_tasks.drain_outbox"]["expression"] == "rate(5 minutes)"
+
+
+def test_manage_event_runs_the_command(invoke, lambda_settings, dynamodb_settings):
+    from helpdesk.aws import dynamodb_client
+
+    assert invoke({"manage": "interactions_create_table"}) == {}
+
+    table = dynamodb_client().describe_table(TableName=dynamodb_settings.DYNAMODB_TABLE)
+    assert table["Table"]["TableStatus"] == "ACTIVE"
+
+
+def test_manage_event_with_an_unknown_command_raises_for_the_operator(invoke, lambda_settings):
+    with pytest.raises(CommandError, match="Unknown command"):
+        invoke({"manage": "no_such_command"})
