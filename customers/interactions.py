@@ -15,9 +15,10 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 from django.utils import timezone
 
+from helpdesk.api.compiled import CompiledRead
 from helpdesk.api.exceptions import HelpdeskError
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -120,6 +121,39 @@ def expiry_for(record: InteractionRecord) -> datetime:
     return record.occurred_at + timedelta(days=settings.INTERACTION_RETENTION_DAYS)
 
 
+_RECORD_FIELDS = (
+    "id",
+    "customer_id",
+    "ticket_id",
+    "kind",
+    "occurred_at",
+    "summary",
+    "data",
+    "actor",
+)
+
+
+def _page_rows(field: str, value: int, now: datetime, before: str | None, limit: int):
+    from customers.models import Interaction
+
+    rows = Interaction.objects.filter(**{field: value}, expires_at__gt=now)
+    if before is not None:
+        rows = rows.filter(id__lt=before)
+    # Rows, not model instances, and one more than a page to know whether another follows.
+    return rows.order_by("-id").values(*_RECORD_FIELDS)[: limit + 1]
+
+
+_newest_page = CompiledRead(
+    lambda value, now, field, limit: _page_rows(field, value, now, None, limit), int, datetime
+)
+_older_page = CompiledRead(
+    lambda value, now, before, field, limit: _page_rows(field, value, now, before, limit),
+    int,
+    datetime,
+    str,
+)
+
+
 class DatabaseInteractionStore:
     """The embedded default: the log in the relational DB (customers.Interaction)."""
 
@@ -128,9 +162,11 @@ class DatabaseInteractionStore:
     def append(self, record: InteractionRecord) -> None:
         from customers.models import Interaction
 
-        try:
-            with transaction.atomic():
-                Interaction.objects.create(
+        # INSERT … ON CONFLICT DO NOTHING: a retried record (same id) is stored once, without
+        # the savepoint a caught IntegrityError would need inside the caller's transaction.
+        Interaction.objects.bulk_create(
+            [
+                Interaction(
                     id=record.id,
                     customer_id=record.customer_id,
                     ticket_id=record.ticket_id,
@@ -141,9 +177,9 @@ class DatabaseInteractionStore:
                     actor=record.actor[:200],
                     expires_at=expiry_for(record),
                 )
-        except IntegrityError:
-            if not Interaction.objects.filter(id=record.id).exists():
-                raise  # not a retry of the same record: a real error
+            ],
+            ignore_conflicts=True,
+        )
 
     def for_customer(self, customer_id, *, limit=20, before=None) -> InteractionPage:
         return self._page({"customer_id": customer_id}, limit, before)
@@ -152,25 +188,13 @@ class DatabaseInteractionStore:
         return self._page({"ticket_id": ticket_id}, limit, before)
 
     def _page(self, where: dict, limit: int, before: str | None) -> InteractionPage:
-        from customers.models import Interaction
-
-        rows = Interaction.objects.filter(**where, expires_at__gt=timezone.now()).order_by("-id")
+        ((field, value),) = where.items()
+        # The newest page is on every ticket's hot path: a compiled read (see CompiledRead).
         if before:
-            rows = rows.filter(id__lt=before)
-        rows = list(rows[: limit + 1])
-        items = [
-            InteractionRecord(
-                id=row.id,
-                customer_id=row.customer_id,
-                ticket_id=row.ticket_id,
-                kind=row.kind,
-                occurred_at=row.occurred_at,
-                summary=row.summary,
-                data=row.data,
-                actor=row.actor,
-            )
-            for row in rows[:limit]
-        ]
+            rows = _older_page.rows(value, timezone.now(), before, shape=(field, limit))
+        else:
+            rows = _newest_page.rows(value, timezone.now(), shape=(field, limit))
+        items = [InteractionRecord(**row) for row in rows[:limit]]
         next_cursor = items[-1].id if len(rows) > limit else None
         return InteractionPage(items=items, next_cursor=next_cursor)
 

@@ -1,11 +1,20 @@
 """API-key authentication, the permissions every endpoint uses, and per-client throttling.
 
 Keys are checked with a SHA-512 hash (djangorestframework-api-key 3), not a password hasher:
-PBKDF2 would add ~225 ms to every request.
+PBKDF2 would add ~225 ms to every request. Each process remembers the keys it has verified for
+API_KEY_CACHE_SECONDS, so a busy client costs no database query per request; the secret is
+still hashed and compared every time, and expiry is checked every time. Revoking a key takes
+effect at once in the process that saves it and within API_KEY_CACHE_SECONDS everywhere else.
 """
 
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.settings import api_settings
 
@@ -33,6 +42,73 @@ class ApiKeyClient:
         return self.label
 
 
+_clock = time.monotonic
+
+
+class _VerifiedKeys:
+    """prefix → (the usable ApiKey row, when to look again); an LRU bounded by `size`.
+
+    Only keys that passed verification are kept, and only their stored hash is compared
+    against: a wrong secret for a cached prefix falls through to the database, as before.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._items: OrderedDict[str, tuple[ApiKey, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> ApiKey | None:
+        prefix = key.partition(".")[0]
+        with self._lock:
+            item = self._items.get(prefix)
+            if item is None:
+                return None
+            api_key, fresh_until = item
+            if _clock() >= fresh_until:
+                del self._items[prefix]
+                return None
+            self._items.move_to_end(prefix)
+        if not ApiKey.objects.key_generator.verify(key, api_key.hashed_key):
+            return None
+        return api_key
+
+    def put(self, api_key: ApiKey, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        with self._lock:
+            self._items[api_key.prefix] = (api_key, _clock() + ttl)
+            self._items.move_to_end(api_key.prefix)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def forget(self, prefix: str) -> None:
+        with self._lock:
+            self._items.pop(prefix, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+verified_keys = _VerifiedKeys()
+
+
+@receiver(post_save, sender=ApiKey, dispatch_uid="helpdesk.auth.forget_saved_key")
+@receiver(post_delete, sender=ApiKey, dispatch_uid="helpdesk.auth.forget_deleted_key")
+def _forget_changed_key(sender, instance: ApiKey, **kwargs) -> None:
+    # A revocation (admin, shell) in this process applies to its next request; other processes
+    # notice within API_KEY_CACHE_SECONDS. `QuerySet.update()` sends no signal: TTL only.
+    verified_keys.forget(instance.prefix)
+
+
+def _api_key_for(key: str) -> ApiKey:
+    api_key = verified_keys.get(key)
+    if api_key is None:
+        api_key = ApiKey.objects.get_from_key(key)  # only usable (not revoked) keys
+        verified_keys.put(api_key, settings.API_KEY_CACHE_SECONDS)
+    return api_key
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """`Authorization: Api-Key <prefix>.<secret>`."""
 
@@ -50,7 +126,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not key:
             raise exceptions.AuthenticationFailed("No API key given.")
         try:
-            api_key = ApiKey.objects.get_from_key(key)
+            api_key = _api_key_for(key)
         except ApiKey.DoesNotExist:
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
         if api_key.has_expired:

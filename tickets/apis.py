@@ -206,7 +206,8 @@ class TicketDetailApi(TicketApiBase):
             assignee=data.get("assignee"),
             unassign="assignee" in data and data["assignee"] is None,
         )
-        return Response(ticket_json(selectors.ticket_get(ticket_id=ticket.pk)))
+        # The service returns the saved row (its `updated_at` included): no second read.
+        return Response(ticket_json(ticket))
 
 
 # Each endpoint defines only its own methods: a `get = None` would be listed in `Allow` and

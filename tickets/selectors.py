@@ -2,34 +2,104 @@
 
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.contrib.auth import get_user_model
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When, Window
 
 from customers.interactions import get_interaction_store
+from customers.models import Customer
 from customers.selectors import customer_360, interaction_json
+from helpdesk.api.compiled import CompiledRead
 from helpdesk.api.utils import iso
 from tickets.models import Suggestion, Ticket
 
 TICKET_HISTORY = 20
+# Ticket ids are a signed 64-bit column: anything larger names no ticket.
+_MAX_ID = 2**63 - 1
 
 
 def ticket_list() -> QuerySet[Ticket]:
-    return Ticket.objects.select_related("customer", "order", "assignee")
+    # `ticket_json` shows the assignee's username and only the order's id.
+    return Ticket.objects.select_related("customer", "assignee")
+
+
+_TICKET_FIELDS = tuple(f.attname for f in Ticket._meta.concrete_fields)
+_CUSTOMER_FIELDS = tuple(f.attname for f in Customer._meta.concrete_fields)
+
+
+def _ticket_row(ticket_id: int) -> QuerySet:
+    username = get_user_model().USERNAME_FIELD
+    return Ticket.objects.filter(pk=ticket_id).values(
+        *_TICKET_FIELDS,
+        *(f"customer__{name}" for name in _CUSTOMER_FIELDS),
+        f"assignee__{username}",
+    )
+
+
+_ticket = CompiledRead(_ticket_row, int)
 
 
 def ticket_get(*, ticket_id: int) -> Ticket | None:
-    return ticket_list().filter(pk=ticket_id).first()
+    """The ticket with its customer and assignee (username only) loaded, in one query."""
+    if not 0 < ticket_id <= _MAX_ID:
+        return None
+    rows = _ticket.rows(ticket_id)
+    if not rows:
+        return None
+    row = rows[0]
+    ticket = Ticket.from_db(DEFAULT_DB_ALIAS, _TICKET_FIELDS, [row[n] for n in _TICKET_FIELDS])
+    ticket.customer = Customer.from_db(
+        DEFAULT_DB_ALIAS, _CUSTOMER_FIELDS, [row[f"customer__{n}"] for n in _CUSTOMER_FIELDS]
+    )
+    if ticket.assignee_id is not None:
+        user_model = get_user_model()
+        username = user_model.USERNAME_FIELD
+        # The other fields are deferred: read from the database only if something asks.
+        ticket.assignee = user_model.from_db(
+            DEFAULT_DB_ALIAS,
+            [user_model._meta.pk.attname, username],
+            [ticket.assignee_id, row[f"assignee__{username}"]],
+        )
+    return ticket
+
+
+# One query: active tickets sort first, and the counts are window aggregates over all of the
+# customer's tickets (computed before LIMIT); an inactive ticket that fills a slot left over is
+# dropped by `open_tickets_summary`.
+_is_active = Q(status__in=Ticket.ACTIVE_STATUSES)
+_open_tickets = CompiledRead(
+    lambda customer_id, limit: (
+        Ticket.objects.filter(customer_id=customer_id)
+        .annotate(
+            active=Case(
+                When(_is_active, then=Value(1)), default=Value(0), output_field=IntegerField()
+            ),
+            total_count=Window(Count("id")),
+            open_count=Window(Count("id", filter=_is_active)),
+        )
+        .order_by("-active", "-created_at", "-id")
+        .values(
+            "id",
+            "subject",
+            "status",
+            "priority",
+            "created_at",
+            "active",
+            "total_count",
+            "open_count",
+        )[:limit]
+    ),
+    int,
+)
 
 
 def open_tickets_summary(*, customer_id: int, limit: int) -> dict[str, Any]:
     """The customer's active tickets (newest first, at most `limit`) and ticket counts."""
-    active = Ticket.ACTIVE_STATUSES
-    rows = list(
-        Ticket.objects.filter(customer_id=customer_id, status__in=active)
-        .order_by("-created_at", "-id")
-        .values("id", "subject", "status", "priority", "created_at")[:limit]
-    )
-    counts = Ticket.objects.filter(customer_id=customer_id).aggregate(
-        total=Count("id"), open=Count("id", filter=Q(status__in=active))
+    rows = _open_tickets.rows(customer_id, shape=(limit,))
+    counts = (
+        {"total": rows[0]["total_count"], "open": rows[0]["open_count"]}
+        if rows
+        else {"total": 0, "open": 0}
     )
     items = [
         {
@@ -41,34 +111,44 @@ def open_tickets_summary(*, customer_id: int, limit: int) -> dict[str, Any]:
             "created_at": iso(row["created_at"]),
         }
         for row in rows
+        if row["active"]
     ]
-    return {"items": items, "total": counts["total"], "open": counts["open"]}
+    return {"items": items, **counts}
+
+
+# What `suggestion_json` shows, in order; the context reads suggestions as rows of these.
+SUGGESTION_FIELDS = (
+    "id",
+    "rank",
+    "score",
+    "title",
+    "snippet",
+    "source",
+    "article_id",
+    "passage_ref",
+    "backend",
+)
+
+_suggestions = CompiledRead(
+    lambda ticket_id: (
+        Suggestion.objects.filter(ticket_id=ticket_id).order_by("rank").values(*SUGGESTION_FIELDS)
+    ),
+    int,
+)
 
 
 def suggestion_json(suggestion: Suggestion) -> dict[str, Any]:
-    return {
-        "id": suggestion.id,
-        "rank": suggestion.rank,
-        "score": suggestion.score,
-        "title": suggestion.title,
-        "snippet": suggestion.snippet,
-        "source": suggestion.source,
-        "article_id": suggestion.article_id,
-        "passage_ref": suggestion.passage_ref,
-        "backend": suggestion.backend,
-    }
+    return {name: getattr(suggestion, name) for name in SUGGESTION_FIELDS}
 
 
 def ticket_context(*, ticket: Ticket) -> dict[str, Any]:
     """What an agent sees for a ticket: the ticket, the customer 360, suggestions, history."""
     from tickets.serializers import ticket_json
 
-    store = get_interaction_store()
-    suggestions = list(ticket.suggestions.order_by("rank"))
-    history = store.for_ticket(ticket.id, limit=TICKET_HISTORY).items
+    history = get_interaction_store().for_ticket(ticket.id, limit=TICKET_HISTORY).items
     return {
         "ticket": ticket_json(ticket),
         "customer": customer_360(customer=ticket.customer),
-        "suggestions": [suggestion_json(s) for s in suggestions],
+        "suggestions": _suggestions.rows(ticket.id),
         "history": [interaction_json(record) for record in history],
     }

@@ -1,0 +1,143 @@
+"""Hot reads whose SQL is compiled once per process instead of on every request.
+
+Building and compiling a queryset costs this project's small, indexed reads more CPU than the
+database spends answering them (≈ 0.7 ms against ≈ 0.1 ms here, per query). The reads behind
+`GET /tickets/{id}/context` and `POST /tickets` are therefore declared once as a `CompiledRead`:
+a function that builds an ordinary `values()` queryset from its arguments. The first call per
+database compiles it with placeholder arguments and remembers the SQL; later calls only swap in
+the parameter values and run it through Django's own result converters (JSON, decimals, SQLite
+datetimes), so the rows are exactly what the queryset would have returned.
+
+Rules for `build`: every argument must reach the SQL as a parameter (a filter value, compared
+with `=`, `>`, …), never as part of the SQL text; anything that changes the SQL text (a LIMIT,
+a field name) goes in `shape`, which is part of the cache key. Integer arguments must fit in a
+signed 64-bit column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import QuerySet
+from django.db.models.sql.compiler import SQLCompiler
+
+# Values no real argument takes, so the compiled parameters can be told apart from constants.
+_INT_PLACEHOLDER = -7_319_000_000_000
+_DATETIME_PLACEHOLDER = datetime(1901, 2, 3, 4, 5, 6, 424_242, tzinfo=UTC)
+_STR_PLACEHOLDER = "\x1fcompiled-read-{}\x1f"
+
+
+def _placeholder(kind: type, index: int) -> Any:
+    if kind is int:
+        return _INT_PLACEHOLDER - index
+    if kind is datetime:
+        return _DATETIME_PLACEHOLDER.replace(second=index)
+    if kind is str:
+        return _STR_PLACEHOLDER.format(index)
+    raise TypeError(f"CompiledRead arguments are int, str or datetime, not {kind!r}")
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """One SQL parameter: a constant, or argument `index` passed through `adapt`."""
+
+    index: int | None
+    value: Any = None
+    adapt: Callable[[Any, Any], Any] | None = None
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    slots: tuple[_Slot, ...]
+    compiler: SQLCompiler
+    names: tuple[str, ...]
+
+
+def _adapt_datetime(value: datetime, connection) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+class CompiledRead:
+    """A `values()` queryset compiled to SQL once per process and database.
+
+    `build(*args, *shape)` returns the queryset; `kinds` are the types of `args`
+    (int, str or datetime). `rows(*args, shape=...)` returns what `list(build(...))` would.
+    """
+
+    def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:
+        self._build = build
+        self._kinds = kinds
+        self._compiled: dict[Hashable, _Compiled] = {}
+
+    def rows(self, *args: Any, shape: tuple = (), using: str = DEFAULT_DB_ALIAS) -> list[dict]:
+        if len(args) != len(self._kinds):
+            raise TypeError(f"expected {len(self._kinds)} arguments, got {len(args)}")
+        connection = connections[using]
+        key = (using, connection.vendor, shape)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = self._compile(connection, shape)
+        params = [
+            slot.value
+            if slot.index is None
+            else (slot.adapt(args[slot.index], connection) if slot.adapt else args[slot.index])
+            for slot in compiled.slots
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            results = cursor.fetchall()
+        names = compiled.names
+        indexes = range(len(names))
+        return [
+            {names[i]: row[i] for i in indexes}
+            for row in compiled.compiler.results_iter(results=[results])
+        ]
+
+    def _compile(self, connection, shape: tuple) -> _Compiled:
+        placeholders = [_placeholder(kind, i) for i, kind in enumerate(self._kinds)]
+        query = self._build(*placeholders, *shape).query
+        compiler = query.get_compiler(connection=connection)
+        sql, params = compiler.as_sql()
+        # What each placeholder looks like once the field has prepared it for the database.
+        markers = [
+            connection.ops.adapt_datetimefield_value(p) if kind is datetime else p
+            for kind, p in zip(self._kinds, placeholders, strict=True)
+        ]
+        slots, seen = [], set()
+        for value in params:
+            index = next(
+                (
+                    i
+                    for i, marker in enumerate(markers)
+                    if isinstance(value, type(marker)) and value == marker
+                ),
+                None,
+            )
+            if index is None:
+                slots.append(_Slot(None, value=value))
+                continue
+            seen.add(index)
+            if self._kinds[index] is datetime:
+                adapt = _adapt_datetime
+            elif type(value) is not type(markers[index]):
+                # e.g. psycopg's Int8 wrapper, which Django puts around integers for Postgres.
+                cast = type(value)
+                adapt = lambda arg, connection, cast=cast: cast(arg)  # noqa: E731
+            else:
+                adapt = None
+            slots.append(_Slot(index, adapt=adapt))
+        if len(seen) != len(self._kinds):
+            raise ValueError(
+                "Every CompiledRead argument must reach the SQL as a parameter; "
+                f"compiled: {sql!r} with {params!r}"
+            )
+        if query.selected:
+            names = tuple(query.selected)
+        else:
+            names = (*query.extra_select, *query.values_select, *query.annotation_select)
+        return _Compiled(sql=sql, slots=tuple(slots), compiler=compiler, names=names)

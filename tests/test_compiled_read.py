@@ -1,0 +1,110 @@
+"""CompiledRead: SQL compiled once per process, rows identical to the queryset's."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from customers.models import Order
+from helpdesk.api.compiled import CompiledRead
+from tests.factories import CustomerFactory, OrderFactory, TicketFactory
+from tickets import selectors
+from tickets.serializers import ticket_json
+
+pytestmark = pytest.mark.django_db
+
+
+def orders_of(customer_id, limit=10):
+    return (
+        Order.objects.filter(customer_id=customer_id)
+        .order_by("-placed_at")
+        .values("id", "number", "total", "placed_at", "line_items")[:limit]
+    )
+
+
+def test_rows_are_what_the_queryset_returns():
+    customer = CustomerFactory()
+    for n in range(3):
+        OrderFactory(
+            customer=customer,
+            total=Decimal("10.05") * (n + 1),
+            line_items=[{"sku": f"S-{n}", "name": "Mug ☕", "quantity": n}],
+        )
+    OrderFactory()  # someone else's
+    read = CompiledRead(orders_of, int)
+
+    first = read.rows(customer.id)
+
+    assert first == list(orders_of(customer.id))
+    assert isinstance(first[0]["total"], Decimal)
+    assert first[0]["placed_at"].tzinfo is not None
+    assert first[0]["line_items"][0]["name"] == "Mug ☕"
+    assert read.rows(customer.id) == first  # from the compiled SQL this time
+
+
+def test_sql_is_compiled_once_per_shape(monkeypatch):
+    customer = CustomerFactory()
+    OrderFactory.create_batch(3, customer=customer)
+    read = CompiledRead(orders_of, int)
+    builds = []
+    monkeypatch.setattr(read, "_build", lambda *a: builds.append(a) or orders_of(*a))
+
+    other = CustomerFactory()
+    assert len(read.rows(customer.id, shape=(2,))) == 2
+    assert read.rows(other.id, shape=(2,)) == []
+    assert len(read.rows(customer.id, shape=(2,))) == 2
+    assert len(read.rows(customer.id, shape=(5,))) == 3
+
+    assert [shape for *_, shape in builds] == [2, 5]
+
+
+def test_datetime_and_aggregate_arguments():
+    customer = CustomerFactory()
+    now = timezone.now()
+    OrderFactory(customer=customer, placed_at=now - timedelta(days=2), total=Decimal("1.50"))
+    OrderFactory(customer=customer, placed_at=now - timedelta(days=9), total=Decimal("7.00"))
+
+    def placed_since(customer_id, since):
+        return (
+            Order.objects.filter(customer_id=customer_id, placed_at__gte=since)
+            .values("currency")
+            .annotate(n=Count("id"), total=Sum("total"))
+            .order_by("currency")
+        )
+
+    read = CompiledRead(placed_since, int, type(now))
+
+    assert read.rows(customer.id, now - timedelta(days=5)) == [
+        {"currency": "USD", "n": 1, "total": Decimal("1.50")}
+    ]
+    assert read.rows(customer.id, now - timedelta(days=30))[0]["n"] == 2
+
+
+def test_an_argument_that_does_not_reach_the_sql_as_a_parameter_is_refused():
+    # e.g. one used for the SQL's text, which the cached SQL would silently keep
+    read = CompiledRead(lambda customer_id: Order.objects.filter(customer_id=1).values("id"), int)
+
+    with pytest.raises(ValueError, match="as a parameter"):
+        read.rows(3)
+
+
+def test_ticket_get_loads_customer_and_assignee_in_one_query(agent, django_assert_num_queries):
+    ticket = TicketFactory(assignee=agent, metadata={"source": "chat", "n": [1, 2]})
+    expected = ticket_json(selectors.ticket_list().get(pk=ticket.pk))
+
+    with django_assert_num_queries(1):
+        loaded = selectors.ticket_get(ticket_id=ticket.pk)
+        body = ticket_json(loaded)
+        customer = loaded.customer.email
+
+    assert body == expected
+    assert customer == ticket.customer.email
+    assert loaded.assignee.email == agent.email  # a deferred field, read on demand
+
+
+def test_ticket_get_of_unknown_or_out_of_range_ids_is_none():
+    assert selectors.ticket_get(ticket_id=987654) is None
+    assert selectors.ticket_get(ticket_id=10**30) is None
+    assert selectors.ticket_get(ticket_id=0) is None

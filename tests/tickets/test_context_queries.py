@@ -1,0 +1,128 @@
+"""GET /tickets/{id}/context: a fixed, small number of queries, and the figures they fold."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from customers.interactions import InteractionRecord, get_interaction_store
+from customers.models import Order
+from tests.factories import CustomerFactory, OrderFactory, SuggestionFactory, TicketFactory
+from tickets.models import Ticket
+
+pytestmark = pytest.mark.django_db
+
+# ticket (+ customer, assignee), suggestions, ticket history, recent orders, order figures per
+# currency, recent interactions, open tickets with the ticket counts. The API key is verified
+# from the per-process cache after the first request.
+CONTEXT_QUERIES = 7
+
+
+def _busy_customer(*, tickets: int, orders: int, interactions: int):
+    customer = CustomerFactory()
+    for n in range(orders):
+        OrderFactory(customer=customer, currency=["USD", "EUR"][n % 2])
+    made = [TicketFactory(customer=customer) for _ in range(tickets)]
+    for ticket in made[:3]:
+        for rank in range(1, 6):
+            SuggestionFactory(ticket=ticket, rank=rank)
+    store = get_interaction_store()
+    for n in range(interactions):
+        store.append(
+            InteractionRecord(
+                customer_id=customer.id, ticket_id=made[n % len(made)].id, kind="note"
+            )
+        )
+    return made[0]
+
+
+def test_context_reads_a_fixed_number_of_queries(api, django_assert_max_num_queries):
+    ticket = _busy_customer(tickets=2, orders=1, interactions=1)
+    api.get("/tickets")  # the key is verified once, then remembered
+
+    with django_assert_max_num_queries(CONTEXT_QUERIES):
+        response = api.get(f"/tickets/{ticket.id}/context")
+
+    assert response.status_code == 200, response.content
+
+
+def test_context_queries_do_not_grow_with_the_customer_or_the_tables(
+    api, django_assert_max_num_queries
+):
+    for _ in range(5):  # other customers' rows only grow the tables
+        _busy_customer(tickets=4, orders=3, interactions=6)
+    ticket = _busy_customer(tickets=25, orders=12, interactions=40)
+    api.get("/tickets")
+
+    with django_assert_max_num_queries(CONTEXT_QUERIES):
+        response = api.get(f"/tickets/{ticket.id}/context")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert len(body["customer"]["open_tickets"]) == 10
+    assert len(body["customer"]["recent_orders"]) == 5
+    assert len(body["customer"]["recent_interactions"]) == 10
+    assert len(body["suggestions"]) == 5
+    assert body["customer"]["lifetime"]["orders"] == 12
+
+
+def test_open_tickets_are_the_newest_active_ones_and_counts_cover_all(api):
+    customer = CustomerFactory()
+    now = timezone.now()
+    active = []
+    for n, status in enumerate(["new", "open", "pending"] * 4):  # 12 active
+        ticket = TicketFactory(customer=customer, status=status)
+        Ticket.objects.filter(pk=ticket.pk).update(created_at=now - timedelta(hours=n))
+        active.append(ticket.id)
+    for n in range(3):  # the newest tickets of all, but inactive
+        ticket = TicketFactory(customer=customer, status="closed", resolved_at=now)
+        Ticket.objects.filter(pk=ticket.pk).update(created_at=now + timedelta(hours=n))
+
+    body = api.get(f"/tickets/{active[0]}/context").json()["customer"]
+
+    assert [t["id"] for t in body["open_tickets"]] == active[:10]
+    assert body["open_tickets"][0]["number"] == f"HD-{active[0]:06d}"
+    assert body["lifetime"]["tickets"] == 15
+    assert body["lifetime"]["open_tickets"] == 12
+
+
+def test_a_customer_with_only_closed_tickets_has_none_open(api):
+    ticket = TicketFactory(status="resolved", resolved_at=timezone.now())
+    TicketFactory(customer=ticket.customer, status="closed", resolved_at=timezone.now())
+
+    body = api.get(f"/tickets/{ticket.id}/context").json()["customer"]
+
+    assert body["open_tickets"] == []
+    assert (body["lifetime"]["tickets"], body["lifetime"]["open_tickets"]) == (2, 0)
+
+
+def test_lifetime_counts_every_order_and_spends_only_kept_ones_per_currency(api):
+    ticket = TicketFactory()
+    customer = ticket.customer
+    for status, total, currency in [
+        (Order.Status.DELIVERED, "10.50", "USD"),
+        (Order.Status.PAID, "4.25", "USD"),
+        (Order.Status.REFUNDED, "99.00", "USD"),
+        (Order.Status.SHIPPED, "7.00", "EUR"),
+        (Order.Status.CANCELLED, "3.00", "GBP"),  # a currency with nothing kept
+    ]:
+        OrderFactory(customer=customer, status=status, total=Decimal(total), currency=currency)
+    OrderFactory(total=Decimal("500.00"))  # someone else's
+
+    lifetime = api.get(f"/tickets/{ticket.id}/context").json()["customer"]["lifetime"]
+
+    assert lifetime["orders"] == 5
+    assert lifetime["spent"] == [
+        {"currency": "EUR", "total": "7.00"},
+        {"currency": "USD", "total": "14.75"},
+    ]
+
+
+def test_a_customer_without_orders_or_tickets_elsewhere_has_empty_figures(api):
+    ticket = TicketFactory()
+
+    body = api.get(f"/tickets/{ticket.id}/context").json()["customer"]
+
+    assert body["recent_orders"] == []
+    assert body["lifetime"] == {"orders": 0, "spent": [], "tickets": 1, "open_tickets": 1}
