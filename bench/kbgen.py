@@ -152,8 +152,9 @@ def _article(rng: random.Random, number: int, lexicon: list[str], sections: int)
     return "\n".join(lines)
 
 
-def count_chunks(text: str, *, max_words: int = 120, overlap_words: int = 30) -> int:
-    return len(chunk_text(text, max_words=max_words, overlap_words=overlap_words))
+def count_chunks(text: str) -> int:
+    """Chunks as a sync makes them (the chunker's defaults are the settings' defaults)."""
+    return len(chunk_text(text))
 
 
 def generate(folder: Path, *, chunks: int, seed: int = 11, sections: int = 14) -> tuple[int, int]:

@@ -79,6 +79,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quiet-wait", type=float, default=30, help="... but at most this many seconds"
     )
+    parser.add_argument(
+        "--interaction-store",
+        choices=["database", "dynamodb"],
+        default="database",
+        help="dynamodb: start a DynamoDB-protocol server (moto_server) on loopback and log "
+        "interactions there, to compare POST /tickets with the database store",
+    )
     parser.add_argument("--customers", type=int, default=200, help="customer pool size")
     parser.add_argument("--db-name", default="helpdesk_bench")
     parser.add_argument("--port", type=int, default=0, help="gunicorn port (default: a free one)")
@@ -98,6 +105,7 @@ class Bench:
         self.tmp = Path(tempfile.mkdtemp(prefix="helpdesk-bench-"))
         self.port = args.port or _free_port()
         self.server: subprocess.Popen | None = None
+        self.dynamodb: subprocess.Popen | None = None
         self.db_created = False
         self.key = ""
         self.rng = random.Random(args.seed)
@@ -118,7 +126,41 @@ class Bench:
 
     # --- set-up and tear-down ----------------------------------------------------------------
 
+    def start_dynamodb(self) -> None:
+        """A moto_server on a free loopback port, and the interactions table on it."""
+        port = _free_port()
+        log_file = open(self.tmp / "moto.log", "wb")  # noqa: SIM115  (lives with the server)
+        self.dynamodb = subprocess.Popen(
+            [str(VENV_BIN / "moto_server"), "-H", HOST, "-p", str(port)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.env.update(
+            {
+                "INTERACTION_STORE": "dynamodb",
+                "DYNAMODB_ENDPOINT_URL": f"http://{HOST}:{port}",
+                "DYNAMODB_TABLE": "helpdesk-bench",
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench",
+                "AWS_EC2_METADATA_DISABLED": "true",
+            }
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection((HOST, port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("moto_server did not start") from None
+                time.sleep(0.1)
+        log(self.manage("interactions_create_table").strip().splitlines()[-1])
+
     def prepare(self) -> dict:
+        if self.args.interaction_store == "dynamodb":
+            with self.timed("dynamodb"):
+                self.start_dynamodb()
         with self.timed("database"):
             self._admin_sql(f'DROP DATABASE IF EXISTS "{self.args.db_name}" WITH (FORCE)')
             self._admin_sql(f'CREATE DATABASE "{self.args.db_name}"')
@@ -193,6 +235,9 @@ class Bench:
         return sizes
 
     def cleanup(self) -> None:
+        if self.dynamodb and self.dynamodb.poll() is None:
+            self.dynamodb.terminate()
+            self.dynamodb.wait(timeout=15)
         if self.server and self.server.poll() is None:
             self.server.send_signal(signal.SIGTERM)
             try:
@@ -411,6 +456,7 @@ class Bench:
                 "quiet_wait_s": self.args.quiet_wait,
                 "workers": WORKERS,
                 "customers": self.args.customers,
+                "interaction_store": self.args.interaction_store,
             },
         }
         report["kb"] = self.prepare()
