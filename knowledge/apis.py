@@ -1,5 +1,7 @@
 """Knowledge-base endpoints: start/poll a sync, and search the retriever directly."""
 
+import json
+
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
@@ -80,8 +82,6 @@ class SearchInput(serializers.Serializer):
 
     def validate_filter(self, value):
         if isinstance(value, str):  # from a query string: JSON text
-            import json
-
             try:
                 value = json.loads(value)
             except ValueError:
