@@ -49,6 +49,7 @@ from customers.interactions import (
     StoreHealth,
     expiry_for,
 )
+from helpdesk.api.utils import elapsed_ms
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -220,16 +221,18 @@ class DynamoDBInteractionStore:
                 False,
                 f"table {self.table_name!r} does not exist at {self._where()}; "
                 "run `manage.py interactions_create_table`",
-                _ms(started),
+                elapsed_ms(started),
             )
         except Exception as exc:  # any client or transport error means "down" for /health
             return StoreHealth(
-                False, f"DynamoDB unreachable at {self._where()}: {_reason(exc)}", _ms(started)
+                False,
+                f"DynamoDB unreachable at {self._where()}: {_reason(exc)}",
+                elapsed_ms(started),
             )
         status = table.get("TableStatus", "UNKNOWN")
         if status != "ACTIVE":
-            return StoreHealth(False, f"table {self.table_name!r} is {status}", _ms(started))
-        return StoreHealth(True, "ok", _ms(started))
+            return StoreHealth(False, f"table {self.table_name!r} is {status}", elapsed_ms(started))
+        return StoreHealth(True, "ok", elapsed_ms(started))
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -341,10 +344,6 @@ def _item_bytes(item: InteractionItem) -> int:
 def _reason(exc: Exception) -> str:
     cause = getattr(exc, "cause", None) or exc.__cause__ or exc
     return f"{cause.__class__.__name__}: {cause}"
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
 
 
 # --- table administration (manage.py interactions_create_table) ------------------------------

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from helpdesk.api.compiled import CompiledRead
 from helpdesk.api.exceptions import HelpdeskError
+from helpdesk.api.utils import elapsed_ms
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -204,12 +205,8 @@ class DatabaseInteractionStore:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
         except Exception as exc:  # any driver error means "down" for /health
-            return StoreHealth(False, f"database unreachable: {exc}", _ms(started))
-        return StoreHealth(True, "ok", _ms(started))
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
+            return StoreHealth(False, f"database unreachable: {exc}", elapsed_ms(started))
+        return StoreHealth(True, "ok", elapsed_ms(started))
 
 
 @lru_cache(maxsize=1)

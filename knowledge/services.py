@@ -135,8 +135,9 @@ def kb_sync_s3_event(event: dict) -> SyncJob | None:
         logger.warning("Ignoring an S3 event: KB_SOURCE is not an S3 location")
         return None
     location = S3Location.parse(settings.KB_SOURCE)
-    changes = [c for c in parse_s3_event(event) if location.contains(c.bucket, c.object_key)]
-    ignored = len(parse_s3_event(event)) - len(changes)
+    announced = parse_s3_event(event)
+    changes = [c for c in announced if location.contains(c.bucket, c.object_key)]
+    ignored = len(announced) - len(changes)
     if ignored:
         logger.warning("Ignoring %s S3 record(s) outside %s", ignored, settings.KB_SOURCE)
     if not changes:

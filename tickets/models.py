@@ -84,7 +84,11 @@ class Ticket(models.Model):
     @property
     def number(self) -> str:
         """Human-readable reference quoted to customers, derived from the id."""
-        return f"HD-{self.pk:06d}" if self.pk else ""
+        return self.number_for(self.pk) if self.pk else ""
+
+    @staticmethod
+    def number_for(pk: int) -> str:
+        return f"HD-{pk:06d}"
 
     def can_transition_to(self, status: str) -> bool:
         return status == self.status or status in self.TRANSITIONS[self.status]

@@ -104,7 +104,7 @@ def open_tickets_summary(*, customer_id: int, limit: int) -> dict[str, Any]:
     items = [
         {
             "id": row["id"],
-            "number": f"HD-{row['id']:06d}",
+            "number": Ticket.number_for(row["id"]),
             "subject": row["subject"],
             "status": row["status"],
             "priority": row["priority"],

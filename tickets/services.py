@@ -224,6 +224,22 @@ def _create(
     return TicketCreated(201, body, queued=queued)
 
 
+def _log_ticket_event(ticket: Ticket, *, kind: str, summary: str, actor: str, data: dict) -> None:
+    """Log something that happened to a ticket, in the caller's transaction (outbox rules)."""
+    interaction_record(
+        records=[
+            InteractionRecord(
+                customer_id=ticket.customer_id,
+                ticket_id=ticket.id,
+                kind=kind,
+                summary=summary,
+                actor=actor,
+                data=data,
+            )
+        ]
+    )
+
+
 @transaction.atomic
 def ticket_update(
     *,
@@ -270,17 +286,12 @@ def ticket_update(
         return ticket
     ticket.save(update_fields=[*changed, "updated_at"])
     if "status" in changed:
-        interaction_record(
-            records=[
-                InteractionRecord(
-                    customer_id=ticket.customer_id,
-                    ticket_id=ticket.id,
-                    kind=Kind.STATUS_CHANGED,
-                    summary=f"{ticket.number}: {previous_status} → {ticket.status}",
-                    actor=actor,
-                    data={"from": previous_status, "to": ticket.status},
-                )
-            ]
+        _log_ticket_event(
+            ticket,
+            kind=Kind.STATUS_CHANGED,
+            summary=f"{ticket.number}: {previous_status} → {ticket.status}",
+            actor=actor,
+            data={"from": previous_status, "to": ticket.status},
         )
     return ticket
 
@@ -312,17 +323,12 @@ def feedback_create(
         submitted_by=actor[:200],
         user=user,
     )
-    interaction_record(
-        records=[
-            InteractionRecord(
-                customer_id=ticket.customer_id,
-                ticket_id=ticket.id,
-                kind=Kind.FEEDBACK,
-                summary=f"{'Helpful' if helpful else 'Not helpful'}: {suggestion.title}"[:500],
-                actor=actor,
-                data={"suggestion_id": suggestion.id, "helpful": helpful, "resolved": resolved},
-            )
-        ]
+    _log_ticket_event(
+        ticket,
+        kind=Kind.FEEDBACK,
+        summary=f"{'Helpful' if helpful else 'Not helpful'}: {suggestion.title}"[:500],
+        actor=actor,
+        data={"suggestion_id": suggestion.id, "helpful": helpful, "resolved": resolved},
     )
     if (
         resolved

@@ -1,3 +1,4 @@
+import time
 from typing import Any
 
 from rest_framework import serializers
@@ -15,3 +16,8 @@ def validated(
 def iso(value) -> str | None:
     """An aware datetime as ISO 8601 with a `Z` suffix, the API's one timestamp format."""
     return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def elapsed_ms(started: float) -> float:
+    """Milliseconds since `started` (a `time.perf_counter()` reading), for health checks."""
+    return round((time.perf_counter() - started) * 1000, 2)

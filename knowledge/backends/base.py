@@ -13,6 +13,19 @@ if TYPE_CHECKING:
     from knowledge.models import SyncJob
 
 
+SNIPPET_CHARS = 400
+
+
+def snippet(text: str) -> str:
+    """A passage shortened for display: whitespace collapsed, cut at a word, at most
+    SNIPPET_CHARS characters (plus an ellipsis)."""
+    text = " ".join(text.split())
+    if len(text) <= SNIPPET_CHARS:
+        return text
+    cut = text.rfind(" ", 0, SNIPPET_CHARS)
+    return text[: cut if cut > 0 else SNIPPET_CHARS] + "…"
+
+
 # Embeds a batch of passage texts for a dense index (float32 vectors as bytes).
 Embedder = Callable[[list[str]], list[bytes]]
 

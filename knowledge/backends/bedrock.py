@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import posixpath
-import re
 import time
 from collections.abc import Callable, Collection
 from datetime import datetime
@@ -30,7 +29,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from helpdesk.api.exceptions import KnowledgeBackendUnavailable
-from knowledge.backends.base import BackendHealth, Passage
+from helpdesk.api.utils import elapsed_ms
+from knowledge.backends.base import BackendHealth, Passage, snippet
 from knowledge.models import SyncJob
 
 if TYPE_CHECKING:
@@ -49,7 +49,6 @@ SEARCH_TYPES = {"HYBRID", "SEMANTIC"}
 # collapsing them must still leave k documents. Retrieve allows at most 100.
 CANDIDATES_PER_RESULT = 3
 MAX_RESULTS = 100
-SNIPPET_CHARS = 400
 BACKOFF_BASE_S = 0.2
 BACKOFF_MAX_S = 2.0
 
@@ -229,17 +228,19 @@ class BedrockBackend:
         started = time.perf_counter()
         info = {"knowledge_base_id": self.kb_id, "search_type": self.search_type}
         if not self.kb_id:
-            return BackendHealth(False, "BEDROCK_KB_ID is not set", _ms(started), info)
+            return BackendHealth(False, "BEDROCK_KB_ID is not set", elapsed_ms(started), info)
         try:
             response = self.agent.get_knowledge_base(knowledgeBaseId=self.kb_id)
         except (ClientError, BotoCoreError) as exc:
-            return BackendHealth(False, _describe(exc), _ms(started), info)
+            return BackendHealth(False, _describe(exc), elapsed_ms(started), info)
         status = response["knowledgeBase"]["status"]
         # Not "status": /health merges `info` into the component's own fields.
         info["knowledge_base_status"] = status
         # UPDATING still serves queries; anything else (CREATING, FAILED, ...) does not.
         ok = status in {"ACTIVE", "UPDATING"}
-        return BackendHealth(ok, "ok" if ok else f"knowledge base is {status}", _ms(started), info)
+        return BackendHealth(
+            ok, "ok" if ok else f"knowledge base is {status}", elapsed_ms(started), info
+        )
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -311,7 +312,7 @@ def collapse(results: list[dict[str, Any]], *, k: int) -> list[Passage]:
         passages.append(
             Passage(
                 title=_title(metadata, source),
-                snippet=_snippet((result.get("content") or {}).get("text") or ""),
+                snippet=snippet((result.get("content") or {}).get("text") or ""),
                 score=round(float(result.get("score") or 0.0), 4),
                 source=source,
                 passage_ref=str(metadata.get(CHUNK_ID_KEY) or f"{document}#{position}")[:512],
@@ -344,14 +345,6 @@ def _title(metadata: dict[str, Any], source: str) -> str:
             return metadata[key].strip()
     name = posixpath.basename(unquote(urlparse(source).path).rstrip("/"))
     return name or source or "Untitled"
-
-
-def _snippet(text: str) -> str:
-    text = re.sub(r"\s+", " ", text).strip()
-    if len(text) <= SNIPPET_CHARS:
-        return text
-    cut = text.rfind(" ", 0, SNIPPET_CHARS)
-    return text[: cut if cut > 0 else SNIPPET_CHARS] + "…"
 
 
 def apply_ingestion(job: SyncJob, ingestion: dict[str, Any]) -> SyncJob:
@@ -421,7 +414,3 @@ def _describe(exc: Exception) -> str:
         error = exc.response.get("Error", {})
         return f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}".rstrip(": ")
     return f"{exc.__class__.__name__}: {exc}"
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)

@@ -19,13 +19,13 @@ import numpy as np
 from django.conf import settings
 
 from helpdesk.api.exceptions import KnowledgeBackendUnavailable
-from knowledge.backends.base import BackendHealth, Embedder, Passage
+from helpdesk.api.utils import elapsed_ms
+from knowledge.backends.base import BackendHealth, Embedder, Passage, snippet
 from knowledge.chunking import passage_text, section_path
 from knowledge.filters import matches
 from knowledge.models import Article, Chunk, SyncJob
 from knowledge.retrieval import EMBED_DIM, ChunkRecord, Encoder, HybridIndex
 
-SNIPPET_CHARS = 400
 RESULT_CACHE_SIZE = 2048
 MODES = ("hybrid", "bm25", "dense")
 
@@ -141,7 +141,7 @@ class LocalBackend:
         passages = [
             Passage(
                 title=hit.record.title,
-                snippet=_snippet(hit.record.text),
+                snippet=snippet(hit.record.text),
                 score=round(hit.score, 4),
                 source=index.articles[hit.article_id][0],
                 passage_ref=f"chunk:{hit.chunk_id}",
@@ -173,20 +173,9 @@ class LocalBackend:
         try:
             index = self.index()
         except Exception as exc:
-            return BackendHealth(False, f"index unavailable: {exc}", _ms(started))
+            return BackendHealth(False, f"index unavailable: {exc}", elapsed_ms(started))
         size = len(index.hybrid)
         detail = "ok" if size else "empty: run `manage.py kb_sync`"
         return BackendHealth(
-            True, detail, _ms(started), {"chunks": size, "generation": index.generation}
+            True, detail, elapsed_ms(started), {"chunks": size, "generation": index.generation}
         )
-
-
-def _snippet(text: str) -> str:
-    if len(text) <= SNIPPET_CHARS:
-        return text
-    cut = text.rfind(" ", 0, SNIPPET_CHARS)
-    return text[: cut if cut > 0 else SNIPPET_CHARS] + "…"
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
