@@ -51,6 +51,7 @@ def shared_encoder() -> Encoder:
                 _encoder = Encoder(
                     cache_dir=settings.KB_MODEL_CACHE_DIR,
                     num_threads=settings.KB_ENCODER_THREADS or None,
+                    query_precision=settings.KB_QUERY_PRECISION,
                 )
     return _encoder
 
@@ -164,9 +165,11 @@ class LocalBackend:
     def sync(self, job: SyncJob, *, progress: Callable[[SyncJob, str], None] | None = None):
         from knowledge.services import source_documents, sync_documents
 
-        return sync_documents(
+        job = sync_documents(
             job, source_documents(job.source), embed=self.embedder(), progress=progress
         )
+        self.encoder.prepare_queries()  # so the first ticket after `make run` does not wait
+        return job
 
     def check(self) -> BackendHealth:
         started = time.perf_counter()
