@@ -135,3 +135,26 @@ def drain_outbox(event: dict | None = None, context: Any = None) -> dict:
         close_old_connections()
     logger.info("Outbox drain: %s", result)
     return {"status": "ok", **result}
+
+
+def kb_sync_poll(event: dict | None = None, context: Any = None) -> dict:
+    """Zappa schedule: read running Bedrock ingestion jobs and start the follow-up ingestion of
+    any that finished while an S3 event (or a sync request) was waiting on it. Never raises:
+    the next scheduled run tries again."""
+    from knowledge.services import kb_sync_poll as poll
+
+    close_old_connections()
+    try:
+        jobs = poll()
+    except Exception as exc:
+        logger.exception("KB sync poll failed; the next scheduled run retries")
+        return {"status": "failed", "error": exc.__class__.__name__}
+    finally:
+        close_old_connections()
+    result = {
+        "status": "ok",
+        "jobs": [{"id": job.id, "status": str(job.status)} for job in jobs],
+        "follow_ups": sorted({job.follow_up_id for job in jobs if job.follow_up_id}),
+    }
+    logger.info("KB sync poll: %s", result)
+    return result

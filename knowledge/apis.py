@@ -44,6 +44,9 @@ def sync_job_json(job: SyncJob) -> dict:
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
         "duration_ms": job.duration_ms,
+        # Another sync was asked for while this one ran: the follow-up's id once it exists.
+        "rerun_requested": job.rerun_requested,
+        "follow_up_id": job.follow_up_id,
     }
 
 
@@ -66,12 +69,8 @@ class KbSyncDetailApi(APIView):
         job = SyncJob.objects.filter(pk=job_id).first()
         if job is None:
             raise NotFound("No sync job with this id.")
-        if job.backend == "bedrock" and job.status == SyncJob.Status.RUNNING:
-            # A Bedrock ingestion job runs in AWS: read its status and counts before answering.
-            # Imported here so the local backend never loads boto3.
-            from knowledge.backends.bedrock import refresh
-
-            job = refresh(job)
+        # A Bedrock ingestion job runs in AWS: read its status and counts before answering.
+        job = services.sync_job_status(job)
         return Response(sync_job_json(job))
 
 

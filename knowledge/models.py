@@ -75,13 +75,32 @@ class SyncJob(models.Model):
     # Written every few documents: a running job whose heartbeat stops was interrupted.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Another sync was asked for (an API call, a command, an S3 event) while this one ran, so it
+    # may have missed changes: a follow-up sync starts when this one finishes, and is linked here.
+    rerun_requested = models.BooleanField(default=False)
+    follow_up = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="follows"
+    )
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["source", "status"], name="syncjob_source_status")]
 
+    # Written only when a sync is claimed (knowledge.services._claim), with explicit fields: a
+    # running sync saving its progress must never undo a rerun asked for meanwhile.
+    CLAIM_FIELDS = frozenset({"rerun_requested", "follow_up"})
+
     def __str__(self) -> str:
         return f"sync {self.pk} {self.status}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in self.CLAIM_FIELDS
+            ]
+        super().save(*args, **kwargs)
 
     @property
     def duration_ms(self) -> float | None:

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from knowledge.backends.base import Embedder, get_backend
@@ -49,9 +49,16 @@ def kb_sync_start(
     """Start (or join) a sync of the configured source with the configured backend.
 
     Returns the job: finished when run in the foreground; `running` when it was started in a
-    background thread or another sync of the same source was already running.
+    background thread or another sync of the same source was already running. Joining a running
+    sync asks for a follow-up: that sync may have listed the source before the change this
+    request is about, so another one runs when it finishes (`SyncJob.follow_up`). A foreground
+    run runs its follow-ups too before returning.
     """
     backend = get_backend()
+    if backend.name == "bedrock":
+        # Ingestion jobs finish in AWS: learn which of ours are over before joining one.
+        for running in _running(backend.name, settings.KB_SOURCE):
+            _refresh_remote(running)
     job, created = _claim(backend=backend.name, source=settings.KB_SOURCE, trigger=trigger)
     if not created:
         return job
@@ -64,6 +71,16 @@ def kb_sync_start(
 
 
 def _run(backend, job: SyncJob, progress: Progress | None) -> SyncJob:
+    """Run `job`, then (in this thread) any follow-ups requested while it ran; return `job`."""
+    current = job = _run_one(backend, job, progress)
+    while (follow_up := _claim_follow_up(current)) is not None:
+        logger.info("KB sync %s was asked for again: follow-up %s", current.id, follow_up.id)
+        current = _run_one(backend, follow_up, progress)
+    job.refresh_from_db()
+    return job
+
+
+def _run_one(backend, job: SyncJob, progress: Progress | None) -> SyncJob:
     try:
         return backend.sync(job, progress=progress)
     except Exception as exc:
@@ -82,7 +99,21 @@ def _run_in_thread(backend, job: SyncJob) -> None:
         close_old_connections()
 
 
-def _claim(*, backend: str, source: str, trigger: str) -> tuple[SyncJob, bool]:
+def _running(backend: str, source: str) -> list[SyncJob]:
+    return list(
+        SyncJob.objects.filter(backend=backend, source=source, status=SyncJob.Status.RUNNING)
+    )
+
+
+def _claim(
+    *, backend: str, source: str, trigger: str, request_rerun: bool = True
+) -> tuple[SyncJob, bool]:
+    """The running sync of `source` (False), or a new running job (True): never two.
+
+    Joining a running sync marks it `rerun_requested` (unless the caller is that follow-up).
+    Either way, finished syncs still waiting for a follow-up are linked to the returned job,
+    which started after they ended and so covers whatever they may have missed.
+    """
     now = timezone.now()
     with transaction.atomic():
         # Serialise claims on the state row (a real lock on Postgres).
@@ -96,6 +127,10 @@ def _claim(*, backend: str, source: str, trigger: str) -> tuple[SyncJob, bool]:
             .first()
         )
         if running and running.heartbeat_at and running.heartbeat_at > now - STALE_AFTER:
+            if request_rerun and not running.rerun_requested:
+                running.rerun_requested = True
+                running.save(update_fields=["rerun_requested"])
+            _link_waiting(backend, source, running)
             return running, False
         if running:
             running.status = SyncJob.Status.FAILED
@@ -110,7 +145,65 @@ def _claim(*, backend: str, source: str, trigger: str) -> tuple[SyncJob, bool]:
             started_at=now,
             heartbeat_at=now,
         )
+        _link_waiting(backend, source, job)
         return job, True
+
+
+def _link_waiting(backend: str, source: str, follow_up: SyncJob) -> None:
+    SyncJob.objects.filter(backend=backend, source=source, rerun_requested=True).exclude(
+        status=SyncJob.Status.RUNNING
+    ).exclude(pk=follow_up.pk).update(rerun_requested=False, follow_up=follow_up)
+
+
+def _claim_follow_up(job: SyncJob) -> SyncJob | None:
+    """The new job that follows `job`, if `job` is over and a rerun was asked for while it
+    ran; None if not, or if another sync is already running (it covers the changes)."""
+    if job.status == SyncJob.Status.RUNNING:
+        return None
+    if not SyncJob.objects.filter(pk=job.pk, rerun_requested=True).exists():
+        return None
+    follow_up, created = _claim(
+        backend=job.backend, source=job.source, trigger=job.trigger, request_rerun=False
+    )
+    return follow_up if created else None
+
+
+def _refresh_remote(job: SyncJob) -> SyncJob:
+    from knowledge.backends.bedrock import refresh  # only Bedrock jobs run elsewhere
+
+    return refresh(job)
+
+
+def sync_job_status(job: SyncJob) -> SyncJob:
+    """A sync job as it stands now. A Bedrock ingestion job is read from AWS first, and if it
+    is over with a rerun asked for, its follow-up ingestion is started (a local sync's own
+    thread runs its follow-ups)."""
+    if job.backend != "bedrock":
+        return job
+    if job.status == SyncJob.Status.RUNNING:
+        job = _refresh_remote(job)
+    backend = get_backend()
+    if backend.name != job.backend or job.source != settings.KB_SOURCE:
+        return job  # the configuration moved on: nothing to follow up with
+    follow_up = _claim_follow_up(job)
+    if follow_up is not None:
+        follow_up = _run_one(backend, follow_up, None)
+        if follow_up.status == SyncJob.Status.FAILED:
+            # Could not start (Bedrock unavailable): ask again, for the next poll to retry.
+            SyncJob.objects.filter(follow_up=follow_up).update(rerun_requested=True)
+        job.refresh_from_db()
+    return job
+
+
+def kb_sync_poll() -> list[SyncJob]:
+    """Bring the configured source's Bedrock ingestion jobs up to date and start the follow-ups
+    that are due: what the scheduled Lambda task runs. Nothing to do for the local backend."""
+    waiting = SyncJob.objects.filter(
+        Q(status=SyncJob.Status.RUNNING) | Q(rerun_requested=True),
+        backend="bedrock",
+        source=settings.KB_SOURCE,
+    ).order_by("id")
+    return [sync_job_status(job) for job in waiting]
 
 
 def source_documents(source: str) -> Iterable[SourceDocument]:

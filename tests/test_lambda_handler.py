@@ -506,10 +506,37 @@ def test_scheduled_event_drains_the_outbox_into_dynamodb(invoke, lambda_settings
     assert not InteractionOutbox.objects.exists()
 
 
-def test_the_schedule_in_zappa_settings_is_the_drain(zappa_stage):
+def test_the_schedules_in_zappa_settings_are_the_drain_and_the_kb_poll(zappa_stage):
     events = {e["function"]: e for e in zappa_stage.stage_config["events"]}
 
     assert events["helpdesk.lambda_tasks.drain_outbox"]["expression"] == "rate(5 minutes)"
+    assert events["helpdesk.lambda_tasks.kb_sync_poll"]["expression"] == "rate(5 minutes)"
+
+
+def test_s3_event_during_an_ingestion_is_ingested_by_the_follow_up(invoke, lambda_settings, stubs):
+    """An upload while an ingestion job runs joins that job; the scheduled poll starts the
+    follow-up ingestion once it is over, so the upload is never left out."""
+    stubs.agent.add_response("start_ingestion_job", {"ingestionJob": ingestion_job("STARTING")})
+    first = invoke({"Records": [s3_record("ObjectCreated:Put", "kb/a.md")]})
+    stubs.agent.add_response("get_ingestion_job", {"ingestionJob": ingestion_job("IN_PROGRESS")})
+
+    joined = invoke({"Records": [s3_record("ObjectCreated:Put", "kb/b.md")]})
+
+    assert joined["sync_job"] == first["sync_job"]
+    stubs.agent.add_response("get_ingestion_job", {"ingestionJob": ingestion_job("COMPLETE")})
+    follow_up = ingestion_job("STARTING", job_id="IJFOLLOW01")
+    stubs.agent.add_response("start_ingestion_job", {"ingestionJob": follow_up})
+
+    outcome = invoke(scheduled("helpdesk.lambda_tasks.kb_sync_poll"))
+
+    job = s3_jobs().get(pk=first["sync_job"])
+    assert job.status == "succeeded"
+    assert outcome == {
+        "status": "ok",
+        "jobs": [{"id": job.id, "status": "succeeded"}],
+        "follow_ups": [job.follow_up_id],
+    }
+    assert job.follow_up.external_id == "IJFOLLOW01"
 
 
 def test_manage_event_runs_the_command(invoke, lambda_settings, dynamodb_settings):

@@ -7,13 +7,16 @@ client token) as well as how we read its answers.
 
 import re
 from datetime import UTC, datetime
+from io import StringIO
 
 import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import ANY, Stubber
+from django.core.management import call_command
 
 from helpdesk.api.exceptions import KnowledgeBackendUnavailable
+from knowledge import services
 from knowledge.backends import base, bedrock
 from knowledge.backends.bedrock import BedrockBackend, client_token
 from knowledge.filters import validate_filter
@@ -716,3 +719,161 @@ def test_health_shows_the_bedrock_check(client, bedrock_configured, agent):
     assert body["checks"]["knowledge_base"]["name"] == "bedrock"
     assert body["checks"]["knowledge_base"]["status"] == "ok"
     assert body["checks"]["knowledge_base"]["knowledge_base_status"] == "ACTIVE"
+
+
+# --- changes announced while an ingestion job runs: the follow-up -----------------------------
+
+SOURCE = "s3://kb-bucket/docs"
+
+
+def start_params(description=ANY):
+    return {
+        "knowledgeBaseId": KB_ID,
+        "dataSourceId": DS_ID,
+        "clientToken": ANY,
+        "description": description,
+    }
+
+
+@pytest.fixture
+def bedrock_source(bedrock_configured, settings):
+    settings.KB_SOURCE = SOURCE
+    return bedrock_configured
+
+
+@pytest.mark.django_db
+def test_a_sync_asked_for_during_an_ingestion_joins_it_and_asks_for_a_follow_up(
+    bedrock_source, agent
+):
+    job = running_job(external_id=JOB_ID)
+    agent.add_response(
+        "get_ingestion_job", {"ingestionJob": ingestion_job("IN_PROGRESS")}, get_params()
+    )
+
+    joined = services.kb_sync_start(trigger=SyncJob.Trigger.S3_EVENT)
+
+    assert joined.pk == job.pk  # no StartIngestionJob: the Stubber would have failed
+    job.refresh_from_db()
+    assert (job.status, job.rerun_requested, job.follow_up_id) == ("running", True, None)
+
+
+@pytest.mark.django_db
+def test_the_poll_starts_the_follow_up_once_the_ingestion_is_over(bedrock_source, agent):
+    job = running_job(external_id=JOB_ID, rerun_requested=True)
+    agent.add_response(
+        "get_ingestion_job",
+        {"ingestionJob": ingestion_job("COMPLETE", statistics={"numberOfNewDocumentsIndexed": 2})},
+        get_params(),
+    )
+    agent.add_response(
+        "start_ingestion_job",
+        {"ingestionJob": ingestion_job("STARTING", job_id="IJFOLLOWUP1")},
+        start_params(),
+    )
+
+    polled = services.kb_sync_poll()
+
+    job.refresh_from_db()
+    assert [p.pk for p in polled] == [job.pk]
+    assert (job.status, job.added, job.rerun_requested) == ("succeeded", 2, False)
+    follow_up = job.follow_up
+    assert (follow_up.status, follow_up.external_id) == ("running", "IJFOLLOWUP1")
+    assert follow_up.trigger == SyncJob.Trigger.API
+
+
+@pytest.mark.django_db
+def test_the_poll_leaves_a_running_ingestion_running(bedrock_source, agent):
+    job = running_job(external_id=JOB_ID, rerun_requested=True)
+    agent.add_response(
+        "get_ingestion_job", {"ingestionJob": ingestion_job("IN_PROGRESS")}, get_params()
+    )
+
+    services.kb_sync_poll()
+
+    job.refresh_from_db()
+    assert (job.status, job.rerun_requested, job.follow_up_id) == ("running", True, None)
+
+
+@pytest.mark.django_db
+def test_an_ingestion_nobody_asked_for_again_gets_no_follow_up(bedrock_source, agent):
+    job = running_job(external_id=JOB_ID)
+    agent.add_response("get_ingestion_job", {"ingestionJob": ingestion_job("COMPLETE")})
+
+    services.kb_sync_poll()
+
+    job.refresh_from_db()
+    assert (job.status, job.follow_up_id) == ("succeeded", None)
+    assert SyncJob.objects.filter(source=SOURCE).count() == 1
+    assert services.kb_sync_poll() == []  # nothing left to poll: no AWS call either
+
+
+@pytest.mark.django_db
+def test_an_s3_event_after_an_unpolled_ingestion_finished_starts_a_new_one(bedrock_source, agent):
+    """Nobody polled the job, so it still reads `running` here: the event must not join it."""
+    job = running_job(external_id=JOB_ID)
+    agent.add_response("get_ingestion_job", {"ingestionJob": ingestion_job("COMPLETE")})
+    agent.add_response(
+        "start_ingestion_job",
+        {"ingestionJob": ingestion_job("STARTING", job_id="IJNEW00001")},
+        start_params(),
+    )
+
+    new = services.kb_sync_start(trigger=SyncJob.Trigger.S3_EVENT)
+
+    job.refresh_from_db()
+    assert job.status == SyncJob.Status.SUCCEEDED
+    assert new.pk != job.pk and (new.status, new.external_id) == ("running", "IJNEW00001")
+
+
+@pytest.mark.django_db
+def test_a_follow_up_that_cannot_start_is_retried_by_the_next_poll(bedrock_source, agent, sleeps):
+    job = running_job(external_id=JOB_ID, rerun_requested=True)
+    agent.add_response("get_ingestion_job", {"ingestionJob": ingestion_job("COMPLETE")})
+    throttled(agent, "start_ingestion_job", start_params(), times=3)
+
+    services.kb_sync_poll()
+
+    job.refresh_from_db()
+    assert job.follow_up.status == SyncJob.Status.FAILED
+    assert "Throttling" in job.follow_up.message
+    assert job.rerun_requested is True  # still owed
+
+    agent.add_response(
+        "start_ingestion_job",
+        {"ingestionJob": ingestion_job("STARTING", job_id="IJRETRY001")},
+        start_params(),
+    )
+    services.kb_sync_poll()
+
+    job.refresh_from_db()
+    assert (job.rerun_requested, job.follow_up.external_id) == (False, "IJRETRY001")
+    assert SyncJob.objects.filter(status=SyncJob.Status.FAILED).count() == 1
+
+
+@pytest.mark.django_db
+def test_get_sync_job_starts_the_due_follow_up(admin_api, bedrock_source, agent):
+    job = running_job(external_id=JOB_ID, rerun_requested=True)
+    agent.add_response("get_ingestion_job", {"ingestionJob": ingestion_job("COMPLETE")})
+    agent.add_response(
+        "start_ingestion_job",
+        {"ingestionJob": ingestion_job("STARTING", job_id="IJFOLLOWUP1")},
+        start_params(),
+    )
+
+    body = admin_api.get(f"/kb/sync/{job.id}").json()
+
+    assert body["status"] == "succeeded" and body["rerun_requested"] is False
+    follow_up = SyncJob.objects.get(pk=body["follow_up_id"])
+    assert (follow_up.status, follow_up.external_id) == ("running", "IJFOLLOWUP1")
+
+
+@pytest.mark.django_db
+def test_kb_sync_poll_command_prints_the_jobs(bedrock_source, agent):
+    job = running_job(external_id=JOB_ID)
+    agent.add_response("get_ingestion_job", {"ingestionJob": ingestion_job("IN_PROGRESS")})
+    out = StringIO()
+
+    call_command("kb_sync", "--poll", stdout=out)
+
+    assert f"Sync {job.id} running" in out.getvalue()
+    assert "1 sync job(s) polled." in out.getvalue()
