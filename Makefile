@@ -35,7 +35,7 @@ install: $(STAMP)
 run: $(STAMP) .env
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py kb_sync
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)
 	@echo "Create an integration key with: $(BIN)/python manage.py create_api_key my-integration"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 

@@ -91,6 +91,8 @@ def test_seed_demo_is_idempotent(settings):
         Interaction.objects.count(),
     ] == counts
     assert "(0 new)" in output
+    assert "Staff login: http://127.0.0.1:8000/admin/" in output
+    assert "http://127.0.0.1:8765/admin/" in run("seed_demo", "--url", "http://127.0.0.1:8765/")
     assert Ticket.objects.filter(status="closed", resolved_at__isnull=False).exists()
     client = APIClient()
     assert client.login(username="admin", password="helpdesk-demo")

@@ -182,8 +182,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="Seed even with DEBUG off (never in production)"
         )
+        parser.add_argument(
+            "--url",
+            default="http://127.0.0.1:8000",
+            help="Where the server will listen, for the staff-login line (`make run` passes it)",
+        )
 
-    def handle(self, *args, force: bool, **options):
+    def handle(self, *args, force: bool, url: str, **options):
         if not settings.DEBUG and not force:
             raise CommandError("seed_demo creates a known admin password: run it with DEBUG on.")
         users = self._staff()
@@ -197,7 +202,7 @@ class Command(BaseCommand):
             )
         )
         self.stdout.write(
-            f"Staff login: http://127.0.0.1:8000/admin/  user 'admin' (or 'agent'), "
+            f"Staff login: {url.rstrip('/')}/admin/  user 'admin' (or 'agent'), "
             f"password '{DEMO_PASSWORD}'"
         )
 
