@@ -14,6 +14,7 @@ def test_health_is_public_and_reports_each_dependency(outsider):
     assert body["checks"]["interaction_store"]["name"] == "database"
     kb = body["checks"]["knowledge_base"]
     assert kb["name"] == "local" and kb["status"] == "ok" and kb["chunks"] > 100
+    assert kb["query_precision"] == "int8"
     assert all(check["latency_ms"] is not None for check in body["checks"].values())
 
 

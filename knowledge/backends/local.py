@@ -179,6 +179,11 @@ class LocalBackend:
             return BackendHealth(False, f"index unavailable: {exc}", elapsed_ms(started))
         size = len(index.hybrid)
         detail = "ok" if size else "empty: run `manage.py kb_sync`"
-        return BackendHealth(
-            True, detail, elapsed_ms(started), {"chunks": size, "generation": index.generation}
-        )
+        info = {
+            "chunks": size,
+            "generation": index.generation,
+            # int8 unless the int8 copy could not be made or failed its check (then fp32, and
+            # a warning in the log): known once the first query has run.
+            "query_precision": self.encoder.query_precision,
+        }
+        return BackendHealth(True, detail, elapsed_ms(started), info)
