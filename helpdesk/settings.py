@@ -184,7 +184,7 @@ KB_CHUNK_OVERLAP_WORDS = env.int("KB_CHUNK_OVERLAP_WORDS", default=30)
 KB_MODEL_CACHE_DIR = env.str("KB_MODEL_CACHE_DIR", default=str(BASE_DIR / "var" / "models"))
 # Threads the encoder uses per process (0: up to 2). With several workers on few cores, use 1.
 KB_ENCODER_THREADS = env.int("KB_ENCODER_THREADS", default=0)
-# Queries run on an int8 copy of the encoder (faster, same eval figures); fp32 is the exact one.
+# Queries run on an int8 copy of the encoder (~2x faster, kb_eval within 0.004); fp32: exact.
 KB_QUERY_PRECISION = env.str("KB_QUERY_PRECISION", default="int8")
 if KB_QUERY_PRECISION not in ("int8", "fp32"):
     raise ImproperlyConfigured(f"KB_QUERY_PRECISION is int8 or fp32, not {KB_QUERY_PRECISION!r}")
