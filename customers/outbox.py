@@ -78,7 +78,7 @@ def outbox_depth() -> int:
 class DrainResult:
     delivered: int = 0
     failed: int = 0
-    remaining: int = 0
+    remaining: int = 0  # set by outbox_drain only
 
 
 def outbox_deliver(*, interaction_ids: list[str] | None = None, limit: int = 500) -> DrainResult:
@@ -109,7 +109,6 @@ def outbox_deliver(*, interaction_ids: list[str] | None = None, limit: int = 500
             break
         InteractionOutbox.objects.filter(pk=row.pk).delete()
         result.delivered += 1
-    result.remaining = outbox_depth()
     return result
 
 
@@ -120,9 +119,9 @@ def outbox_drain(*, batch: int = 500, max_batches: int = 100) -> DrainResult:
         result = outbox_deliver(limit=batch)
         total.delivered += result.delivered
         total.failed += result.failed
-        total.remaining = result.remaining
         if result.failed or result.delivered < batch:
             break
+    total.remaining = outbox_depth()  # counted once, here: a delivery after commit needs no count
     return total
 
 

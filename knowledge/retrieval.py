@@ -475,8 +475,10 @@ class HybridIndex:
             show_progress=False,
         )
 
-    def _bm25_scores(self, model, text: str) -> np.ndarray:
-        tokens = self._tokenize([text], return_ids=False)[0]
+    def _query_tokens(self, text: str) -> list[str]:
+        return self._tokenize([text], return_ids=False)[0]
+
+    def _bm25_scores(self, model, tokens: list[str]) -> np.ndarray:
         known = [t for t in tokens if t in model.vocab_dict]
         if not known:
             return np.zeros(len(self.records), dtype=np.float32)
@@ -525,11 +527,13 @@ class HybridIndex:
         parts = split_query(query)
         vectors = self.encoder.encode_queries([parts.recent, parts.focus])
         dense = self._dense(vectors)
+        recent = self._query_tokens(parts.recent)
+        full = recent if parts.full == parts.recent else self._query_tokens(parts.full)
         return {
             "dense_recent": dense[:, 0],
             "dense_focus": dense[:, 1],
-            "bm25_title": self._bm25_scores(self._bm25_title, parts.full),
-            "bm25_recent": self._bm25_scores(self._bm25, parts.recent),
+            "bm25_title": self._bm25_scores(self._bm25_title, full),
+            "bm25_recent": self._bm25_scores(self._bm25, recent),
         }
 
     def search(self, query: str, k: int = 5, *, allowed: set[int] | None = None) -> list[Hit]:
@@ -542,14 +546,15 @@ class HybridIndex:
             "bm25_recent": W_BM25_RECENT,
         }
         signals = self.signals(query)
-        dense_best = self._per_article(np.maximum(signals["dense_recent"], signals["dense_focus"]))
-        lexical_best = self._per_article(np.maximum(signals["bm25_title"], signals["bm25_recent"]))
+        best = {name: self._per_article(scores) for name, scores in signals.items()}
+        dense_best = np.maximum(best["dense_recent"], best["dense_focus"])
+        lexical_best = np.maximum(best["bm25_title"], best["bm25_recent"])
         matched = (dense_best >= MIN_DENSE_COSINE) | (lexical_best > 0)
         article_total = np.zeros(len(self.article_ids), dtype=np.float32)
         chunk_total = np.zeros(len(self.records), dtype=np.float32)
         for name, weight in weights.items():
             chunk_scores = signals[name]
-            per_article = self._per_article(chunk_scores)
+            per_article = best[name]
             spread = per_article.std()
             if not weight or spread < 1e-9:
                 continue  # a signal that does not discriminate adds nothing
@@ -563,7 +568,7 @@ class HybridIndex:
         """Baseline: plain BM25 over title+headings+text, the whole query."""
         if not self.records or not query.strip():
             return []
-        scores = self._bm25_scores(self._bm25, query)
+        scores = self._bm25_scores(self._bm25, self._query_tokens(query))
         hits = self._top(self._per_article(scores), scores, k, allowed)
         return [hit for hit in hits if hit.score > 0]
 

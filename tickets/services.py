@@ -251,7 +251,12 @@ def ticket_update(
     unassign: bool = False,
 ) -> Ticket:
     """Change status (only along allowed transitions), priority or assignee."""
-    ticket = Ticket.objects.select_for_update().select_related("customer").get(pk=ticket.pk)
+    # The answer shows the assignee: read it with the row (`of`: Postgres locks no outer join).
+    ticket = (
+        Ticket.objects.select_for_update(of=("self",))
+        .select_related("customer", "assignee")
+        .get(pk=ticket.pk)
+    )
     changed: list[str] = []
     now = timezone.now()
     previous_status = ticket.status

@@ -70,8 +70,12 @@ def _build_index(generation: int, revision: str, encoder: Encoder) -> _Index:
     if missing:
         # Passages stored before they were embedded: embed them once and keep the vectors.
         texts = [passage_text(rows[i][2], rows[i][3] or [], rows[i][4]) for i in missing]
-        for i, blob in zip(missing, vector_bytes(encoder.encode_passages(texts)), strict=True):
-            Chunk.objects.filter(pk=rows[i][0]).update(embedding=blob)
+        blobs = vector_bytes(encoder.encode_passages(texts))
+        Chunk.objects.bulk_update(
+            [Chunk(pk=rows[i][0], embedding=blob) for i, blob in zip(missing, blobs, strict=True)],
+            ["embedding"],
+        )
+        for i, blob in zip(missing, blobs, strict=True):
             rows[i] = (*rows[i][:5], blob)
     records = [
         ChunkRecord(

@@ -3,6 +3,9 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from customers.models import Interaction
@@ -268,6 +271,15 @@ def test_patch_priority_and_assignee_without_status_change(api, agent):
     ticket.refresh_from_db()
     assert (ticket.priority, ticket.assignee_id, ticket.status) == ("urgent", agent.id, "new")
     assert not Interaction.objects.exists()  # only status changes are logged
+
+    with CaptureQueriesContext(connection) as queries:
+        reprioritised = api.patch(f"/tickets/{ticket.id}", {"priority": "low"}, format="json")
+
+    assert reprioritised.json()["assignee"] == "agent"
+    user_table = get_user_model()._meta.db_table
+    assert not [q for q in queries if f'FROM "{user_table}"' in q["sql"]], (
+        "the kept assignee is read with the ticket, not by a query of its own"
+    )
 
     unassigned = api.patch(f"/tickets/{ticket.id}", {"assignee": None}, format="json")
 
