@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from functools import lru_cache
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from django.conf import settings
 from django.utils import timezone
@@ -50,9 +50,6 @@ from customers.interactions import (
     expiry_for,
 )
 from helpdesk.api.utils import elapsed_ms
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 logger = logging.getLogger(__name__)
 
@@ -359,14 +356,14 @@ class TableSetup:
     indexes: list[str]
 
 
-def interactions_table_create(*, client: DynamoDBClient | None = None) -> TableSetup:
+def interactions_table_create() -> TableSetup:
     """Create the interactions table (GSI, on-demand billing) if missing, wait until it is
     active, and make sure TTL is enabled on `expires_at`. Safe to run any number of times."""
     from helpdesk.aws import dynamodb_client
 
     store = DynamoDBInteractionStore()
     model = store.model
-    client = client or dynamodb_client()
+    client = dynamodb_client()
     created = False
     if not model.exists():
         # PynamoDB enables TTL itself right after creating; its errors are not fatal here

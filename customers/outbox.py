@@ -65,11 +65,6 @@ def _enqueue(records: list[InteractionRecord]) -> None:
     )
 
 
-def outbox_pending(interaction_ids: Iterable[str]) -> bool:
-    """Whether any of these interactions still waits in the outbox."""
-    return InteractionOutbox.objects.filter(interaction_id__in=list(interaction_ids)).exists()
-
-
 def outbox_depth() -> int:
     return InteractionOutbox.objects.count()
 
@@ -123,9 +118,3 @@ def outbox_drain(*, batch: int = 500, max_batches: int = 100) -> DrainResult:
             break
     total.remaining = outbox_depth()  # counted once, here: a delivery after commit needs no count
     return total
-
-
-def drain_outbox_event(event=None, context=None) -> dict:
-    """Entry point for a scheduled event (Zappa `events`): drain and report."""
-    result = outbox_drain()
-    return {"delivered": result.delivered, "failed": result.failed, "remaining": result.remaining}

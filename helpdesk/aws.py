@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from django.conf import settings
 
 if TYPE_CHECKING:
@@ -57,3 +58,17 @@ def bedrock_agent_client() -> AgentsforBedrockClient:
 def s3_client() -> S3Client:
     """Reads the KB documents bucket (KB_SOURCE=s3://...); S3_ENDPOINT_URL for a local server."""
     return _client("s3", settings.AWS_REGION, settings.S3_ENDPOINT_URL)
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a failed call (`ThrottlingException`, `NoSuchKey`, ...)."""
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def describe_error(exc: Exception) -> str:
+    """`Code: message` for an AWS error, `Class: message` for anything else (for job reports
+    and logs; never the request or its credentials)."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}".rstrip(": ")
+    return f"{exc.__class__.__name__}: {exc}"

@@ -19,6 +19,8 @@ in Lambda's init phase, before the first event, instead of inside it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from django.db import close_old_connections
@@ -101,40 +103,45 @@ def describe(event: Any) -> str:
     return " ".join(parts)
 
 
+def _run_task(work: Callable[[], dict], failure: str, *args: Any) -> dict:
+    """Run an event task on fresh database connections. A failure is logged and answered with
+    `{"status": "failed"}`, never raised: the next event or scheduled run catches up."""
+    close_old_connections()
+    try:
+        return work()
+    except Exception as exc:
+        logger.exception(failure, *args)
+        return {"status": "failed", "error": exc.__class__.__name__}
+    finally:
+        close_old_connections()
+
+
 def kb_s3_event(event: dict, context: Any = None) -> dict:
     """Zappa event on the KB bucket (ObjectCreated/ObjectRemoved): apply those objects to the
     KB (local backend) or start an ingestion job (Bedrock). Never raises."""
     from knowledge.services import kb_sync_s3_event
 
-    close_old_connections()
-    try:
+    def work() -> dict:
         job = kb_sync_s3_event(event)
-    except Exception as exc:
-        logger.exception("KB sync for an S3 event failed: %s", describe(event))
-        return {"status": "failed", "error": exc.__class__.__name__}
-    finally:
-        close_old_connections()
-    if job is None:
-        return {"status": "ignored"}
-    logger.info("KB sync %s for an S3 event: %s %s", job.id, job.status, job.message)
-    return {"status": str(job.status), "sync_job": job.id, "message": job.message}
+        if job is None:
+            return {"status": "ignored"}
+        logger.info("KB sync %s for an S3 event: %s %s", job.id, job.status, job.message)
+        return {"status": str(job.status), "sync_job": job.id, "message": job.message}
+
+    return _run_task(work, "KB sync for an S3 event failed: %s", describe(event))
 
 
 def drain_outbox(event: dict | None = None, context: Any = None) -> dict:
     """Zappa schedule: deliver the interactions waiting in the outbox. Never raises: the next
     scheduled run tries again."""
-    from customers.outbox import drain_outbox_event
+    from customers.outbox import outbox_drain
 
-    close_old_connections()
-    try:
-        result = drain_outbox_event(event, context)
-    except Exception as exc:
-        logger.exception("Outbox drain failed; the next scheduled run retries")
-        return {"status": "failed", "error": exc.__class__.__name__}
-    finally:
-        close_old_connections()
-    logger.info("Outbox drain: %s", result)
-    return {"status": "ok", **result}
+    def work() -> dict:
+        result = asdict(outbox_drain())
+        logger.info("Outbox drain: %s", result)
+        return {"status": "ok", **result}
+
+    return _run_task(work, "Outbox drain failed; the next scheduled run retries")
 
 
 def kb_sync_poll(event: dict | None = None, context: Any = None) -> dict:
@@ -143,18 +150,14 @@ def kb_sync_poll(event: dict | None = None, context: Any = None) -> dict:
     the next scheduled run tries again."""
     from knowledge.services import kb_sync_poll as poll
 
-    close_old_connections()
-    try:
+    def work() -> dict:
         jobs = poll()
-    except Exception as exc:
-        logger.exception("KB sync poll failed; the next scheduled run retries")
-        return {"status": "failed", "error": exc.__class__.__name__}
-    finally:
-        close_old_connections()
-    result = {
-        "status": "ok",
-        "jobs": [{"id": job.id, "status": str(job.status)} for job in jobs],
-        "follow_ups": sorted({job.follow_up_id for job in jobs if job.follow_up_id}),
-    }
-    logger.info("KB sync poll: %s", result)
-    return result
+        result = {
+            "status": "ok",
+            "jobs": [{"id": job.id, "status": str(job.status)} for job in jobs],
+            "follow_ups": sorted({job.follow_up_id for job in jobs if job.follow_up_id}),
+        }
+        logger.info("KB sync poll: %s", result)
+        return result
+
+    return _run_task(work, "KB sync poll failed; the next scheduled run retries")

@@ -1,4 +1,7 @@
+from __future__ import annotations
+
 from django.db import models
+from django.utils import timezone
 
 
 class Article(models.Model):
@@ -101,6 +104,14 @@ class SyncJob(models.Model):
                 if not f.primary_key and f.name not in self.CLAIM_FIELDS
             ]
         super().save(*args, **kwargs)
+
+    def fail(self, message: str, *, at=None, fields: list[str] | None = None) -> SyncJob:
+        """Finish the job as FAILED with `message` and save it (only `fields`, if given)."""
+        self.status = SyncJob.Status.FAILED
+        self.message = message
+        self.finished_at = at or timezone.now()
+        self.save(update_fields=fields)
+        return self
 
     @property
     def duration_ms(self) -> float | None:

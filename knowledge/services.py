@@ -85,11 +85,7 @@ def _run_one(backend, job: SyncJob, progress: Progress | None) -> SyncJob:
         return backend.sync(job, progress=progress)
     except Exception as exc:
         logger.exception("KB sync %s failed", job.id)
-        job.status = SyncJob.Status.FAILED
-        job.message = f"{exc.__class__.__name__}: {exc}"
-        job.finished_at = timezone.now()
-        job.save()
-        return job
+        return job.fail(f"{exc.__class__.__name__}: {exc}")
 
 
 def _run_in_thread(backend, job: SyncJob) -> None:
@@ -133,20 +129,25 @@ def _claim(
             _link_waiting(backend, source, running)
             return running, False
         if running:
-            running.status = SyncJob.Status.FAILED
-            running.message = "Interrupted: no progress since " + running.heartbeat_at.isoformat()
-            running.finished_at = now
-            running.save(update_fields=["status", "message", "finished_at"])
-        job = SyncJob.objects.create(
-            backend=backend,
-            source=source,
-            trigger=trigger,
-            status=SyncJob.Status.RUNNING,
-            started_at=now,
-            heartbeat_at=now,
-        )
+            running.fail(
+                "Interrupted: no progress since " + running.heartbeat_at.isoformat(),
+                at=now,
+                fields=["status", "message", "finished_at"],
+            )
+        job = _new_running_job(backend, source, trigger, now)
         _link_waiting(backend, source, job)
         return job, True
+
+
+def _new_running_job(backend: str, source: str, trigger: str, now) -> SyncJob:
+    return SyncJob.objects.create(
+        backend=backend,
+        source=source,
+        trigger=trigger,
+        status=SyncJob.Status.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+    )
 
 
 def _link_waiting(backend: str, source: str, follow_up: SyncJob) -> None:
@@ -238,13 +239,8 @@ def kb_sync_s3_event(event: dict) -> SyncJob | None:
     backend = get_backend()
     if backend.name != "local":  # Bedrock re-ingests its data source incrementally itself
         return kb_sync_start(trigger=SyncJob.Trigger.S3_EVENT)
-    job = SyncJob.objects.create(
-        backend=backend.name,
-        source=settings.KB_SOURCE,
-        trigger=SyncJob.Trigger.S3_EVENT,
-        status=SyncJob.Status.RUNNING,
-        started_at=timezone.now(),
-        heartbeat_at=timezone.now(),
+    job = _new_running_job(
+        backend.name, settings.KB_SOURCE, SyncJob.Trigger.S3_EVENT, timezone.now()
     )
     client = s3_client()
     documents: list[SourceDocument] = []

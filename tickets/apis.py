@@ -162,8 +162,8 @@ class TicketListApi(GenericAPIView):
         key = request.headers.get("Idempotency-Key", "").strip() or None
         if key and len(key) > 255:
             raise serializers.ValidationError({"Idempotency-Key": ["At most 255 characters."]})
-        if key and text_problem(key):
-            raise serializers.ValidationError({"Idempotency-Key": [text_problem(key)]})
+        if key and (problem := text_problem(key)):
+            raise serializers.ValidationError({"Idempotency-Key": [problem]})
         payload = validated(TicketInput, request.data)
         result = services.ticket_create(
             payload=payload,

@@ -74,11 +74,11 @@ class CompiledRead:
         self._kinds = kinds
         self._compiled: dict[Hashable, _Compiled] = {}
 
-    def rows(self, *args: Any, shape: tuple = (), using: str = DEFAULT_DB_ALIAS) -> list[dict]:
+    def rows(self, *args: Any, shape: tuple = ()) -> list[dict]:
         if len(args) != len(self._kinds):
             raise TypeError(f"expected {len(self._kinds)} arguments, got {len(args)}")
-        connection = connections[using]
-        key = (using, connection.vendor, shape)
+        connection = connections[DEFAULT_DB_ALIAS]
+        key = (connection.vendor, shape)
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compiled[key] = self._compile(connection, shape)
@@ -136,8 +136,5 @@ class CompiledRead:
                 "Every CompiledRead argument must reach the SQL as a parameter; "
                 f"compiled: {sql!r} with {params!r}"
             )
-        if query.selected:
-            names = tuple(query.selected)
-        else:
-            names = (*query.extra_select, *query.values_select, *query.annotation_select)
+        names = tuple(query.selected)  # set by .values() on Django 5.2, which these reads use
         return _Compiled(sql=sql, slots=tuple(slots), compiler=compiler, names=names)

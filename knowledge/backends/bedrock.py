@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from helpdesk.api.exceptions import KnowledgeBackendUnavailable
 from helpdesk.api.utils import elapsed_ms
+from helpdesk.aws import describe_error, error_code
 from knowledge.backends.base import BackendHealth, Passage, snippet
 from knowledge.models import SyncJob
 
@@ -163,7 +164,7 @@ class BedrockBackend:
             except ClientError:  # ConflictException: one is already running in this data source
                 return self._join_running(job, ids)
         except KnowledgeBackendUnavailable as exc:
-            return _fail(job, str(exc))
+            return job.fail(str(exc))
         ingestion = response["ingestionJob"]
         apply_ingestion(job, ingestion)
         if job.status == SyncJob.Status.RUNNING:
@@ -186,8 +187,7 @@ class BedrockBackend:
         summaries = response.get("ingestionJobSummaries", [])
         if not summaries:
             # It finished between our two calls, or it is stopping: nothing to join.
-            return _fail(
-                job,
+            return job.fail(
                 "Bedrock reports an ingestion job already running for this data source, but none "
                 "is starting or in progress now; try again shortly.",
             )
@@ -232,7 +232,7 @@ class BedrockBackend:
         try:
             response = self.agent.get_knowledge_base(knowledgeBaseId=self.kb_id)
         except (ClientError, BotoCoreError) as exc:
-            return BackendHealth(False, _describe(exc), elapsed_ms(started), info)
+            return BackendHealth(False, describe_error(exc), elapsed_ms(started), info)
         status = response["knowledgeBase"]["status"]
         # Not "status": /health merges `info` into the component's own fields.
         info["knowledge_base_status"] = status
@@ -260,7 +260,7 @@ class BedrockBackend:
             try:
                 return call()
             except ClientError as exc:
-                code = _code(exc)
+                code = error_code(exc)
                 if code in passthrough:
                     raise
                 if not _retryable(exc) or attempt == self.max_attempts:
@@ -280,7 +280,8 @@ class BedrockBackend:
     @staticmethod
     def _unavailable(operation: str, exc: Exception, attempts: int) -> KnowledgeBackendUnavailable:
         tried = f" after {attempts} attempts" if attempts > 1 else ""
-        return KnowledgeBackendUnavailable(f"Bedrock {operation} failed{tried}: {_describe(exc)}")
+        detail = describe_error(exc)
+        return KnowledgeBackendUnavailable(f"Bedrock {operation} failed{tried}: {detail}")
 
 
 def refresh(job: SyncJob) -> SyncJob:
@@ -392,25 +393,6 @@ def client_token(job: SyncJob, kb_id: str, data_source_id: str) -> str:
     return f"helpdesk-sync-{job.id}-{digest[:32]}"
 
 
-def _fail(job: SyncJob, message: str) -> SyncJob:
-    job.status = SyncJob.Status.FAILED
-    job.message = message
-    job.finished_at = timezone.now()
-    job.save()
-    return job
-
-
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
-
-
 def _retryable(exc: ClientError) -> bool:
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-    return _code(exc) in RETRYABLE_CODES or status == 429 or status >= 500
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}".rstrip(": ")
-    return f"{exc.__class__.__name__}: {exc}"
+    return error_code(exc) in RETRYABLE_CODES or status == 429 or status >= 500

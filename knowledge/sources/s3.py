@@ -15,6 +15,7 @@ from urllib.parse import unquote_plus, urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from helpdesk.aws import describe_error, error_code
 from knowledge.sources import (
     SIDECAR_SUFFIX,
     DocumentContent,
@@ -51,11 +52,8 @@ class S3Location:
         return bucket == self.bucket and object_key.startswith(self.prefix)
 
 
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip(": ")
-    return str(exc)
+# What S3 answers for an object that is not there (GetObject, HeadObject).
+MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 def iter_s3(location: S3Location, client: S3Client) -> Iterator[SourceDocument]:
@@ -72,7 +70,7 @@ def iter_s3(location: S3Location, client: S3Client) -> Iterator[SourceDocument]:
                 etags[item["Key"]] = item["ETag"].strip('"')
     except (ClientError, BotoCoreError) as exc:
         raise DocumentError(
-            f"Cannot list s3://{location.bucket}/{location.prefix}: {_describe(exc)}"
+            f"Cannot list s3://{location.bucket}/{location.prefix}: {describe_error(exc)}"
         ) from None
     for object_key in sorted(etags):
         if object_key.endswith("/") or not is_supported(object_key):
@@ -113,9 +111,9 @@ def _get(client: S3Client, bucket: str, key: str) -> bytes | None:
     try:
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+        if error_code(exc) in MISSING_CODES:
             return None
-        raise DocumentError(f"Cannot read s3://{bucket}/{key}: {_describe(exc)}") from None
+        raise DocumentError(f"Cannot read s3://{bucket}/{key}: {describe_error(exc)}") from None
     except BotoCoreError as exc:
         raise DocumentError(f"Cannot read s3://{bucket}/{key}: {exc}") from None
 
@@ -125,10 +123,10 @@ def head_document(location: S3Location, object_key: str, client: S3Client):
     try:
         head = client.head_object(Bucket=location.bucket, Key=object_key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+        if error_code(exc) in MISSING_CODES:
             return None
         raise DocumentError(
-            f"Cannot read s3://{location.bucket}/{object_key}: {_describe(exc)}"
+            f"Cannot read s3://{location.bucket}/{object_key}: {describe_error(exc)}"
         ) from None
     sidecar_key = object_key + SIDECAR_SUFFIX
     version = head["ETag"].strip('"')
