@@ -161,3 +161,15 @@ def kb_sync_poll(event: dict | None = None, context: Any = None) -> dict:
         return result
 
     return _run_task(work, "KB sync poll failed; the next scheduled run retries")
+
+
+def prune_idempotency(event: dict | None = None, context: Any = None) -> dict:
+    """Zappa schedule: forget Idempotency-Keys older than IDEMPOTENCY_TTL_HOURS. Never raises."""
+    from tickets.services import idempotency_records_prune
+
+    def work() -> dict:
+        result = {"status": "ok", "deleted": idempotency_records_prune()}
+        logger.info("Idempotency keys pruned: %s", result)
+        return result
+
+    return _run_task(work, "Pruning idempotency keys failed; the next scheduled run retries")

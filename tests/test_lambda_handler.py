@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
@@ -25,6 +26,7 @@ from botocore.stub import ANY, Stubber
 from django.core import signals
 from django.core.management.base import CommandError
 from django.db import close_old_connections
+from django.utils import timezone
 
 from customers.interactions import InteractionRecord, Kind, get_interaction_store
 from customers.models import InteractionOutbox
@@ -33,6 +35,7 @@ from helpdesk import lambda_tasks
 from knowledge.backends import base
 from knowledge.backends.bedrock import BedrockBackend
 from knowledge.models import Article, SyncJob
+from tests.factories import TicketFactory
 from tests.knowledge.test_bedrock_backend import (
     DS_ID,
     KB_ID,
@@ -42,7 +45,7 @@ from tests.knowledge.test_bedrock_backend import (
     result,
     retrieve_params,
 )
-from tickets.models import Ticket
+from tickets.models import IdempotencyRecord, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -511,6 +514,24 @@ def test_the_schedules_in_zappa_settings_are_the_drain_and_the_kb_poll(zappa_sta
 
     assert events["helpdesk.lambda_tasks.drain_outbox"]["expression"] == "rate(5 minutes)"
     assert events["helpdesk.lambda_tasks.kb_sync_poll"]["expression"] == "rate(5 minutes)"
+    assert events["helpdesk.lambda_tasks.prune_idempotency"]["expression"] == "rate(1 hour)"
+
+
+def test_scheduled_event_prunes_expired_idempotency_keys(invoke, lambda_settings):
+    lambda_settings.IDEMPOTENCY_TTL_HOURS = 24
+    ticket = TicketFactory()
+    for key in ("old", "new"):
+        IdempotencyRecord.objects.create(
+            client="crm", key=key, request_hash="h", status_code=201, response={}, ticket=ticket
+        )
+    IdempotencyRecord.objects.filter(key="old").update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
+
+    outcome = invoke(scheduled("helpdesk.lambda_tasks.prune_idempotency"))
+
+    assert outcome == {"status": "ok", "deleted": 1}
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
 
 
 def test_s3_event_during_an_ingestion_is_ingested_by_the_follow_up(invoke, lambda_settings, stubs):

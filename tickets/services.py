@@ -69,7 +69,9 @@ def ticket_create(
     fingerprint = request_fingerprint(payload)
     if idempotency_key:
         earlier = IdempotencyRecord.objects.filter(client=client, key=idempotency_key).first()
-        if earlier:
+        if earlier and earlier.created_at < _idempotency_cutoff():
+            earlier.delete()  # past IDEMPOTENCY_TTL_HOURS: forgotten, even if not pruned yet
+        elif earlier:
             return _replay(earlier, fingerprint)
 
     body_bytes = len(payload["body"].encode())
@@ -344,8 +346,12 @@ def feedback_create(
     return feedback
 
 
-def idempotency_records_prune(*, now=None) -> int:
-    """Forget idempotency keys older than IDEMPOTENCY_TTL_HOURS; returns how many."""
-    cutoff = (now or timezone.now()) - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+def _idempotency_cutoff():
+    return timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
+
+
+def idempotency_records_prune() -> int:
+    """Forget idempotency keys older than IDEMPOTENCY_TTL_HOURS; returns how many (what
+    `manage.py idempotency_prune` and the scheduled Lambda task run)."""
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=_idempotency_cutoff()).delete()
     return deleted

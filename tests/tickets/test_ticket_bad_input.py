@@ -5,9 +5,14 @@ leaves nothing behind: no ticket, suggestion, interaction, idempotency record or
 """
 
 import json
+from datetime import timedelta
+from io import StringIO
 
 import pytest
+import time_machine
+from django.core.management import call_command
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from customers.models import Customer, Interaction
@@ -569,6 +574,37 @@ def test_same_idempotency_key_and_body_replays_the_first_response(api):
     assert Suggestion.objects.count() == len(first.json()["suggestions"]) > 0
     assert Interaction.objects.count() == 1
     assert IdempotencyRecord.objects.count() == 1
+
+
+def test_an_idempotency_key_past_its_ttl_is_forgotten(api, settings):
+    settings.IDEMPOTENCY_TTL_HOURS = 24
+    first = api.post("/tickets", ticket_payload(), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+
+    with time_machine.travel(timezone.now() + timedelta(hours=25)):
+        later = api.post("/tickets", ticket_payload(), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+        again = api.post("/tickets", ticket_payload(), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+
+    assert first.status_code == later.status_code == 201
+    assert "Idempotent-Replayed" not in later
+    assert later.json()["ticket"]["id"] != first.json()["ticket"]["id"]
+    assert again["Idempotent-Replayed"] == "true"  # the key now means the second ticket
+    assert again.json()["ticket"]["id"] == later.json()["ticket"]["id"]
+    assert Ticket.objects.count() == 2
+    assert IdempotencyRecord.objects.count() == 1
+
+
+def test_idempotency_prune_forgets_only_expired_keys(api, settings):
+    settings.IDEMPOTENCY_TTL_HOURS = 24
+    api.post("/tickets", ticket_payload(), format="json", HTTP_IDEMPOTENCY_KEY="old")
+    with time_machine.travel(timezone.now() + timedelta(hours=20)):
+        api.post("/tickets", ticket_payload(), format="json", HTTP_IDEMPOTENCY_KEY="new")
+    out = StringIO()
+
+    with time_machine.travel(timezone.now() + timedelta(hours=25)):
+        call_command("idempotency_prune", stdout=out)
+
+    assert "Forgot 1 idempotency key(s) older than 24 h." in out.getvalue()
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
 
 
 def test_same_idempotency_key_with_another_body_is_a_conflict(api):
