@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +34,7 @@ django.setup()
 
 from django.test import override_settings  # noqa: E402
 
+from bench.servers import start_moto  # noqa: E402
 from customers.interactions import (  # noqa: E402
     InteractionRecord,
     _store_for,
@@ -44,32 +43,6 @@ from customers.interactions import (  # noqa: E402
 from customers.models import Customer, InteractionOutbox  # noqa: E402
 from customers.outbox import outbox_drain  # noqa: E402
 from knowledge.evaluation import isolated_database, latency_summary  # noqa: E402
-
-VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_moto() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return server, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("moto_server did not start")
 
 
 def store_latency(customer_id: int, items: int) -> dict:

@@ -16,7 +16,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import loadgen
 import psycopg
 from kbgen import generate
 from report import machine_info, print_report
+from servers import free_port, start_moto
 from texts import customer_pool, ticket_payload
 
 BENCH = Path(__file__).resolve().parent
@@ -103,7 +103,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.tmp = Path(tempfile.mkdtemp(prefix="helpdesk-bench-"))
-        self.port = args.port or _free_port()
+        self.port = args.port or free_port()
         self.server: subprocess.Popen | None = None
         self.dynamodb: subprocess.Popen | None = None
         self.db_created = False
@@ -128,33 +128,18 @@ class Bench:
 
     def start_dynamodb(self) -> None:
         """A moto_server on a free loopback port, and the interactions table on it."""
-        port = _free_port()
         log_file = open(self.tmp / "moto.log", "wb")  # noqa: SIM115  (lives with the server)
-        self.dynamodb = subprocess.Popen(
-            [str(VENV_BIN / "moto_server"), "-H", HOST, "-p", str(port)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.dynamodb, url = start_moto(log_file)
         self.env.update(
             {
                 "INTERACTION_STORE": "dynamodb",
-                "DYNAMODB_ENDPOINT_URL": f"http://{HOST}:{port}",
+                "DYNAMODB_ENDPOINT_URL": url,
                 "DYNAMODB_TABLE": "helpdesk-bench",
                 "AWS_ACCESS_KEY_ID": "bench",
                 "AWS_SECRET_ACCESS_KEY": "bench",
                 "AWS_EC2_METADATA_DISABLED": "true",
             }
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection((HOST, port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.1)
         log(self.manage("interactions_create_table").strip().splitlines()[-1])
 
     def prepare(self) -> dict:
@@ -486,12 +471,6 @@ class Bench:
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def _raise_interrupt(signum, frame):

@@ -90,20 +90,26 @@ def outbox_deliver(*, interaction_ids: list[str] | None = None, limit: int = 500
         rows = rows.filter(interaction_id__in=interaction_ids)
     else:
         rows = rows.filter(next_attempt_at__lte=timezone.now())
-    for row in list(rows[:limit]):
-        try:
-            store.append(InteractionRecord.from_json(row.payload))
-        except Exception as exc:  # any store failure: keep the row, back off
-            row.attempts += 1
-            delay = min(BACKOFF_BASE_SECONDS * 2 ** (row.attempts - 1), BACKOFF_MAX_SECONDS)
-            row.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-            row.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
-            row.save(update_fields=["attempts", "next_attempt_at", "last_error"])
-            logger.warning("Interaction %s not delivered: %s", row.interaction_id, exc)
-            result.failed += 1
-            break
-        InteractionOutbox.objects.filter(pk=row.pk).delete()
-        result.delivered += 1
+    delivered: list[int] = []
+    try:
+        for row in list(rows[:limit]):
+            try:
+                store.append(InteractionRecord.from_json(row.payload))
+            except Exception as exc:  # any store failure: keep the row, back off
+                row.attempts += 1
+                delay = min(BACKOFF_BASE_SECONDS * 2 ** (row.attempts - 1), BACKOFF_MAX_SECONDS)
+                row.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+                row.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
+                row.save(update_fields=["attempts", "next_attempt_at", "last_error"])
+                logger.warning("Interaction %s not delivered: %s", row.interaction_id, exc)
+                result.failed += 1
+                break
+            delivered.append(row.pk)
+    finally:
+        # One DELETE for the batch. Appends are idempotent, so a row delivered twice (a crash
+        # before this line, a concurrent drain) is stored once.
+        InteractionOutbox.objects.filter(pk__in=delivered).delete()
+    result.delivered = len(delivered)
     return result
 
 

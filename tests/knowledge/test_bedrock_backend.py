@@ -57,20 +57,22 @@ def sleeps(monkeypatch) -> list[float]:
     return delays
 
 
-@pytest.fixture
-def runtime():
-    client = boto3.session.Session().client("bedrock-agent-runtime", region_name="eu-west-2")
+def stubbed(service: str):
+    """A real client for `service` behind a Stubber; every queued response must be used."""
+    client = boto3.session.Session().client(service, region_name="eu-west-2")
     with Stubber(client) as stub:
         yield stub
         stub.assert_no_pending_responses()
+
+
+@pytest.fixture
+def runtime():
+    yield from stubbed("bedrock-agent-runtime")
 
 
 @pytest.fixture
 def agent():
-    client = boto3.session.Session().client("bedrock-agent", region_name="eu-west-2")
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
+    yield from stubbed("bedrock-agent")
 
 
 @pytest.fixture
