@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
 os.environ.setdefault("SECRET_KEY", "bench")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as manage.py and wsgi.py set it
 
 import django  # noqa: E402
 

@@ -5,12 +5,18 @@ Nothing else in the code base reads the environment. Defaults are safe for produ
 DEBUG off, SECRET_KEY required, no allowed hosts. `make run` writes a local `.env` for development.
 """
 
+import os
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# One BLAS thread per process (every entry point loads settings before numpy): the retriever
+# multiplies a query's vectors by the passage matrix, where BLAS threads only spin (measured:
+# 2.8 → 1.5 ms at 10k passages); it splits that work over its own threads instead.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 env = environ.Env()
 if (BASE_DIR / ".env").is_file():
