@@ -36,10 +36,10 @@ from bench.kbgen import generate  # noqa: E402
 from bench.texts import customer_pool, ticket_payload  # noqa: E402
 from knowledge.backends.local import LocalBackend  # noqa: E402
 from knowledge.chunking import chunk_text, passage_text  # noqa: E402
+from knowledge.encoder import Encoder  # noqa: E402
 from knowledge.evaluation import isolated_database, latency_summary  # noqa: E402
+from knowledge.indexing import sync_documents  # noqa: E402
 from knowledge.models import SyncJob  # noqa: E402
-from knowledge.retrieval import Encoder  # noqa: E402
-from knowledge.services import sync_documents  # noqa: E402
 from knowledge.sources import iter_folder, parse  # noqa: E402
 
 

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
+from django.db.models import F
 from django.utils import timezone
 
 
@@ -135,3 +138,17 @@ class KnowledgeState(models.Model):
 
     def __str__(self) -> str:
         return f"generation {self.generation}"
+
+    @classmethod
+    def current(cls) -> tuple[int, str]:
+        """(generation, revision) of the KB as last changed by a sync; (0, "") before any."""
+        state = cls.objects.filter(pk=1).values_list("generation", "revision").first()
+        return state or (0, "")
+
+    @classmethod
+    def bump(cls) -> None:
+        """Record that the index changed: the next generation, under a fresh revision."""
+        revision = uuid.uuid4().hex
+        updated = cls.objects.filter(pk=1).update(generation=F("generation") + 1, revision=revision)
+        if not updated:
+            cls.objects.create(pk=1, generation=1, revision=revision)

@@ -1,46 +1,32 @@
-"""Writes for the knowledge base: syncing the source into articles and chunks.
+"""Writes for the knowledge base: sync jobs (start or join, follow-ups, polling) and S3 events.
 
 One sync at a time per source: starting one while another runs returns the running job (a job
-whose heartbeat stopped — its process was killed — is marked failed and replaced). Syncs are
-incremental: a document whose version (size+mtime, S3 ETag) is unchanged is not even read; one
-whose bytes hash the same is not parsed; changed ones are re-chunked; vanished ones deleted.
+whose heartbeat stopped — its process was killed — is marked failed and replaced). The backend
+does a job's work (the local one indexes with knowledge.indexing, Bedrock ingests in AWS); a job
+that runs elsewhere is brought up to date by its backend's `refresh` when it is read or polled.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from knowledge.backends.base import Embedder, get_backend
-from knowledge.chunking import ChunkText, chunk_text, passage_text
-from knowledge.models import Article, Chunk, KnowledgeState, SyncJob
-from knowledge.sources import (
-    SIDECAR_SUFFIX,
-    DocumentError,
-    ParsedDocument,
-    SourceDocument,
-    is_supported,
-    iter_folder,
-    parse,
-)
+from knowledge.backends.base import get_backend
+from knowledge.indexing import Progress, sync_documents
+from knowledge.models import KnowledgeState, SyncJob
+from knowledge.sources import SIDECAR_SUFFIX, DocumentError, SourceDocument, is_supported
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[SyncJob, str], None]
-
 # A running job that has not written a heartbeat for this long was interrupted.
 STALE_AFTER = timedelta(minutes=10)
-HEARTBEAT_EVERY = 25  # documents
-EMBED_BATCH = 256  # passages embedded per encoder call during a sync
 
 
 def kb_sync_start(
@@ -58,7 +44,7 @@ def kb_sync_start(
     if backend.name == "bedrock":
         # Ingestion jobs finish in AWS: learn which of ours are over before joining one.
         for running in _running(backend.name, settings.KB_SOURCE):
-            _refresh_remote(running)
+            backend.refresh(running)
     job, created = _claim(backend=backend.name, source=settings.KB_SOURCE, trigger=trigger)
     if not created:
         return job
@@ -169,10 +155,10 @@ def _claim_follow_up(job: SyncJob) -> SyncJob | None:
     return follow_up if created else None
 
 
-def _refresh_remote(job: SyncJob) -> SyncJob:
-    from knowledge.backends.bedrock import refresh  # only Bedrock jobs run elsewhere
-
-    return refresh(job)
+def _refresh(job: SyncJob) -> SyncJob:
+    """`job` as the backend it runs on reports it: the configured one, or the one it was
+    started with if the configuration has moved on since."""
+    return get_backend(job.backend).refresh(job)
 
 
 def sync_job_status(job: SyncJob) -> SyncJob:
@@ -182,7 +168,7 @@ def sync_job_status(job: SyncJob) -> SyncJob:
     if job.backend != "bedrock":
         return job
     if job.status == SyncJob.Status.RUNNING:
-        job = _refresh_remote(job)
+        job = _refresh(job)
     backend = get_backend()
     if backend.name != job.backend or job.source != settings.KB_SOURCE:
         return job  # the configuration moved on: nothing to follow up with
@@ -205,16 +191,6 @@ def kb_sync_poll() -> list[SyncJob]:
         source=settings.KB_SOURCE,
     ).order_by("id")
     return [sync_job_status(job) for job in waiting]
-
-
-def source_documents(source: str) -> Iterable[SourceDocument]:
-    """The documents of a KB source: a folder path or `s3://bucket/prefix`."""
-    if source.startswith("s3://"):
-        from helpdesk.aws import s3_client
-        from knowledge.sources.s3 import S3Location, iter_s3
-
-        return iter_s3(S3Location.parse(source), s3_client())
-    return iter_folder(source)
 
 
 def kb_sync_s3_event(event: dict) -> SyncJob | None:
@@ -270,183 +246,6 @@ def kb_sync_s3_event(event: dict) -> SyncJob | None:
     )
 
 
-def kb_revision() -> tuple[int, str]:
-    """(generation, revision) of the KB as last changed by a sync; (0, "") before any."""
-    state = KnowledgeState.objects.filter(pk=1).values_list("generation", "revision").first()
-    return state or (0, "")
-
-
 def kb_generation() -> int:
-    return kb_revision()[0]
-
-
-def _bump_generation() -> None:
-    revision = uuid.uuid4().hex
-    updated = KnowledgeState.objects.filter(pk=1).update(
-        generation=F("generation") + 1, revision=revision
-    )
-    if not updated:
-        KnowledgeState.objects.create(pk=1, generation=1, revision=revision)
-
-
-@dataclass
-class _Prepared:
-    """A changed document, parsed and chunked, waiting for its embeddings."""
-
-    document: SourceDocument
-    parsed: ParsedDocument
-    digest: str
-    pieces: list[ChunkText]
-    outcome: str  # "added" | "updated"
-
-
-class _Batch:
-    """Changed documents collected until EMBED_BATCH passages are waiting, then embedded in
-    one call (a batch across documents keeps the encoder busy) and stored."""
-
-    def __init__(self, job: SyncJob, embed: Embedder | None) -> None:
-        self.job, self.embed = job, embed
-        self.items: list[_Prepared] = []
-
-    def add(self, item: _Prepared) -> None:
-        self.items.append(item)
-        if sum(len(i.pieces) for i in self.items) >= EMBED_BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        items, self.items = self.items, []
-        if not items:
-            return
-        texts = [
-            passage_text(i.parsed.title, p.heading_path, p.text) for i in items for p in i.pieces
-        ]
-        vectors = self.embed(texts) if self.embed else [None] * len(texts)
-        offset = 0
-        for item in items:
-            _store_article(item, vectors[offset : offset + len(item.pieces)])
-            offset += len(item.pieces)
-            setattr(self.job, item.outcome, getattr(self.job, item.outcome) + 1)
-
-
-def sync_documents(
-    job: SyncJob,
-    documents: Iterable[SourceDocument],
-    *,
-    complete: bool = True,
-    deleted_keys: Iterable[str] = (),
-    embed: Embedder | None = None,
-    progress: Progress | None = None,
-) -> SyncJob:
-    """Index `documents` into articles and chunks, recording counts and failures in `job`.
-
-    `complete`: the documents are the whole source, so articles not among them are deleted.
-    Otherwise (an S3 event for one object) only `deleted_keys` are removed. A document that
-    fails is recorded and skipped; its previous version (if any) keeps serving. Each article is
-    replaced in its own transaction, so an interrupted sync leaves whole articles, old or new,
-    and the next sync completes it.
-    """
-    known = {
-        row[0]: row[1:]
-        for row in Article.objects.values_list("source_key", "version", "content_hash")
-    }
-    seen: set[str] = set()
-    batch = _Batch(job, embed)
-    try:
-        for document in documents:
-            job.scanned += 1
-            seen.add(document.key)
-            try:
-                prepared = _prepare(document, known.get(document.key))
-            except DocumentError as exc:
-                job.failed += 1
-                job.errors.append({"key": document.key, "reason": str(exc)})
-            else:
-                if prepared is None:
-                    job.unchanged += 1
-                else:
-                    batch.add(prepared)
-            if progress:
-                progress(job, document.key)
-            if job.scanned % HEARTBEAT_EVERY == 0:
-                _heartbeat(job)
-        batch.flush()
-        gone = (set(known) - seen) if complete else (set(deleted_keys) & set(known))
-        if gone:
-            job.deleted += (
-                Article.objects.filter(source_key__in=gone).delete()[1].get("knowledge.Article", 0)
-            )
-    except DocumentError as exc:  # the source as a whole is unreadable: keep the old index
-        job.status = SyncJob.Status.FAILED
-        job.message = str(exc)
-    else:
-        job.status = SyncJob.Status.SUCCEEDED
-        job.message = (
-            f"{job.scanned} scanned: {job.added} added, {job.updated} updated, "
-            f"{job.deleted} deleted, {job.unchanged} unchanged, {job.failed} failed"
-        )
-    if job.added or job.updated or job.deleted:
-        _bump_generation()
-    job.finished_at = timezone.now()
-    job.save()
-    return job
-
-
-def _prepare(document: SourceDocument, known: tuple[str, str] | None) -> _Prepared | None:
-    """None when the document is unchanged; raises DocumentError when it cannot be indexed."""
-    if known and known[0] == document.version:
-        return None
-    content = document.read()
-    digest = content.content_hash
-    if known and known[1] == digest:  # touched, not changed
-        Article.objects.filter(source_key=document.key).update(version=document.version)
-        return None
-    parsed = parse(document, content)
-    pieces = chunk_text(
-        parsed.text,
-        max_words=settings.KB_CHUNK_WORDS,
-        overlap_words=settings.KB_CHUNK_OVERLAP_WORDS,
-    )
-    if not pieces:
-        raise DocumentError("no text to index")
-    return _Prepared(document, parsed, digest, pieces, "updated" if known else "added")
-
-
-def _heartbeat(job: SyncJob) -> None:
-    job.heartbeat_at = timezone.now()
-    job.save(
-        update_fields=[
-            "heartbeat_at",
-            "scanned",
-            "added",
-            "updated",
-            "unchanged",
-            "failed",
-            "errors",
-        ]
-    )
-
-
-@transaction.atomic
-def _store_article(item: _Prepared, vectors: list[bytes | None]) -> Article:
-    article, _ = Article.objects.update_or_create(
-        source_key=item.document.key,
-        defaults={
-            "uri": item.document.uri,
-            "title": item.parsed.title,
-            "content_hash": item.digest,
-            "version": item.document.version,
-            "metadata": item.parsed.metadata,
-        },
-    )
-    article.chunks.all().delete()
-    Chunk.objects.bulk_create(
-        Chunk(
-            article=article,
-            position=p.position,
-            heading_path=p.heading_path,
-            text=p.text,
-            embedding=vector,
-        )
-        for p, vector in zip(item.pieces, vectors, strict=True)
-    )
-    return article
+    """The KB generation: bumped by every sync that changes the index."""
+    return KnowledgeState.current()[0]

@@ -66,6 +66,10 @@ class KnowledgeBackend(Protocol):
     ) -> SyncJob:
         """Bring the index up to date with the source, recording progress in `job`."""
 
+    def refresh(self, job: SyncJob) -> SyncJob:
+        """Bring a job's status up to date from where it runs (saved), or return it as it is
+        when that cannot be read now."""
+
     def check(self) -> BackendHealth:
         """For /health."""
 
@@ -83,5 +87,7 @@ def _backend_for(name: str) -> KnowledgeBackend:
     raise ValueError(f"Unknown KB_BACKEND {name!r}; expected 'local' or 'bedrock'.")
 
 
-def get_backend() -> KnowledgeBackend:
-    return _backend_for(settings.KB_BACKEND)
+def get_backend(name: str | None = None) -> KnowledgeBackend:
+    """The configured backend (KB_BACKEND), or the one called `name`: a job started under an
+    earlier configuration is still read from the backend it runs on."""
+    return _backend_for(name or settings.KB_BACKEND)

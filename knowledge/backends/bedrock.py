@@ -32,7 +32,7 @@ from helpdesk.api.exceptions import KnowledgeBackendUnavailable
 from helpdesk.api.utils import elapsed_ms
 from helpdesk.aws import describe_error, error_code
 from knowledge.backends.base import BackendHealth, Passage, snippet
-from knowledge.models import SyncJob
+from knowledge.models import KnowledgeState, SyncJob
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_agent import AgentsforBedrockClient
@@ -201,6 +201,15 @@ class BedrockBackend:
         return job
 
     def refresh(self, job: SyncJob) -> SyncJob:
+        """Bring a running sync job up to date from its ingestion job; on an AWS error, answer
+        with what we have."""
+        try:
+            return self._read_ingestion(job)
+        except KnowledgeBackendUnavailable as exc:
+            logger.warning("Could not refresh sync job %s: %s", job.id, exc)
+            return job
+
+    def _read_ingestion(self, job: SyncJob) -> SyncJob:
         """Copy the ingestion job's status and counts from Bedrock onto `job`, and save it."""
         if not job.external_id:
             return job
@@ -217,9 +226,7 @@ class BedrockBackend:
         job.save()
         if was_running and job.status == SyncJob.Status.SUCCEEDED:
             # The index changed in AWS: anything cached by KB generation must be rebuilt.
-            from knowledge.services import _bump_generation
-
-            _bump_generation()
+            KnowledgeState.bump()
         return job
 
     # --- health -------------------------------------------------------------------------------
@@ -282,17 +289,6 @@ class BedrockBackend:
         tried = f" after {attempts} attempts" if attempts > 1 else ""
         detail = describe_error(exc)
         return KnowledgeBackendUnavailable(f"Bedrock {operation} failed{tried}: {detail}")
-
-
-def refresh(job: SyncJob) -> SyncJob:
-    """Bring a running Bedrock sync job up to date; on an AWS error, answer with what we have."""
-    from knowledge.backends import base
-
-    try:
-        return base._backend_for("bedrock").refresh(job)
-    except KnowledgeBackendUnavailable as exc:
-        logger.warning("Could not refresh sync job %s: %s", job.id, exc)
-        return job
 
 
 # --- mapping ----------------------------------------------------------------------------------

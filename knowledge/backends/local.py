@@ -1,5 +1,5 @@
 """The offline backend: passages and their embeddings in the relational DB, an in-memory hybrid
-index (BM25 + MiniLM embeddings, see knowledge/retrieval.py) per process.
+index (BM25 + MiniLM embeddings, see knowledge/index.py and knowledge/encoder.py) per process.
 
 The index is rebuilt lazily when the KB revision (changed by every sync that changes something)
 differs from the one it was built at, so a completed sync is visible to the next request in
@@ -22,9 +22,11 @@ from helpdesk.api.exceptions import KnowledgeBackendUnavailable
 from helpdesk.api.utils import elapsed_ms
 from knowledge.backends.base import BackendHealth, Embedder, Passage, snippet
 from knowledge.chunking import passage_text, section_path
+from knowledge.encoder import EMBED_DIM, Encoder
 from knowledge.filters import matches
-from knowledge.models import Article, Chunk, SyncJob
-from knowledge.retrieval import EMBED_DIM, ChunkRecord, Encoder, HybridIndex
+from knowledge.index import ChunkRecord, HybridIndex
+from knowledge.indexing import source_documents, sync_documents
+from knowledge.models import Article, Chunk, KnowledgeState, SyncJob
 
 RESULT_CACHE_SIZE = 2048
 MODES = ("hybrid", "bm25", "dense")
@@ -112,9 +114,7 @@ class LocalBackend:
         return self._encoder
 
     def index(self) -> _Index:
-        from knowledge.services import kb_revision
-
-        generation, revision = kb_revision()
+        generation, revision = KnowledgeState.current()
         index = self._index
         if index is None or index.revision != revision:
             with self._lock:
@@ -167,12 +167,14 @@ class LocalBackend:
         return lambda texts: vector_bytes(self.encoder.encode_passages(texts))
 
     def sync(self, job: SyncJob, *, progress: Callable[[SyncJob, str], None] | None = None):
-        from knowledge.services import source_documents, sync_documents
-
         job = sync_documents(
             job, source_documents(job.source), embed=self.embedder(), progress=progress
         )
         self.encoder.prepare_queries()  # so the first ticket after `make run` does not wait
+        return job
+
+    def refresh(self, job: SyncJob) -> SyncJob:
+        """A local sync runs in this process or another that saves as it goes: nothing to read."""
         return job
 
     def check(self) -> BackendHealth:

@@ -11,14 +11,8 @@ import pytest
 from django.conf import settings
 
 from knowledge.backends.local import shared_encoder
-from knowledge.retrieval import (
-    INT8_MIN_COSINE,
-    QUERY_MAX_TOKENS,
-    SPLIT_SCORING_ROWS,
-    ChunkRecord,
-    Encoder,
-    HybridIndex,
-)
+from knowledge.encoder import INT8_MIN_COSINE, QUERY_MAX_TOKENS, Encoder
+from knowledge.index import SPLIT_SCORING_ROWS, ChunkRecord, HybridIndex
 
 TEXTS = [
     "My blender arrived with a cracked jug",
@@ -89,7 +83,7 @@ def test_a_broken_int8_file_falls_back_to_fp32_with_a_warning(cache, caplog):
     (cache / f"{fp32.stem}-int8.onnx").write_bytes(b"not a model")
     encoder = Encoder(cache_dir=cache)
 
-    with caplog.at_level(logging.WARNING, logger="knowledge.retrieval"):
+    with caplog.at_level(logging.WARNING, logger="knowledge.encoder"):
         vectors = encoder.encode_queries(TEXTS)
 
     assert encoder.query_precision == "fp32"
@@ -112,7 +106,7 @@ def test_an_int8_file_that_does_not_match_the_model_is_refused(cache, caplog):
     onnx.save(model, str(good))
     fresh = Encoder(cache_dir=cache)
 
-    with caplog.at_level(logging.WARNING, logger="knowledge.retrieval"):
+    with caplog.at_level(logging.WARNING, logger="knowledge.encoder"):
         fresh.encode_queries(TEXTS[:1])
 
     assert fresh.query_precision == "fp32"

@@ -12,8 +12,8 @@ from knowledge.evaluation import (
     latency_summary,
     load_beir,
 )
+from knowledge.indexing import sync_documents
 from knowledge.models import Article, SyncJob
-from knowledge.services import sync_documents
 
 RANKERS = {"retriever": "hybrid", "bm25": "bm25", "dense": "dense"}
 METRIC_NAMES = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")

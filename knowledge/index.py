@@ -1,0 +1,236 @@
+"""Hybrid retrieval (BM25 + embeddings) over KB passages. Django-free.
+
+A query is treated as a thread: lines are turns, a ticket's subject and body are two of them,
+and a one-line query is the degenerate case. Four signals are scored per passage:
+
+    dense_focus    MiniLM(last line) · passage                              W_DENSE_FOCUS
+    dense_recent   MiniLM(last RECENT_LINES lines) · passage                W_DENSE_RECENT
+    bm25_title     BM25 over the title+headings field, query = whole thread W_BM25_TITLE
+    bm25_recent    BM25 over title+headings+text, query = recent lines      W_BM25_RECENT
+
+Each signal is collapsed to articles (best passage), z-normalised across all articles and
+summed with the weights; the same affine map at passage level picks each article's snippet.
+Embeddings come from `knowledge.encoder` (passages' stored at sync, queries' at search).
+
+Every constant below was chosen on the development splits of the two evaluation sets in
+../shared/eval with ONE configuration for both (grid search; the table is in
+knowledge/RETRIEVAL.md): among the settings at least as good as embeddings alone on every
+stackfaq metric, the best dstc11_faq nDCG@10, inside a flat region of the grid so that it holds
+on held-out queries. Nothing depends on particular queries or on which set runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import bm25s
+import numpy as np
+
+from knowledge.encoder import EMBED_DIM, Encoder
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG when imported
+
+# Lucene BM25 defaults (not tuned), English stop words, Snowball stemming.
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+# A thread's "focus" is its last non-empty line; its "recent" context the last RECENT_LINES
+# (the latest question and the turn it answers). 2 beat 3 and the whole thread clearly
+# (dstc11 dense nDCG@10 0.577 / 0.521 / 0.235).
+RECENT_LINES = 2
+
+# Fusion weights on z-normalised article scores (grid {0, .1, .25, .5, .75, 1, 1.5, 2}).
+W_DENSE_FOCUS = 1.0
+W_DENSE_RECENT = 1.5
+W_BM25_TITLE = 0.5
+W_BM25_RECENT = 0.1
+
+# An article is only suggested if something matches at all: a query word (BM25 > 0) or a
+# passage at least this close in meaning. MiniLM puts unrelated texts at cosine ≈ 0-0.15; the
+# floor removes noise-only answers (a gibberish ticket) and changes no eval metric.
+MIN_DENSE_COSINE = 0.2
+SPLIT_SCORING_ROWS = 2048  # below this one thread scores every passage faster
+
+
+@dataclass(frozen=True)
+class QueryParts:
+    focus: str  # last non-empty line
+    recent: str  # last RECENT_LINES lines
+    full: str  # the whole thread
+
+
+def split_query(query: str, recent_lines: int = RECENT_LINES) -> QueryParts:
+    lines = [line.strip() for line in (query or "").strip().split("\n") if line.strip()]
+    if not lines:
+        return QueryParts("", "", "")
+    return QueryParts(lines[-1], "\n".join(lines[-recent_lines:]), "\n".join(lines))
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    chunk_id: int
+    article_id: int
+    title: str
+    heading_path: list[str]  # sections below the title
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    article_id: int
+    chunk_id: int
+    score: float
+    record: ChunkRecord = field(repr=False)
+
+
+class HybridIndex:
+    """In-memory index over chunk records and their stored embeddings (never re-encoded)."""
+
+    def __init__(self, records: list[ChunkRecord], embeddings: np.ndarray, encoder: Encoder):
+        import Stemmer
+
+        emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if emb.shape != (len(records), EMBED_DIM):
+            raise ValueError(f"embeddings {emb.shape} do not match {len(records)} chunks")
+        self.encoder = encoder
+        # Chunks grouped by article so a per-article maximum is one reduceat.
+        article_of = [r.article_id for r in records]
+        self.article_ids = list(dict.fromkeys(article_of))
+        position = {a: i for i, a in enumerate(self.article_ids)}
+        order = sorted(range(len(records)), key=lambda i: position[article_of[i]])
+        self.records = [records[i] for i in order]
+        self.emb = emb[order]
+        chunk_article = np.array([position[r.article_id] for r in self.records], dtype=np.int64)
+        self._starts = np.r_[0, np.flatnonzero(np.diff(chunk_article)) + 1].astype(np.int64)
+        self._position = position
+        self._stemmer = Stemmer.Stemmer("english")
+        self._bm25 = self._bm25_over(
+            [f"{r.title}\n{' '.join(r.heading_path)}\n{r.text}" for r in self.records]
+        )
+        self._bm25_title = self._bm25_over(
+            [f"{r.title}\n{' '.join(r.heading_path)}" for r in self.records]
+        )
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _bm25_over(self, texts: list[str]):
+        model = bm25s.BM25(method="lucene", k1=BM25_K1, b=BM25_B)
+        if texts:
+            model.index(self._tokenize(texts, return_ids=True), show_progress=False)
+        return model
+
+    def _tokenize(self, texts: list[str], *, return_ids: bool):
+        return bm25s.tokenize(
+            texts,
+            stopwords="en",
+            stemmer=self._stemmer,
+            return_ids=return_ids,
+            show_progress=False,
+        )
+
+    def _query_tokens(self, text: str) -> list[str]:
+        return self._tokenize([text], return_ids=False)[0]
+
+    def _bm25_scores(self, model, tokens: list[str]) -> np.ndarray:
+        known = [t for t in tokens if t in model.vocab_dict]
+        if not known:
+            return np.zeros(len(self.records), dtype=np.float32)
+        return np.asarray(model.get_scores(known), dtype=np.float32)
+
+    def _per_article(self, chunk_scores: np.ndarray) -> np.ndarray:
+        return np.maximum.reduceat(chunk_scores, self._starts)
+
+    def _top(self, article_scores, chunk_scores, k: int, allowed: set[int] | None) -> list[Hit]:
+        if allowed is not None:
+            mask = np.zeros(len(self.article_ids), dtype=bool)
+            mask[[self._position[a] for a in allowed if a in self._position]] = True
+            article_scores = np.where(mask, article_scores, -np.inf)
+        k = min(k, len(article_scores))
+        if k <= 0:
+            return []
+        top = np.argpartition(-article_scores, k - 1)[:k]
+        top = top[np.argsort(-article_scores[top], kind="stable")]
+        hits = []
+        for a in top:
+            if not np.isfinite(article_scores[a]):
+                break
+            lo = self._starts[a]
+            hi = self._starts[a + 1] if a + 1 < len(self._starts) else len(self.records)
+            best = lo + int(np.argmax(chunk_scores[lo:hi]))
+            record = self.records[best]
+            hits.append(Hit(record.article_id, record.chunk_id, float(article_scores[a]), record))
+        return hits
+
+    def _dense(self, vectors: np.ndarray) -> np.ndarray:
+        """Cosines of every passage to each vector. Reading the matrix is the cost (memory
+        bound, ~15 MB at 10k passages), so with a spare thread each half is read by one."""
+        pool = self.encoder.pool()
+        rows = len(self.emb)
+        if pool is None or rows < SPLIT_SCORING_ROWS:
+            return self.emb @ vectors.T
+        out = np.empty((rows, len(vectors)), dtype=np.float32)
+        half = rows // 2
+        later = pool.submit(np.matmul, self.emb[half:], vectors.T, out=out[half:])
+        np.matmul(self.emb[:half], vectors.T, out=out[:half])
+        later.result()
+        return out
+
+    def signals(self, query: str) -> dict[str, np.ndarray]:
+        """Per-chunk raw scores of every signal (for analysis and debugging)."""
+        parts = split_query(query)
+        vectors = self.encoder.encode_queries([parts.recent, parts.focus])
+        dense = self._dense(vectors)
+        recent = self._query_tokens(parts.recent)
+        full = recent if parts.full == parts.recent else self._query_tokens(parts.full)
+        return {
+            "dense_recent": dense[:, 0],
+            "dense_focus": dense[:, 1],
+            "bm25_title": self._bm25_scores(self._bm25_title, full),
+            "bm25_recent": self._bm25_scores(self._bm25, recent),
+        }
+
+    def search(self, query: str, k: int = 5, *, allowed: set[int] | None = None) -> list[Hit]:
+        if not self.records or not query.strip():
+            return []
+        weights = {
+            "dense_focus": W_DENSE_FOCUS,
+            "dense_recent": W_DENSE_RECENT,
+            "bm25_title": W_BM25_TITLE,
+            "bm25_recent": W_BM25_RECENT,
+        }
+        signals = self.signals(query)
+        best = {name: self._per_article(scores) for name, scores in signals.items()}
+        dense_best = np.maximum(best["dense_recent"], best["dense_focus"])
+        lexical_best = np.maximum(best["bm25_title"], best["bm25_recent"])
+        matched = (dense_best >= MIN_DENSE_COSINE) | (lexical_best > 0)
+        article_total = np.zeros(len(self.article_ids), dtype=np.float32)
+        chunk_total = np.zeros(len(self.records), dtype=np.float32)
+        for name, weight in weights.items():
+            chunk_scores = signals[name]
+            per_article = best[name]
+            spread = per_article.std()
+            if not weight or spread < 1e-9:
+                continue  # a signal that does not discriminate adds nothing
+            mean = per_article.mean()
+            article_total += weight * (per_article - mean) / spread
+            chunk_total += weight * (chunk_scores - mean) / spread
+        article_total[~matched] = -np.inf
+        return self._top(article_total, chunk_total, k, allowed)
+
+    def search_bm25(self, query: str, k: int = 5, *, allowed: set[int] | None = None):
+        """Baseline: plain BM25 over title+headings+text, the whole query."""
+        if not self.records or not query.strip():
+            return []
+        scores = self._bm25_scores(self._bm25, self._query_tokens(query))
+        hits = self._top(self._per_article(scores), scores, k, allowed)
+        return [hit for hit in hits if hit.score > 0]
+
+    def search_dense(self, query: str, k: int = 5, *, allowed: set[int] | None = None):
+        """Baseline: the whole query embedded once."""
+        if not self.records or not query.strip():
+            return []
+        scores = self.emb @ self.encoder.encode_query(query)
+        hits = self._top(self._per_article(scores), scores, k, allowed)
+        return [hit for hit in hits if hit.score >= MIN_DENSE_COSINE]
