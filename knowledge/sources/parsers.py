@@ -1,5 +1,6 @@
-"""Turn a document's bytes into a title and Markdown-ish text (headings kept as `#` lines, so
-chunks know their section). Markdown and text pass through; HTML is cleaned; PDF via pypdf."""
+"""Turn a document's bytes into a title and plain text with headings kept as `#` lines (so chunks
+know their section). Markdown and text are rendered to plain text (knowledge/snippets.py); HTML is
+cleaned; PDF via pypdf."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+
+from knowledge.snippets import as_sentence, markdown_to_text
 
 
 class DocumentError(Exception):
@@ -44,7 +47,7 @@ def _title_from_key(key: str) -> str:
 
 
 def parse_markdown(key: str, data: bytes) -> ParsedDocument:
-    text = _decode(data)
+    text = markdown_to_text(_decode(data))
     return ParsedDocument(title=_first_heading(text) or _title_from_key(key), text=text)
 
 
@@ -69,7 +72,7 @@ class _HtmlToText(HTMLParser):
             self.heading = int(tag[1])
             self.parts.append("\n\n" + "#" * self.heading + " ")
         elif tag in self.BLOCKS:
-            self.parts.append("\n\n- " if tag == "li" else "\n\n")
+            self.parts.append("\n\n")
 
     def handle_endtag(self, tag):
         if tag == "title":
@@ -78,6 +81,16 @@ class _HtmlToText(HTMLParser):
             self.skipping -= 1
         elif re.fullmatch(r"h[1-6]", tag):
             self.heading = None
+            self.parts.append("\n\n")
+        elif tag == "li":  # a list item reads as a sentence of its own
+            tail: list[str] = []
+            for part in reversed(self.parts):
+                tail.append(part)
+                if "\n\n" in part:
+                    break
+            item = "".join(reversed(tail)).rsplit("\n\n", 1)[-1].strip()
+            if item and as_sentence(item) != item:
+                self.parts.append(".")
             self.parts.append("\n\n")
 
     def handle_data(self, data):
