@@ -27,8 +27,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 .env:
-	@echo "Writing a local development .env (DEBUG on, SQLite, generated SECRET_KEY)"
-	@printf 'DEBUG=true\nSECRET_KEY=%s\nALLOWED_HOSTS=127.0.0.1,localhost\n' \
+	@echo "Writing a local development .env (DEBUG on, SQLite, generated SECRET_KEY, sample KB links)"
+	@printf 'DEBUG=true\nSECRET_KEY=%s\nALLOWED_HOSTS=127.0.0.1,localhost\nKB_PUBLIC_BASE_URL=https://brightside.example/help/\n' \
 		"$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
 
 #: Install, migrate, index the sample KB, seed demo data, serve on http://127.0.0.1:8000

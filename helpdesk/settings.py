@@ -6,6 +6,7 @@ DEBUG off, SECRET_KEY required, no allowed hosts. `make run` writes a local `.en
 """
 
 import os
+import re
 from pathlib import Path
 
 import environ
@@ -183,6 +184,11 @@ KB_SOURCE = env.str("KB_SOURCE", default=str(BASE_DIR / "knowledge" / "sample_kb
 # POST /kb/sync runs the sync in a background thread of the server process and answers at once.
 KB_SYNC_BACKGROUND = env.bool("KB_SYNC_BACKGROUND", default=True)
 KB_SUGGESTIONS = env.int("KB_SUGGESTIONS", default=5)
+# Where the KB's articles are published: a suggestion's source is this + the article's path
+# (unless its sidecar gives a `url`). Empty: the path alone, relative.
+KB_PUBLIC_BASE_URL = env.str("KB_PUBLIC_BASE_URL", default="")
+if KB_PUBLIC_BASE_URL and not re.match(r"^https?://[^/\s]+", KB_PUBLIC_BASE_URL):
+    raise ImproperlyConfigured(f"KB_PUBLIC_BASE_URL is an http(s) URL, not {KB_PUBLIC_BASE_URL!r}")
 # Passage size: 60 words (30 overlapping) measured best for MiniLM (knowledge/RETRIEVAL.md).
 KB_CHUNK_WORDS = env.int("KB_CHUNK_WORDS", default=60)
 KB_CHUNK_OVERLAP_WORDS = env.int("KB_CHUNK_OVERLAP_WORDS", default=30)

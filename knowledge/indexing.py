@@ -10,6 +10,7 @@ Job orchestration (one sync per source, follow-ups, Bedrock polling) is knowledg
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -18,9 +19,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from knowledge.backends.base import Embedder
-from knowledge.chunking import ChunkText, chunk_text, passage_text
+from knowledge.chunking import CHUNKER_VERSION, ChunkText, chunk_text, passage_text
 from knowledge.models import Article, Chunk, KnowledgeState, SyncJob
-from knowledge.sources import DocumentError, ParsedDocument, SourceDocument, iter_folder, parse
+from knowledge.sources import (
+    DocumentContent,
+    DocumentError,
+    ParsedDocument,
+    SourceDocument,
+    iter_folder,
+    parse,
+    public_uri,
+)
 
 Progress = Callable[[SyncJob, str], None]
 
@@ -99,6 +108,8 @@ def sync_documents(
         for row in Article.objects.values_list("source_key", "version", "content_hash")
     }
     seen: set[str] = set()
+    unchanged: dict[str, SourceDocument] = {}
+    relinked = 0
     batch = _Batch(job, embed)
     try:
         for document in documents:
@@ -112,6 +123,7 @@ def sync_documents(
             else:
                 if prepared is None:
                     job.unchanged += 1
+                    unchanged[document.key] = document
                 else:
                     batch.add(prepared)
             if progress:
@@ -119,6 +131,7 @@ def sync_documents(
             if job.scanned % HEARTBEAT_EVERY == 0:
                 _heartbeat(job)
         batch.flush()
+        relinked = _relink(unchanged)
         gone = (set(known) - seen) if complete else (set(deleted_keys) & set(known))
         if gone:
             job.deleted += (
@@ -133,21 +146,33 @@ def sync_documents(
             f"{job.scanned} scanned: {job.added} added, {job.updated} updated, "
             f"{job.deleted} deleted, {job.unchanged} unchanged, {job.failed} failed"
         )
-    if job.added or job.updated or job.deleted:
+    if job.added or job.updated or job.deleted or relinked:
         KnowledgeState.bump()
     job.finished_at = timezone.now()
     job.save()
     return job
 
 
+def indexed_version(document: SourceDocument) -> str:
+    """The version stored for an article: the source's, and the chunker's, so that a change of
+    chunking (CHUNKER_VERSION) makes every document look changed to the next sync."""
+    return f"{document.version}~c{CHUNKER_VERSION}"
+
+
+def indexed_hash(content: DocumentContent) -> str:
+    """The content hash stored for an article: of its bytes, sidecar and CHUNKER_VERSION."""
+    return hashlib.sha256(f"c{CHUNKER_VERSION}:{content.content_hash}".encode()).hexdigest()
+
+
 def _prepare(document: SourceDocument, known: tuple[str, str] | None) -> _Prepared | None:
     """None when the document is unchanged; raises DocumentError when it cannot be indexed."""
-    if known and known[0] == document.version:
+    version = indexed_version(document)
+    if known and known[0] == version:
         return None
     content = document.read()
-    digest = content.content_hash
+    digest = indexed_hash(content)
     if known and known[1] == digest:  # touched, not changed
-        Article.objects.filter(source_key=document.key).update(version=document.version)
+        Article.objects.filter(source_key=document.key).update(version=version)
         return None
     parsed = parse(document, content)
     pieces = chunk_text(
@@ -180,10 +205,10 @@ def _store_article(item: _Prepared, vectors: list[bytes | None]) -> Article:
     article, _ = Article.objects.update_or_create(
         source_key=item.document.key,
         defaults={
-            "uri": item.document.uri,
+            "uri": _public_uri(item.document, item.parsed.metadata),
             "title": item.parsed.title,
             "content_hash": item.digest,
-            "version": item.document.version,
+            "version": indexed_version(item.document),
             "metadata": item.parsed.metadata,
         },
     )
@@ -194,8 +219,29 @@ def _store_article(item: _Prepared, vectors: list[bytes | None]) -> Article:
             position=p.position,
             heading_path=p.heading_path,
             text=p.text,
+            snippet=p.snippet,
             embedding=vector,
         )
         for p, vector in zip(item.pieces, vectors, strict=True)
     )
     return article
+
+
+def _public_uri(document: SourceDocument, metadata: dict) -> str:
+    return public_uri(document, metadata, base_url=settings.KB_PUBLIC_BASE_URL)
+
+
+def _relink(documents: dict[str, SourceDocument]) -> int:
+    """Give unchanged articles their public URI again (KB_PUBLIC_BASE_URL may have changed
+    since they were indexed) without re-chunking them; returns how many changed."""
+    stale = []
+    for article in Article.objects.only("pk", "source_key", "uri", "metadata"):
+        document = documents.get(article.source_key)
+        if document is None:
+            continue
+        uri = _public_uri(document, article.metadata or {})
+        if uri != article.uri:
+            article.uri = uri
+            stale.append(article)
+    Article.objects.bulk_update(stale, ["uri"], batch_size=500)
+    return len(stale)

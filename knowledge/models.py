@@ -35,6 +35,10 @@ class Chunk(models.Model):
     position = models.PositiveIntegerField()
     heading_path = models.JSONField(default=list, blank=True)
     text = models.TextField()
+    # What suggestions show: the passage's own sentences, whole, in plain text (computed at
+    # sync time, where the chunker knows which words are overlap). Empty for chunks stored
+    # before it existed: the backend then derives it from `text`.
+    snippet = models.TextField(blank=True, default="")
     # float32 vector (numpy .tobytes()) when the backend embeds passages.
     embedding = models.BinaryField(null=True, blank=True)
 

@@ -25,6 +25,9 @@ SNIPPET_CHARS = 400
 # A snippet shorter than this (in words), or ending with ":", says too little on its own: the
 # next sentence is added to it.
 MIN_SNIPPET_WORDS = 6
+# Folded list items this short are listed with commas ("Visa, Mastercard"); longer ones are
+# sentences of their own.
+LABEL_WORDS = 6
 
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 _OPENERS = "\"'“‘(["
@@ -53,7 +56,8 @@ def markdown_to_text(markdown: str, *, headings: bool = True) -> str:
 
     A list item is a sentence of its own, except that a list right after a text that
     introduces it (ends with ":", or a short label such as "**Digital wallets**") or inside
-    another item is folded into that text: "Digital wallets: PayPal, Apple Pay, Google Pay."
+    another item is folded into that text, short items with commas: "Digital wallets: PayPal,
+    Apple Pay, Google Pay."
     A table row becomes a sentence (`_table_row`); its header row is left out.
     """
     blocks: list[str] = []
@@ -77,6 +81,8 @@ def markdown_to_text(markdown: str, *, headings: bool = True) -> str:
             elif folds and folds[-1] >= 0:
                 if text:
                     target = blocks[folds[-1]]
+                    if len(text.split()) > LABEL_WORDS:  # a clause: a sentence of its own
+                        target, text = as_sentence(target), as_sentence(text)
                     joint = ", "
                     if target.endswith((":", " or", " and")) or _SENTENCE_END.search(target):
                         joint = " "
@@ -127,7 +133,9 @@ def markdown_to_text(markdown: str, *, headings: bool = True) -> str:
 
 def _introduces(text: str) -> bool:
     """A text that introduces the list after it: ends with a colon, or is a short label."""
-    return text.endswith(":") or (len(text.split()) <= 6 and not _SENTENCE_END.search(text))
+    return text.endswith(":") or (
+        len(text.split()) <= LABEL_WORDS and not _SENTENCE_END.search(text)
+    )
 
 
 def _inline_text(token: Token) -> str:

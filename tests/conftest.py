@@ -3,11 +3,14 @@ an outsider with no credentials), factories, and the sample KB indexed once per 
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from helpdesk.models import ApiKey
 
 pytest_plugins = ["tests.dynamodb_server"]
+
+SAMPLE_KB_BASE_URL = "https://brightside.example/help/"
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +19,8 @@ def django_db_setup(django_db_setup, django_db_blocker):
     from knowledge.models import SyncJob
     from knowledge.services import kb_sync_start
 
-    with django_db_blocker.unblock():
+    # Links as `make run` serves them (sidecar `url`s, else this base + the file's path).
+    with django_db_blocker.unblock(), override_settings(KB_PUBLIC_BASE_URL=SAMPLE_KB_BASE_URL):
         job = kb_sync_start(trigger=SyncJob.Trigger.COMMAND)
         assert job.status == SyncJob.Status.SUCCEEDED, job.message
         assert job.added >= 25

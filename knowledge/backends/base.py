@@ -9,21 +9,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
 
+from knowledge import snippets
+from knowledge.snippets import SNIPPET_CHARS as SNIPPET_CHARS
+
 if TYPE_CHECKING:
     from knowledge.models import SyncJob
 
 
-SNIPPET_CHARS = 400
-
-
 def snippet(text: str) -> str:
-    """A passage shortened for display: whitespace collapsed, cut at a word, at most
-    SNIPPET_CHARS characters (plus an ellipsis)."""
-    text = " ".join(text.split())
-    if len(text) <= SNIPPET_CHARS:
-        return text
-    cut = text.rfind(" ", 0, SNIPPET_CHARS)
-    return text[: cut if cut > 0 else SNIPPET_CHARS] + "…"
+    """A passage (Markdown or plain text, such as Bedrock's) as a snippet: plain text, whole
+    sentences, at most SNIPPET_CHARS characters, starting at a sentence (knowledge/snippets.py).
+    """
+    return snippets.snippet(text)
 
 
 # Embeds a batch of passage texts for a dense index (float32 vectors as bytes).

@@ -311,7 +311,7 @@ def collapse(results: list[dict[str, Any]], *, k: int) -> list[Passage]:
                 title=_title(metadata, source),
                 snippet=snippet((result.get("content") or {}).get("text") or ""),
                 score=round(float(result.get("score") or 0.0), 4),
-                source=source,
+                source=_public_url(metadata) or source,
                 passage_ref=str(metadata.get(CHUNK_ID_KEY) or f"{document}#{position}")[:512],
                 metadata={
                     key: value
@@ -334,6 +334,15 @@ def _source(result: dict[str, Any]) -> str:
             if value.get(field):
                 return str(value[field])
     return str((result.get("metadata") or {}).get(SOURCE_URI_KEY) or "")
+
+
+def _public_url(metadata: dict[str, Any]) -> str:
+    """The document's `url` metadata attribute (from its sidecar), when it is an http(s) URL:
+    a link an agent can send, where the S3 location is not."""
+    url = metadata.get("url")
+    if isinstance(url, str) and urlparse(url.strip()).scheme in ("http", "https"):
+        return url.strip()
+    return ""
 
 
 def _title(metadata: dict[str, Any], source: str) -> str:

@@ -38,6 +38,7 @@ class _Index:
     revision: str
     hybrid: HybridIndex
     articles: dict[int, tuple[str, dict]]  # id → (uri, metadata)
+    snippets: dict[int, str]  # chunk id → its stored snippet
 
 
 _encoder_lock = threading.Lock()
@@ -65,7 +66,7 @@ def vector_bytes(vectors: np.ndarray) -> list[bytes]:
 def _build_index(generation: int, revision: str, encoder: Encoder) -> _Index:
     rows = list(
         Chunk.objects.order_by("article_id", "position").values_list(
-            "id", "article_id", "article__title", "heading_path", "text", "embedding"
+            "id", "article_id", "article__title", "heading_path", "text", "embedding", "snippet"
         )
     )
     missing = [i for i, row in enumerate(rows) if row[5] is None]
@@ -78,7 +79,7 @@ def _build_index(generation: int, revision: str, encoder: Encoder) -> _Index:
             ["embedding"],
         )
         for i, blob in zip(missing, blobs, strict=True):
-            rows[i] = (*rows[i][:5], blob)
+            rows[i] = (*rows[i][:5], blob, *rows[i][6:])
     records = [
         ChunkRecord(
             chunk_id=chunk_id,
@@ -87,7 +88,7 @@ def _build_index(generation: int, revision: str, encoder: Encoder) -> _Index:
             heading_path=section_path(title, headings or []),
             text=text,
         )
-        for chunk_id, article_id, title, headings, text, _ in rows
+        for chunk_id, article_id, title, headings, text, *_ in rows
     ]
     matrix = np.frombuffer(b"".join(bytes(row[5]) for row in rows), dtype=np.float32)
     hybrid = HybridIndex(records, matrix.reshape(len(rows), EMBED_DIM), encoder)
@@ -95,7 +96,8 @@ def _build_index(generation: int, revision: str, encoder: Encoder) -> _Index:
         pk: (uri, meta or {})
         for pk, uri, meta in Article.objects.values_list("pk", "uri", "metadata")
     }
-    return _Index(generation, revision, hybrid, articles)
+    snippets = {row[0]: row[6] for row in rows if row[6]}
+    return _Index(generation, revision, hybrid, articles, snippets)
 
 
 class LocalBackend:
@@ -146,7 +148,7 @@ class LocalBackend:
         passages = [
             Passage(
                 title=hit.record.title,
-                snippet=snippet(hit.record.text),
+                snippet=index.snippets.get(hit.chunk_id) or snippet(hit.record.text),
                 score=round(hit.score, 4),
                 source=index.articles[hit.article_id][0],
                 passage_ref=f"chunk:{hit.chunk_id}",

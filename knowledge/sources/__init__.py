@@ -1,9 +1,11 @@
 """Where KB documents come from (a folder or S3), and how each format becomes title + text.
 
-A source yields `SourceDocument`s: a stable key, a URI to show as the suggestion's source, a cheap
-`version` (file size + mtime, or the S3 ETags) and a `read()` that fetches the bytes only when
-the version changed. Bedrock KB's sidecar convention is honoured: `<file>.metadata.json` holding
-`{"metadataAttributes": {...}}` becomes the article's metadata (usable in filters).
+A source yields `SourceDocument`s: a stable key, the source's own reference to it (a relative
+path for a folder, never a server path; `s3://…` for S3), a cheap `version` (file size + mtime,
+or the S3 ETags) and a `read()` that fetches the bytes only when the version changed. Bedrock
+KB's sidecar convention is honoured: `<file>.metadata.json` holding `{"metadataAttributes":
+{...}}` becomes the article's metadata (usable in filters); its `url`, if any, is the article's
+public link (`public_uri`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote, urlparse
 
 from knowledge.sources.parsers import PARSERS, DocumentError, ParsedDocument, parse_bytes
 
 SIDECAR_SUFFIX = ".metadata.json"
+# Published without their extension under KB_PUBLIC_BASE_URL: a help centre serves
+# `refunds.md` as the page `refunds`. Other formats (HTML, PDF, text) keep their names.
+PAGE_SUFFIXES = (".md", ".markdown")
 
 
 def is_supported(key: str) -> bool:
@@ -40,7 +46,7 @@ class DocumentContent:
 @dataclass(frozen=True)
 class SourceDocument:
     key: str  # stable id within the source: relative path or S3 key
-    uri: str
+    uri: str  # the source's reference: the URL-quoted relative path, or s3://bucket/key
     version: str  # changes whenever the document or its sidecar may have changed
     read: Callable[[], DocumentContent] = field(repr=False, compare=False)
 
@@ -59,7 +65,33 @@ def parse_sidecar(data: bytes) -> dict[str, Any]:
     attributes = payload.get("metadataAttributes") if isinstance(payload, dict) else None
     if not isinstance(attributes, dict):
         raise DocumentError(f'{SIDECAR_SUFFIX} must hold {{"metadataAttributes": {{...}}}}')
+    if "url" in attributes and not is_web_url(attributes["url"]):
+        raise DocumentError(
+            f"{SIDECAR_SUFFIX}: url must be an http(s) URL, not {attributes['url']!r}"
+        )
     return attributes
+
+
+def is_web_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    parsed = urlparse(value.strip())
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)
+
+
+def public_uri(document: SourceDocument, metadata: dict[str, Any], *, base_url: str) -> str:
+    """What a suggestion shows as its source, a link an agent can send: the sidecar's `url`;
+    else `base_url` + the document's quoted relative path (Markdown without its extension);
+    else the source's own reference (a relative path, or `s3://…`). Never a server path."""
+    url = metadata.get("url")
+    if is_web_url(url):
+        return url.strip()
+    if base_url:
+        path = PurePosixPath(document.key)
+        if path.suffix.lower() in PAGE_SUFFIXES:
+            path = path.with_suffix("")
+        return base_url.rstrip("/") + "/" + quote(path.as_posix())
+    return document.uri
 
 
 def iter_folder(root: str | Path) -> Iterator[SourceDocument]:
@@ -76,7 +108,7 @@ def iter_folder(root: str | Path) -> Iterator[SourceDocument]:
             version += "+" + _file_version(sidecar)
         yield SourceDocument(
             key=key,
-            uri=path.resolve().as_uri(),
+            uri=quote(key),
             version=version,
             read=lambda path=path, sidecar=sidecar: DocumentContent(
                 path.read_bytes(), sidecar.read_bytes() if sidecar.is_file() else None
@@ -97,4 +129,5 @@ __all__ = [
     "is_supported",
     "iter_folder",
     "parse",
+    "public_uri",
 ]

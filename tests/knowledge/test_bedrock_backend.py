@@ -18,7 +18,7 @@ from django.core.management import call_command
 from helpdesk.api.exceptions import KnowledgeBackendUnavailable
 from knowledge import services
 from knowledge.backends import base, bedrock
-from knowledge.backends.bedrock import BedrockBackend, client_token
+from knowledge.backends.bedrock import BedrockBackend, client_token, collapse
 from knowledge.filters import validate_filter
 from knowledge.models import KnowledgeState, SyncJob
 from tickets.models import Suggestion, Ticket
@@ -879,3 +879,24 @@ def test_kb_sync_poll_command_prints_the_jobs(bedrock_source, agent):
 
     assert f"Sync {job.id} running" in out.getvalue()
     assert "1 sync job(s) polled." in out.getvalue()
+
+
+def test_collapse_links_to_the_documents_url_attribute_and_cleans_its_text():
+    uri = "s3://kb-bucket/docs/refunds.md"
+    results = [
+        result(
+            uri,
+            "your card. **Refunds** reach [your card](https://x.example) within 5 days.",
+            0.9,
+            url="https://brightside.example/help/refunds",
+        ),
+        result("s3://kb-bucket/docs/shipping.md", "## Shipping\n\nIt takes 3-5 days.", 0.5),
+    ]
+
+    refunds, shipping = collapse(results, k=5)
+
+    assert refunds.source == "https://brightside.example/help/refunds"  # the sidecar's url
+    assert refunds.passage_ref == f"{uri}#0"
+    assert refunds.snippet == "Refunds reach your card within 5 days."
+    assert shipping.source == "s3://kb-bucket/docs/shipping.md"  # no url: where it is
+    assert shipping.snippet == "It takes 3-5 days."
