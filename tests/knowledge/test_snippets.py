@@ -65,9 +65,9 @@ def test_a_table_with_more_columns_names_each_cell():
 
 
 def test_a_bold_label_line_introduces_its_text():
-    assert (
-        markdown_to_text("**Gift cards**\nThey never expire.") == "Gift cards: They never expire."
-    )
+    text = markdown_to_text("**Gift cards**\nThey never expire.")
+
+    assert text == "Gift cards:\nThey never expire."  # a paragraph keeps its lines
 
 
 # --- snippets of the sample KB ----------------------------------------------------------------
