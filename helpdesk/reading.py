@@ -350,7 +350,7 @@ _CLOSING = re.compile(
         "thank you so much|thank you very much|thanks again|many thanks|thx|ty|cheers|regards|"
         "best regards|kind regards|warm regards|warmest regards|best wishes|best|all the best|"
         "sincerely|yours sincerely|sincerely yours|yours truly|yours|respectfully|take care|"
-        "have a nice day|greetings|br|rgds|"
+        "have a nice day|greetings|br|rgds|ta|yours faithfully|faithfully|"
         "mit freundlichen grüßen|mit freundlichen grüssen|freundliche grüße|viele grüße|"
         "beste grüße|liebe grüße|schöne grüße|grüße|gruß|lg|vg|danke|vielen dank|danke schön|"
         "saludos|un saludo|saludos cordiales|atentamente|gracias|muchas gracias|cordialmente|"
@@ -399,6 +399,8 @@ _LEGAL = re.compile(
     r"vertrouwelijk",
     re.IGNORECASE,
 )
+# "-- " (RFC 3676; its trailing space is lost to normalisation and to many clients) and kin.
+_SIGNATURE_DELIMITERS = {"--", "—", "–", "__", "___"}
 _EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,5}")
 _URL = re.compile(r"(?:https?://|www\.)\S{1,200}", re.IGNORECASE)
 _PHONE = re.compile(r"\+?\(?\d[\d ().\-/]{5,25}\d")
@@ -440,7 +442,7 @@ def _is_contact_like(line: str) -> bool:
 
 def _is_signature_like(line: str) -> bool:
     """A short line of a signature: a name, a job title, a company, an address, a contact."""
-    if not line:
+    if not line or line in _SIGNATURE_DELIMITERS:
         return True
     if len(line) > 80 or "?" in line:
         return False

@@ -158,8 +158,13 @@ def chunk_text(text: str, *, max_words: int = 60, overlap_words: int = 30) -> li
 
 def passage_text(title: str, heading_path: list[str], text: str) -> str:
     """What a passage is embedded as: "title > section > subsection" then the text."""
-    head = " > ".join(t for t in [title, *section_path(title, heading_path)] if t)
+    head = heading_text(title, heading_path)
     return f"{head}\n{text}" if head else text
+
+
+def heading_text(title: str, heading_path: list[str]) -> str:
+    """A passage's headings alone: "title > section > subsection"."""
+    return " > ".join(t for t in [title, *section_path(title, heading_path)] if t)
 
 
 def section_path(title: str, heading_path: list[str]) -> list[str]:

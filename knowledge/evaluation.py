@@ -4,6 +4,12 @@ The corpus is indexed through the same code as a KB sync (each line an article),
 temporary SQLite database so the live KB is never touched; every query then goes through the
 backend's `retrieve`, the call POST /tickets makes, with passages collapsed to articles. Plain
 BM25 and plain embeddings are measured in the same run as baselines.
+
+A query line has one of three shapes (../shared/eval/README.md): `{"text"}` (a one-message
+ticket), `{"subject", "text"}` (a ticket: subject + first message) and `{"text", "turns": [{"role",
+"text"}, ...]}` (a conversation, oldest first). The retriever gets each as the structured query
+a ticket makes (knowledge.query); the baselines get the same words as one plain text (subject and
+messages joined), so the comparison stays fair.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.utils import load_backend
 
+from knowledge.query import CUSTOMER, TicketQuery, ticket_query
 from knowledge.sources import DocumentContent, SourceDocument
 
 CUTOFFS = (1, 5, 10)
@@ -31,14 +38,14 @@ CUTOFFS = (1, 5, 10)
 @dataclass(frozen=True)
 class EvalSet:
     corpus: list[dict]
-    queries: dict[str, str]
+    queries: dict[str, dict]  # query id → the queries.jsonl line
     qrels: dict[str, dict[str, int]]  # query id → {article id: relevance}
 
 
 def load_beir(folder: str | Path) -> EvalSet:
     folder = Path(folder)
     corpus = [json.loads(line) for line in _lines(folder / "corpus.jsonl")]
-    queries = {q["_id"]: q["text"] for q in map(json.loads, _lines(folder / "queries.jsonl"))}
+    queries = {q["_id"]: q for q in map(json.loads, _lines(folder / "queries.jsonl"))}
     qrels: dict[str, dict[str, int]] = {}
     qrel_files = sorted((folder / "qrels").glob("*.tsv"))
     if not qrel_files:
@@ -59,6 +66,26 @@ def _lines(path: Path) -> Iterator[str]:
         for line in handle:
             if line.strip():
                 yield line
+
+
+def query_messages(line: dict) -> list[dict[str, str]]:
+    """A query line's messages, oldest first: its `turns`, else `text` as one customer message
+    (never split on newlines: a newline inside a message is not a turn)."""
+    turns = line.get("turns")
+    if isinstance(turns, list) and turns:
+        return [{"role": t.get("role", CUSTOMER), "text": t.get("text") or ""} for t in turns]
+    return [{"role": CUSTOMER, "text": line.get("text") or ""}]
+
+
+def eval_query(line: dict) -> TicketQuery:
+    """What POST /tickets (or a ticket's conversation) would hand the retriever."""
+    return ticket_query(subject=line.get("subject") or "", messages=query_messages(line))
+
+
+def plain_text(line: dict) -> str:
+    """The baselines' query: the same subject and messages as one text."""
+    texts = [line.get("subject") or "", *(m["text"] for m in query_messages(line))]
+    return "\n".join(t for t in texts if t)
 
 
 def corpus_documents(corpus: list[dict]) -> Iterator[SourceDocument]:
@@ -101,9 +128,10 @@ def mean_metrics(per_query: list[dict[str, float]]) -> dict[str, float]:
 
 
 def evaluate(
-    evalset: EvalSet, search: Callable[[str], list[str]]
+    evalset: EvalSet, search: Callable[[dict], list[str]]
 ) -> tuple[dict[str, float], list[float]]:
-    """Macro-averaged metrics and per-query latencies (ms) of `search` (query → article ids)."""
+    """Macro-averaged metrics and per-query latencies (ms) of `search` (a queries.jsonl line →
+    article ids)."""
     per_query, latencies = [], []
     for qid, relevant in evalset.qrels.items():
         started = time.perf_counter()

@@ -1,22 +1,26 @@
 """Hybrid retrieval (BM25 + embeddings) over KB passages. Django-free.
 
-A query is treated as a thread: lines are turns, a ticket's subject and body are two of them,
-and a one-line query is the degenerate case. Four signals are scored per passage:
+A query is a ticket (knowledge.query.TicketQuery): a subject and cleaned messages, the latest
+customer message being the focus. Five signals are scored per passage from its three views
+(weights in WEIGHTS):
 
-    dense_focus    MiniLM(last line) · passage                              W_DENSE_FOCUS
-    dense_recent   MiniLM(last RECENT_LINES lines) · passage                W_DENSE_RECENT
-    bm25_title     BM25 over the title+headings field, query = whole thread W_BM25_TITLE
-    bm25_recent    BM25 over title+headings+text, query = recent lines      W_BM25_RECENT
+    dense_focus    MiniLM(focus) · passage
+    dense_recent   MiniLM(recent: the turn before the focus + the focus) · passage
+    dense_heading  MiniLM(recent) · the passage's headings alone ("title > section"): an FAQ-style
+                   heading is often the customer's question in other words
+    bm25_title     BM25 over the title+headings field, query = the whole ticket
+    bm25_recent    BM25 over title+headings+text, query = recent
 
-Each signal is collapsed to articles (best passage), z-normalised across all articles and
-summed with the weights; the same affine map at passage level picks each article's snippet.
-Embeddings come from `knowledge.encoder` (passages' stored at sync, queries' at search).
+A one-message ticket's focus and recent views are the same text (its subject and message), so
+it costs one encoder pass. Each signal is collapsed to articles (best passage), z-normalised
+across all articles and summed with the weights; the same affine map at passage level picks
+each article's snippet. Embeddings come from `knowledge.encoder` (passages' stored at sync,
+queries' at search).
 
-Every constant below was chosen on the development splits of the two evaluation sets in
-../shared/eval with ONE configuration for both (grid search; the table is in
-knowledge/RETRIEVAL.md): among the settings at least as good as embeddings alone on every
-stackfaq metric, the best dstc11_faq nDCG@10, inside a flat region of the grid so that it holds
-on held-out queries. Nothing depends on particular queries or on which set runs.
+Every constant below was chosen on the development splits of the evaluation sets in
+../shared/eval with ONE configuration for all three query shapes (grid search, bench/
+fusion_sweep.py; the table is in knowledge/RETRIEVAL.md), inside a flat region of the grid so
+that it holds on held-out queries. Nothing depends on particular queries or on which set runs.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import bm25s
 import numpy as np
 
 from knowledge.encoder import EMBED_DIM, Encoder
+from knowledge.query import TicketQuery
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG when imported
 
@@ -35,36 +40,21 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG when im
 BM25_K1 = 1.2
 BM25_B = 0.75
 
-# A thread's "focus" is its last non-empty line; its "recent" context the last RECENT_LINES
-# (the latest question and the turn it answers). 2 beat 3 and the whole thread clearly
-# (dstc11 dense nDCG@10 0.577 / 0.521 / 0.235).
-RECENT_LINES = 2
-
 # Fusion weights on z-normalised article scores (grid {0, .1, .25, .5, .75, 1, 1.5, 2}).
-W_DENSE_FOCUS = 1.0
-W_DENSE_RECENT = 1.5
-W_BM25_TITLE = 0.5
-W_BM25_RECENT = 0.1
+WEIGHTS = {
+    "dense_focus": 1.0,
+    "dense_recent": 1.0,
+    "dense_heading": 1.0,
+    "bm25_title": 0.375,
+    "bm25_recent": 0.25,
+}
+SIGNALS = tuple(WEIGHTS)
 
 # An article is only suggested if something matches at all: a query word (BM25 > 0) or a
 # passage at least this close in meaning. MiniLM puts unrelated texts at cosine ≈ 0-0.15; the
 # floor removes noise-only answers (a gibberish ticket) and changes no eval metric.
 MIN_DENSE_COSINE = 0.2
 SPLIT_SCORING_ROWS = 2048  # below this one thread scores every passage faster
-
-
-@dataclass(frozen=True)
-class QueryParts:
-    focus: str  # last non-empty line
-    recent: str  # last RECENT_LINES lines
-    full: str  # the whole thread
-
-
-def split_query(query: str, recent_lines: int = RECENT_LINES) -> QueryParts:
-    lines = [line.strip() for line in (query or "").strip().split("\n") if line.strip()]
-    if not lines:
-        return QueryParts("", "", "")
-    return QueryParts(lines[-1], "\n".join(lines[-recent_lines:]), "\n".join(lines))
 
 
 @dataclass(frozen=True)
@@ -87,7 +77,14 @@ class Hit:
 class HybridIndex:
     """In-memory index over chunk records and their stored embeddings (never re-encoded)."""
 
-    def __init__(self, records: list[ChunkRecord], embeddings: np.ndarray, encoder: Encoder):
+    def __init__(
+        self,
+        records: list[ChunkRecord],
+        embeddings: np.ndarray,
+        encoder: Encoder,
+        *,
+        heading_embeddings: np.ndarray | None = None,
+    ):
         import Stemmer
 
         emb = np.ascontiguousarray(embeddings, dtype=np.float32)
@@ -101,6 +98,10 @@ class HybridIndex:
         order = sorted(range(len(records)), key=lambda i: position[article_of[i]])
         self.records = [records[i] for i in order]
         self.emb = emb[order]
+        # Headings repeat across an article's passages: score each distinct one once.
+        self._head_emb, self._head_of = _distinct_rows(
+            None if heading_embeddings is None else heading_embeddings[order], len(records)
+        )
         chunk_article = np.array([position[r.article_id] for r in self.records], dtype=np.int64)
         self._starts = np.r_[0, np.flatnonzero(np.diff(chunk_article)) + 1].astype(np.int64)
         self._position = position
@@ -177,37 +178,35 @@ class HybridIndex:
         later.result()
         return out
 
-    def signals(self, query: str) -> dict[str, np.ndarray]:
+    def signals(self, query: TicketQuery) -> dict[str, np.ndarray]:
         """Per-chunk raw scores of every signal (for analysis and debugging)."""
-        parts = split_query(query)
+        parts = query.parts()
+        # One pass when recent == focus (a one-message ticket): encode_queries de-duplicates.
         vectors = self.encoder.encode_queries([parts.recent, parts.focus])
         dense = self._dense(vectors)
         recent = self._query_tokens(parts.recent)
         full = recent if parts.full == parts.recent else self._query_tokens(parts.full)
         return {
-            "dense_recent": dense[:, 0],
             "dense_focus": dense[:, 1],
+            "dense_recent": dense[:, 0],
+            "dense_heading": (self._head_emb @ vectors[0])[self._head_of],
             "bm25_title": self._bm25_scores(self._bm25_title, full),
             "bm25_recent": self._bm25_scores(self._bm25, recent),
         }
 
-    def search(self, query: str, k: int = 5, *, allowed: set[int] | None = None) -> list[Hit]:
-        if not self.records or not query.strip():
+    def search(
+        self, query: TicketQuery, k: int = 5, *, allowed: set[int] | None = None
+    ) -> list[Hit]:
+        if not self.records or query.is_empty():
             return []
-        weights = {
-            "dense_focus": W_DENSE_FOCUS,
-            "dense_recent": W_DENSE_RECENT,
-            "bm25_title": W_BM25_TITLE,
-            "bm25_recent": W_BM25_RECENT,
-        }
         signals = self.signals(query)
         best = {name: self._per_article(scores) for name, scores in signals.items()}
-        dense_best = np.maximum(best["dense_recent"], best["dense_focus"])
+        dense_best = np.maximum(best["dense_recent"], best["dense_focus"])  # passages only
         lexical_best = np.maximum(best["bm25_title"], best["bm25_recent"])
         matched = (dense_best >= MIN_DENSE_COSINE) | (lexical_best > 0)
         article_total = np.zeros(len(self.article_ids), dtype=np.float32)
         chunk_total = np.zeros(len(self.records), dtype=np.float32)
-        for name, weight in weights.items():
+        for name, weight in WEIGHTS.items():
             chunk_scores = signals[name]
             per_article = best[name]
             spread = per_article.std()
@@ -234,3 +233,15 @@ class HybridIndex:
         scores = self.emb @ self.encoder.encode_query(query)
         hits = self._top(self._per_article(scores), scores, k, allowed)
         return [hit for hit in hits if hit.score >= MIN_DENSE_COSINE]
+
+
+def _distinct_rows(matrix: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct rows, row index of each of the n records). Without a matrix: one zero row, so
+    the signal is constant and adds nothing to the fusion."""
+    if matrix is None or not n:
+        return np.zeros((1, EMBED_DIM), dtype=np.float32), np.zeros(n, dtype=np.int64)
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    if matrix.shape != (n, EMBED_DIM):
+        raise ValueError(f"heading embeddings {matrix.shape} do not match {n} chunks")
+    distinct, index = np.unique(matrix, axis=0, return_inverse=True)
+    return np.ascontiguousarray(distinct), index.reshape(-1).astype(np.int64)

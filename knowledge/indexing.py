@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from knowledge.backends.base import Embedder
-from knowledge.chunking import CHUNKER_VERSION, ChunkText, chunk_text, passage_text
+from knowledge.chunking import CHUNKER_VERSION, ChunkText, chunk_text, heading_text, passage_text
 from knowledge.models import Article, Chunk, KnowledgeState, SyncJob
 from knowledge.sources import (
     DocumentContent,
@@ -75,13 +75,20 @@ class _Batch:
         items, self.items = self.items, []
         if not items:
             return
-        texts = [
-            passage_text(i.parsed.title, p.heading_path, p.text) for i in items for p in i.pieces
-        ]
-        vectors = self.embed(texts) if self.embed else [None] * len(texts)
+        pieces = [(i.parsed.title, p) for i in items for p in i.pieces]
+        texts = [passage_text(title, p.heading_path, p.text) for title, p in pieces]
+        headings = [heading_text(title, p.heading_path) for title, p in pieces]
+        unique = list(dict.fromkeys(headings))  # an article's sections share them
+        if self.embed:
+            vectors = self.embed(texts + unique)
+            by_heading = dict(zip(unique, vectors[len(texts) :], strict=True))
+            heading_vectors = [by_heading[h] for h in headings]
+        else:
+            vectors = heading_vectors = [None] * len(texts)
         offset = 0
         for item in items:
-            _store_article(item, vectors[offset : offset + len(item.pieces)])
+            span = slice(offset, offset + len(item.pieces))
+            _store_article(item, vectors[span], heading_vectors[span])
             offset += len(item.pieces)
             setattr(self.job, item.outcome, getattr(self.job, item.outcome) + 1)
 
@@ -201,7 +208,9 @@ def _heartbeat(job: SyncJob) -> None:
 
 
 @transaction.atomic
-def _store_article(item: _Prepared, vectors: list[bytes | None]) -> Article:
+def _store_article(
+    item: _Prepared, vectors: list[bytes | None], heading_vectors: list[bytes | None]
+) -> Article:
     article, _ = Article.objects.update_or_create(
         source_key=item.document.key,
         defaults={
@@ -221,8 +230,9 @@ def _store_article(item: _Prepared, vectors: list[bytes | None]) -> Article:
             text=p.text,
             snippet=p.snippet,
             embedding=vector,
+            heading_embedding=heading_vector,
         )
-        for p, vector in zip(item.pieces, vectors, strict=True)
+        for p, vector, heading_vector in zip(item.pieces, vectors, heading_vectors, strict=True)
     )
     return article
 

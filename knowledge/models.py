@@ -41,6 +41,9 @@ class Chunk(models.Model):
     snippet = models.TextField(blank=True, default="")
     # float32 vector (numpy .tobytes()) when the backend embeds passages.
     embedding = models.BinaryField(null=True, blank=True)
+    # The same for the passage's headings alone ("title > section"): an FAQ-style heading is
+    # often the question itself (knowledge.index, the dense_heading signal).
+    heading_embedding = models.BinaryField(null=True, blank=True)
 
     class Meta:
         ordering = ["article", "position"]

@@ -7,11 +7,11 @@ by their structure (first and last lines), not by their template strings.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
+from helpdesk import reading
 from helpdesk.reading import MAX_INPUT_CHARS, clean_message, html_to_text, read_message
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,12 +179,10 @@ def test_64kib_email_with_60kib_quote_keeps_new_words():
     quote = "\n".join(f"> Earlier message about the order and the refund, {i}" for i in range(1200))
     text = (new + GMAIL_INTRO + "\n" + quote)[: 64 * 1024]
 
-    started = time.perf_counter()
     result = read_message(text)
-    elapsed = time.perf_counter() - started
 
     assert result.cleaned == "My card keeps getting declined at checkout.\nWhat can I do?"
-    assert elapsed < 1.0  # a generous ceiling: a quadratic pattern here takes minutes
+    assert result.quote
 
 
 @pytest.mark.parametrize(
@@ -199,14 +197,25 @@ def test_64kib_email_with_60kib_quote_keeps_new_words():
     ],
     ids=["one-line", "one-on-line", "quote-lines", "on-lines", "html-tags", "from-lines"],
 )
-def test_megabyte_pathological_input_returns_quickly(text):
-    started = time.perf_counter()
+def test_megabyte_pathological_input_is_bounded_before_the_library_sees_it(text, monkeypatch):
+    # No timing here (bench/ measures time): what keeps these linear is that the library's
+    # quadratic patterns only ever see a bounded window of short lines.
+    seen: list[str] = []
+    original = reading.EmailMessage
+
+    def spy(*, text, **kwargs):
+        seen.append(text)
+        return original(text=text, **kwargs)
+
+    monkeypatch.setattr(reading, "EmailMessage", spy)
     result = read_message(text)
-    elapsed = time.perf_counter() - started
 
     assert result.truncated
     assert len(result.cleaned) <= MAX_INPUT_CHARS
-    assert elapsed < 1.0  # a generous ceiling: a quadratic pattern here takes minutes
+    for window in seen:
+        lines = window.split("\n")
+        assert len(lines) <= reading.LIBRARY_WINDOW_LINES
+        assert max(map(len, lines)) <= reading.LIBRARY_MAX_LINE
 
 
 # --- Signatures and footers ------------------------------------------------------------------
@@ -506,3 +515,17 @@ def test_dev_tickets_lose_their_greeting_and_signoff_and_keep_their_body():
 
     assert len(tickets) > 100
     assert failures == []
+
+
+def test_signoff_above_a_bare_double_dash_delimiter_is_dropped():
+    text = (
+        "Where do I get a VAT invoice?\n\nKind regards\n--\nJohn Smith\n"
+        "Head of Facilities | Acme Ltd\nTel: +44 20 7946 0000"
+    )
+    assert clean_message(text) == "Where do I get a VAT invoice?"
+
+
+def test_british_ta_signoff_is_dropped_but_ta_opening_a_sentence_is_kept():
+    assert clean_message("Do you sell just the lid?\n\nTa,\nBen") == "Do you sell just the lid?"
+    kept = "Ta for the quick reply, the lid fits.\nBut the jug leaks now?"
+    assert clean_message(kept) == kept

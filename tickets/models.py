@@ -45,7 +45,10 @@ class Ticket(models.Model):
         related_name="tickets",
     )
     subject = models.CharField(max_length=255)
-    body = models.TextField()
+    body = models.TextField()  # as the customer wrote it
+    # The body read as a person reads it (helpdesk.reading: no quoted history, signature,
+    # greeting or sign-off): what retrieval, and later triage, read.
+    body_clean = models.TextField(blank=True, default="")
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.API)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.NORMAL)

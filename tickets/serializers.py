@@ -14,6 +14,7 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "order_id": ticket.order_id,
         "subject": ticket.subject,
         "body": ticket.body,
+        "body_clean": ticket.body_clean,
         "channel": ticket.channel,
         "status": ticket.status,
         "priority": ticket.priority,

@@ -26,15 +26,14 @@ from helpdesk.api.exceptions import (
     InvalidTransition,
     PayloadTooLarge,
 )
+from helpdesk.reading import clean_message
 from knowledge.backends.base import Passage, get_backend
+from knowledge.query import CUSTOMER, TicketQuery, Turn
 from tickets.models import Feedback, IdempotencyRecord, Suggestion, Ticket
 from tickets.selectors import suggestion_json
 from tickets.serializers import ticket_json
 
 logger = logging.getLogger(__name__)
-
-# Retrieval reads the subject and the start of the body; a 64 KiB body adds cost, not answers.
-QUERY_MAX_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -83,10 +82,12 @@ def ticket_create(
         )
 
     degraded: list[str] = []
-    passages = _retrieve(payload, degraded)
+    body_clean = clean_message(payload["body"])
+    query = TicketQuery.of(subject=payload["subject"], turns=[Turn(CUSTOMER, body_clean)])
+    passages = _retrieve(query, payload.get("kb_filters"), degraded)
     try:
         with transaction.atomic():
-            result = _create(payload, passages, degraded, actor=actor)
+            result = _create(payload, body_clean, passages, degraded, actor=actor)
             if idempotency_key:
                 IdempotencyRecord.objects.create(
                     client=client,
@@ -120,12 +121,9 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> TicketCreated:
     return TicketCreated(record.status_code, record.response, replayed=True)
 
 
-def _retrieve(payload: dict[str, Any], degraded: list[str]) -> list[Passage]:
-    query = f"{payload['subject']}\n{payload['body']}"[:QUERY_MAX_CHARS]
+def _retrieve(query: TicketQuery, filters: dict | None, degraded: list[str]) -> list[Passage]:
     try:
-        return get_backend().retrieve(
-            query, k=settings.KB_SUGGESTIONS, filters=payload.get("kb_filters")
-        )
+        return get_backend().retrieve(query, k=settings.KB_SUGGESTIONS, filters=filters)
     except HelpdeskError as exc:
         logger.warning("KB retrieval degraded: %s", exc)
     except Exception:
@@ -164,7 +162,12 @@ def _resolve_order(payload: dict[str, Any], customer: Customer) -> Order | None:
 
 
 def _create(
-    payload: dict[str, Any], passages: list[Passage], degraded: list[str], *, actor: str
+    payload: dict[str, Any],
+    body_clean: str,
+    passages: list[Passage],
+    degraded: list[str],
+    *,
+    actor: str,
 ) -> TicketCreated:
     customer = _resolve_customer(payload)
     order = _resolve_order(payload, customer)
@@ -173,6 +176,7 @@ def _create(
         order=order,
         subject=payload["subject"],
         body=payload["body"],
+        body_clean=body_clean,
         channel=payload.get("channel") or Ticket.Channel.API,
         priority=payload.get("priority") or Ticket.Priority.NORMAL,
         metadata=payload.get("metadata") or {},

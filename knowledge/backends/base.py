@@ -14,6 +14,7 @@ from knowledge.snippets import SNIPPET_CHARS as SNIPPET_CHARS
 
 if TYPE_CHECKING:
     from knowledge.models import SyncJob
+    from knowledge.query import TicketQuery
 
 
 def snippet(text: str) -> str:
@@ -53,9 +54,10 @@ class KnowledgeBackend(Protocol):
     name: str
 
     def retrieve(
-        self, query: str, *, k: int = 5, filters: dict[str, Any] | None = None
+        self, query: TicketQuery | str, *, k: int = 5, filters: dict[str, Any] | None = None
     ) -> list[Passage]:
-        """The k passages that best answer `query`, best first. Raises
+        """The k passages that best answer `query` (a ticket; a plain string is one customer
+        message), best first. Raises
         KnowledgeBackendUnavailable when the backend cannot answer."""
 
     def sync(

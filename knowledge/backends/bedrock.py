@@ -33,6 +33,7 @@ from helpdesk.api.utils import elapsed_ms
 from helpdesk.aws import describe_error, error_code
 from knowledge.backends.base import BackendHealth, Passage, snippet
 from knowledge.models import KnowledgeState, SyncJob
+from knowledge.query import TicketQuery, as_query
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_agent import AgentsforBedrockClient
@@ -115,8 +116,11 @@ class BedrockBackend:
     # --- retrieval ----------------------------------------------------------------------------
 
     def retrieve(
-        self, query: str, *, k: int = 5, filters: dict[str, Any] | None = None
+        self, query: TicketQuery | str, *, k: int = 5, filters: dict[str, Any] | None = None
     ) -> list[Passage]:
+        # Retrieve takes one text: the ticket's focus (subject + latest customer message,
+        # cleaned; well under the API's 20,000 characters, see knowledge.query).
+        query = as_query(query).text()
         if not query.strip():
             return []
         self._require("BEDROCK_KB_ID", self.kb_id)

@@ -21,12 +21,13 @@ from django.conf import settings
 from helpdesk.api.exceptions import KnowledgeBackendUnavailable
 from helpdesk.api.utils import elapsed_ms
 from knowledge.backends.base import BackendHealth, Embedder, Passage, snippet
-from knowledge.chunking import passage_text, section_path
+from knowledge.chunking import heading_text, passage_text, section_path
 from knowledge.encoder import EMBED_DIM, Encoder
 from knowledge.filters import matches
 from knowledge.index import ChunkRecord, HybridIndex
 from knowledge.indexing import source_documents, sync_documents
 from knowledge.models import Article, Chunk, KnowledgeState, SyncJob
+from knowledge.query import TicketQuery, as_query
 
 RESULT_CACHE_SIZE = 2048
 MODES = ("hybrid", "bm25", "dense")
@@ -66,38 +67,61 @@ def vector_bytes(vectors: np.ndarray) -> list[bytes]:
 def _build_index(generation: int, revision: str, encoder: Encoder) -> _Index:
     rows = list(
         Chunk.objects.order_by("article_id", "position").values_list(
-            "id", "article_id", "article__title", "heading_path", "text", "embedding", "snippet"
+            "id",
+            "article_id",
+            "article__title",
+            "heading_path",
+            "text",
+            "embedding",
+            "heading_embedding",
+            "snippet",
         )
     )
-    missing = [i for i, row in enumerate(rows) if row[5] is None]
-    if missing:
-        # Passages stored before they were embedded: embed them once and keep the vectors.
-        texts = [passage_text(rows[i][2], rows[i][3] or [], rows[i][4]) for i in missing]
-        blobs = vector_bytes(encoder.encode_passages(texts))
-        Chunk.objects.bulk_update(
-            [Chunk(pk=rows[i][0], embedding=blob) for i, blob in zip(missing, blobs, strict=True)],
-            ["embedding"],
-        )
-        for i, blob in zip(missing, blobs, strict=True):
-            rows[i] = (*rows[i][:5], blob, *rows[i][6:])
+    passages = _stored_vectors(
+        rows, 5, "embedding", lambda row: passage_text(row[2], row[3] or [], row[4]), encoder
+    )
+    headings = _stored_vectors(
+        rows, 6, "heading_embedding", lambda row: heading_text(row[2], row[3] or []), encoder
+    )
     records = [
         ChunkRecord(
             chunk_id=chunk_id,
             article_id=article_id,
             title=title,
-            heading_path=section_path(title, headings or []),
+            heading_path=section_path(title, headings_ or []),
             text=text,
         )
-        for chunk_id, article_id, title, headings, text, *_ in rows
+        for chunk_id, article_id, title, headings_, text, *_ in rows
     ]
-    matrix = np.frombuffer(b"".join(bytes(row[5]) for row in rows), dtype=np.float32)
-    hybrid = HybridIndex(records, matrix.reshape(len(rows), EMBED_DIM), encoder)
+    hybrid = HybridIndex(records, passages, encoder, heading_embeddings=headings)
     articles = {
         pk: (uri, meta or {})
         for pk, uri, meta in Article.objects.values_list("pk", "uri", "metadata")
     }
-    snippets = {row[0]: row[6] for row in rows if row[6]}
+    snippets = {row[0]: row[7] for row in rows if row[7]}
     return _Index(generation, revision, hybrid, articles, snippets)
+
+
+def _stored_vectors(rows: list[tuple], column: int, field: str, text_of, encoder) -> np.ndarray:
+    """The vectors stored in `column` of `rows` as one matrix. Rows stored before they had one
+    (an older sync, a backend that does not embed) are embedded once and saved."""
+    missing = [i for i, row in enumerate(rows) if row[column] is None]
+    if missing:
+        texts = [text_of(rows[i]) for i in missing]
+        unique = list(dict.fromkeys(texts))  # sections share their headings
+        encoded = dict(zip(unique, vector_bytes(encoder.encode_passages(unique)), strict=True))
+        Chunk.objects.bulk_update(
+            [
+                Chunk(pk=rows[i][0], **{field: encoded[t]})
+                for i, t in zip(missing, texts, strict=True)
+            ],
+            [field],
+        )
+        fresh = dict(zip(missing, (encoded[t] for t in texts), strict=True))
+    else:
+        fresh = {}
+    blob = b"".join(bytes(fresh.get(i, row[column])) for i, row in enumerate(rows))
+    return np.frombuffer(blob, dtype=np.float32).reshape(len(rows), EMBED_DIM)
 
 
 class LocalBackend:
@@ -126,14 +150,22 @@ class LocalBackend:
                     self._results.clear()
         return index
 
-    def retrieve(self, query, *, k=5, filters=None, mode="hybrid") -> list[Passage]:
+    def retrieve(
+        self, query: TicketQuery | str, *, k=5, filters=None, mode="hybrid"
+    ) -> list[Passage]:
+        """`mode` "hybrid" is the retriever; "bm25" and "dense" are kb_eval's baselines, which
+        read a plain-text query as it is (a TicketQuery: all of its cleaned text)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
+        if mode == "hybrid":
+            query = as_query(query)
+        elif isinstance(query, TicketQuery):
+            query = query.parts().full
         try:
             index = self.index()
         except Exception as exc:  # a broken index must degrade tickets, not fail them
             raise KnowledgeBackendUnavailable(f"Local index unavailable: {exc}") from exc
-        key = (index.revision, query, json.dumps(filters, sort_keys=True), k, mode)
+        key = (index.revision, mode, query, json.dumps(filters, sort_keys=True), k, mode)
         cached = self._results.get(key)
         if cached is not None:
             return cached

@@ -7,10 +7,12 @@ from knowledge.backends.local import LocalBackend
 from knowledge.evaluation import (
     article_id_of,
     corpus_documents,
+    eval_query,
     evaluate,
     isolated_database,
     latency_summary,
     load_beir,
+    plain_text,
 )
 from knowledge.indexing import sync_documents
 from knowledge.models import Article, SyncJob
@@ -63,7 +65,9 @@ class Command(BaseCommand):
             report = {"n_queries": len(evalset.qrels), "n_articles": len(ids)}
             for name, mode in RANKERS.items():
 
-                def search(query: str, mode=mode) -> list[str]:
+                def search(line: dict, mode=mode) -> list[str]:
+                    # Ours reads the ticket's structure; the baselines get its words as one text.
+                    query = eval_query(line) if mode == "hybrid" else plain_text(line)
                     passages = backend.retrieve(query, k=10, mode=mode)
                     return [ids[p.article_id] for p in passages]
 
