@@ -27,7 +27,15 @@ class TicketAdmin(admin.ModelAdmin):
     search_fields = ["subject", "body", "customer__email", "customer__name", "=id"]
     list_select_related = ["customer", "assignee"]
     raw_id_fields = ["customer", "order"]
-    readonly_fields = ["number", "created_at", "updated_at", "first_response_at", "resolved_at"]
+    # body_clean is derived from body (helpdesk.reading) when the ticket arrives.
+    readonly_fields = [
+        "number",
+        "body_clean",
+        "created_at",
+        "updated_at",
+        "first_response_at",
+        "resolved_at",
+    ]
     date_hierarchy = "created_at"
     inlines = [SuggestionInline]
 
