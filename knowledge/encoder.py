@@ -82,6 +82,7 @@ class Encoder:
         self._tokenizers: dict[tuple[str, int], object] = {}
         self._session = None
         self._query_session = None
+        self._query_session_wide = None
         self._query_pool = None
         self._torch_model = None
         self._lock = threading.RLock()
@@ -141,22 +142,28 @@ class Encoder:
                         self.cache_dir = None
         return self._session
 
-    def _onnx_query(self):
-        """The session queries run on: the int8 one, else the fp32 one, else None (torch)."""
+    def _onnx_query(self, *, alone: bool = False):
+        """The session queries run on: the int8 one, else the fp32 one, else None (torch).
+
+        `alone`: the query is one text (a one-message ticket), so its pass may use every encoder
+        thread; the parts of a thread run side by side on one thread each (encode_queries).
+        """
         if self._query_session is None and self.query_precision == "int8":
             with self._lock:
                 if self._query_session is None and self.cache_dir is not None:
                     try:
                         path, reference = self._export()
                         quantized = self._quantized(path)
-                        # One thread per pass: a query's parts run side by side (see
-                        # encode_queries), and one short int8 pass gains nothing from two.
                         session = self._open(quantized, 1)
                         self._check(session, quantized, reference, INT8_MIN_COSINE)
+                        if self.num_threads > 1:  # the same checked file, more threads
+                            self._query_session_wide = self._open(quantized, self.num_threads)
                         self._query_session = session
                     except Exception as exc:
                         logger.warning("int8 query encoder unavailable, using fp32: %s", exc)
                         self.query_precision = "fp32"
+        if alone and self._query_session_wide is not None:
+            return self._query_session_wide
         return self._query_session or self._onnx()
 
     def prepare_queries(self) -> str:
@@ -319,7 +326,8 @@ class Encoder:
         """The parts of one query, left-truncated, one text per run (no padding), LRU-cached.
 
         With ONNX and more than one encoder thread, the parts run side by side (ONNX Runtime
-        releases the GIL): a two-part ticket costs about one pass, not two.
+        releases the GIL): a two-part thread costs about one pass, not two; a lone text (a
+        one-message ticket) runs on all the encoder threads.
         """
         key = tuple(texts)
         with self._lock:
@@ -328,7 +336,7 @@ class Encoder:
                 self._cache.move_to_end(key)
                 return hit
         unique = list(dict.fromkeys(t or " " for t in texts))
-        session = self._onnx_query()
+        session = self._onnx_query(alone=len(unique) == 1)
         if session is None:
             encoded = [self._forward_torch([t], QUERY_MAX_TOKENS, "left")[0] for t in unique]
         else:

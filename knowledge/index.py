@@ -32,7 +32,7 @@ import bm25s
 import numpy as np
 
 from knowledge.encoder import EMBED_DIM, Encoder
-from knowledge.query import TicketQuery
+from knowledge.query import QueryParts, TicketQuery
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG when imported
 
@@ -181,15 +181,27 @@ class HybridIndex:
     def signals(self, query: TicketQuery) -> dict[str, np.ndarray]:
         """Per-chunk raw scores of every signal (for analysis and debugging)."""
         parts = query.parts()
+        # The lexical signals are computed on the spare thread while the encoder runs.
+        pool = self.encoder.pool()
+        lexical = pool.submit(self._lexical, parts) if pool is not None else None
         # One pass when recent == focus (a one-message ticket): encode_queries de-duplicates.
         vectors = self.encoder.encode_queries([parts.recent, parts.focus])
-        dense = self._dense(vectors)
+        if parts.recent == parts.focus:
+            recent = focus = self._dense(vectors[:1])[:, 0]
+        else:
+            dense = self._dense(vectors)
+            recent, focus = dense[:, 0], dense[:, 1]
+        return {
+            "dense_focus": focus,
+            "dense_recent": recent,
+            "dense_heading": (self._head_emb @ vectors[0])[self._head_of],
+            **(lexical.result() if lexical is not None else self._lexical(parts)),
+        }
+
+    def _lexical(self, parts: QueryParts) -> dict[str, np.ndarray]:
         recent = self._query_tokens(parts.recent)
         full = recent if parts.full == parts.recent else self._query_tokens(parts.full)
         return {
-            "dense_focus": dense[:, 1],
-            "dense_recent": dense[:, 0],
-            "dense_heading": (self._head_emb @ vectors[0])[self._head_of],
             "bm25_title": self._bm25_scores(self._bm25_title, full),
             "bm25_recent": self._bm25_scores(self._bm25, recent),
         }

@@ -165,7 +165,7 @@ class LocalBackend:
             index = self.index()
         except Exception as exc:  # a broken index must degrade tickets, not fail them
             raise KnowledgeBackendUnavailable(f"Local index unavailable: {exc}") from exc
-        key = (index.revision, mode, query, json.dumps(filters, sort_keys=True), k, mode)
+        key = (index.revision, mode, query, json.dumps(filters, sort_keys=True), k)
         cached = self._results.get(key)
         if cached is not None:
             return cached
