@@ -92,9 +92,6 @@ class TicketQuery:
         """One text for backends that take a string (Bedrock): the focus."""
         return self.parts().focus
 
-    def cache_key(self) -> tuple:
-        return (self.subject, self.turns)
-
 
 def _join(*texts: str) -> str:
     return "\n".join(t for t in texts if t)

@@ -244,8 +244,3 @@ def kb_sync_s3_event(event: dict) -> SyncJob | None:
     return sync_documents(
         job, documents, complete=False, deleted_keys=deleted, embed=backend.embedder()
     )
-
-
-def kb_generation() -> int:
-    """The KB generation: bumped by every sync that changes the index."""
-    return KnowledgeState.current()[0]

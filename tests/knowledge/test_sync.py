@@ -3,8 +3,8 @@
 import pytest
 
 from knowledge.backends.base import get_backend
-from knowledge.models import Article, Chunk, SyncJob
-from knowledge.services import kb_generation, kb_sync_start
+from knowledge.models import Article, Chunk, KnowledgeState, SyncJob
+from knowledge.services import kb_sync_start
 
 pytestmark = pytest.mark.django_db
 
@@ -50,13 +50,13 @@ def test_first_sync_indexes_every_document(kb_folder):
 
 def test_unchanged_resync_changes_nothing(kb_folder):
     sync()
-    generation = kb_generation()
+    generation = KnowledgeState.current()[0]
     chunk_ids = set(Chunk.objects.values_list("id", flat=True))
 
     job = sync()
 
     assert (job.scanned, job.unchanged, job.added, job.updated, job.deleted) == (2, 2, 0, 0, 0)
-    assert kb_generation() == generation
+    assert KnowledgeState.current()[0] == generation
     assert set(Chunk.objects.values_list("id", flat=True)) == chunk_ids
 
 
