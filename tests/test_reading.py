@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpdesk import reading
-from helpdesk.reading import MAX_INPUT_CHARS, clean_message, html_to_text, read_message
+from helpdesk.reading import MAX_INPUT_CHARS, clean_message, html_to_text, read_message, signatures
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_TICKETS = [
@@ -201,21 +200,21 @@ def test_megabyte_pathological_input_is_bounded_before_the_library_sees_it(text,
     # No timing here (bench/ measures time): what keeps these linear is that the library's
     # quadratic patterns only ever see a bounded window of short lines.
     seen: list[str] = []
-    original = reading.EmailMessage
+    original = signatures.EmailMessage
 
     def spy(*, text, **kwargs):
         seen.append(text)
         return original(text=text, **kwargs)
 
-    monkeypatch.setattr(reading, "EmailMessage", spy)
+    monkeypatch.setattr(signatures, "EmailMessage", spy)
     result = read_message(text)
 
     assert result.truncated
     assert len(result.cleaned) <= MAX_INPUT_CHARS
     for window in seen:
         lines = window.split("\n")
-        assert len(lines) <= reading.LIBRARY_WINDOW_LINES
-        assert max(map(len, lines)) <= reading.LIBRARY_MAX_LINE
+        assert len(lines) <= signatures.LIBRARY_WINDOW_LINES
+        assert max(map(len, lines)) <= signatures.LIBRARY_MAX_LINE
 
 
 # --- Signatures and footers ------------------------------------------------------------------
