@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-# A request: (method, path, body bytes or None) built from its sequence number.
-Request = tuple[str, str, bytes | None]
+# A request: (method, path, body bytes or None[, extra headers]) built from its sequence number.
+Request = tuple[str, str, bytes | None] | tuple[str, str, bytes | None, dict[str, str]]
 RequestFactory = Callable[[int], Request]
 
 
@@ -99,10 +99,11 @@ def run(
                 seq = next(counter)
             if seq >= last:
                 break
-            method, path, body = factory(seq)
+            method, path, body, *extra = factory(seq)
+            request_headers = {**headers, **extra[0]} if extra else headers
             started = time.perf_counter()
             try:
-                conn.request(method, path, body=body, headers=headers)
+                conn.request(method, path, body=body, headers=request_headers)
                 response = conn.getresponse()
                 payload = response.read()
             except (OSError, http.client.HTTPException) as exc:

@@ -13,6 +13,19 @@ pytest_plugins = ["tests.dynamodb_server"]
 SAMPLE_KB_BASE_URL = "https://brightside.example/help/"
 
 
+# --- SQLite: a file test database -------------------------------------------------------------
+# An in-memory test database is one connection that pytest-django's live server shares between
+# its request threads; a file gives each thread its own connection, as gunicorn workers have,
+# so the concurrency tests exercise SQLite's locking (IMMEDIATE transactions, busy timeout).
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3" and not database["TEST"].get("NAME"):
+        database["TEST"]["NAME"] = str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """Index the sample KB into the test database once; tests roll back around it."""
