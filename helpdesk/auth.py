@@ -5,8 +5,13 @@ PBKDF2 would add ~225 ms to every request. Each process remembers the keys it ha
 API_KEY_CACHE_SECONDS, so a busy client costs no database query per request; the secret is
 still hashed and compared every time, and expiry is checked every time. Revoking a key takes
 effect at once in the process that saves it and within API_KEY_CACHE_SECONDS everywhere else.
+
+A key that was just rejected is remembered too (`rejected_keys`, a hash of it, for as long), so
+a client repeating a bad key costs no database lookup; a client address that keeps failing
+authentication is throttled (helpdesk/throttling.py, `failed_auth`) before any lookup.
 """
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -15,9 +20,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from rest_framework import authentication, exceptions, permissions, throttling
-from rest_framework.settings import api_settings
+from rest_framework import authentication, exceptions, permissions
 
+from helpdesk import throttling
 from helpdesk.models import ApiKey
 
 KEYWORD = "Api-Key"
@@ -93,18 +98,68 @@ class _VerifiedKeys:
 verified_keys = _VerifiedKeys()
 
 
+class _RejectedKeys:
+    """SHA-256 of keys the database just rejected → until when to believe that; bounded."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._items: OrderedDict[bytes, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _digest(key: str) -> bytes:
+        return hashlib.sha256(key.encode()).digest()
+
+    def __contains__(self, key: str) -> bool:
+        digest = self._digest(key)
+        with self._lock:
+            until = self._items.get(digest)
+            if until is None:
+                return False
+            if _clock() >= until:
+                del self._items[digest]
+                return False
+            return True
+
+    def add(self, key: str, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        with self._lock:
+            self._items[self._digest(key)] = _clock() + ttl
+            self._items.move_to_end(self._digest(key))
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+rejected_keys = _RejectedKeys()
+
+
 @receiver(post_save, sender=ApiKey, dispatch_uid="helpdesk.auth.forget_saved_key")
 @receiver(post_delete, sender=ApiKey, dispatch_uid="helpdesk.auth.forget_deleted_key")
 def _forget_changed_key(sender, instance: ApiKey, **kwargs) -> None:
     # A revocation (admin, shell) in this process applies to its next request; other processes
     # notice within API_KEY_CACHE_SECONDS. `QuerySet.update()` sends no signal: TTL only.
     verified_keys.forget(instance.prefix)
+    rejected_keys.clear()  # rare: a key saved may be one rejected a moment ago
 
 
-def _api_key_for(key: str) -> ApiKey:
+def _api_key_for(key: str, request) -> ApiKey:
     api_key = verified_keys.get(key)
     if api_key is None:
-        api_key = ApiKey.objects.get_from_key(key)  # only usable (not revoked) keys
+        if key in rejected_keys:
+            raise ApiKey.DoesNotExist
+        wait = throttling.over_rate(throttling.FAILED_AUTH, throttling.client_address(request))
+        if wait is not None:  # this address keeps failing: no lookup for it until the window ends
+            raise exceptions.Throttled(wait)
+        try:
+            api_key = ApiKey.objects.get_from_key(key)  # only usable (not revoked) keys
+        except ApiKey.DoesNotExist:
+            rejected_keys.add(key, settings.API_KEY_CACHE_SECONDS)
+            raise
         verified_keys.put(api_key, settings.API_KEY_CACHE_SECONDS)
     return api_key
 
@@ -126,7 +181,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not key:
             raise exceptions.AuthenticationFailed("No API key given.")
         try:
-            api_key = _api_key_for(key)
+            api_key = _api_key_for(key, request)
         except ApiKey.DoesNotExist:
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
         if api_key.has_expired:
@@ -158,30 +213,3 @@ class IsStaffOrAdminApiKey(permissions.BasePermission):
         if isinstance(request.auth, ApiKey):
             return request.auth.is_admin
         return _is_staff_session(request)
-
-
-class ClientRateThrottle(throttling.SimpleRateThrottle):
-    """One bucket per API key, per staff user, or per anonymous IP; rates in settings."""
-
-    def allow_request(self, request, view):
-        if isinstance(request.auth, ApiKey):
-            self.scope, self.ident = "api_key", request.auth.prefix
-        elif request.user and request.user.is_authenticated:
-            self.scope, self.ident = "user", str(request.user.pk)
-        else:
-            self.scope, self.ident = "anon", self.get_ident(request)
-        self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
-
-    def get_rate(self):
-        # Read per request, not the class attribute DRF binds at import, so a changed
-        # REST_FRAMEWORK setting (override_settings, tests) takes effect.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-    def get_cache_key(self, request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.ident}
-
-    def __init__(self):
-        # The scope is only known per request; SimpleRateThrottle wants it at construction.
-        pass

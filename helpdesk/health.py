@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from customers.interactions import get_interaction_store
 from customers.outbox import outbox_depth
+from helpdesk.throttling import HealthThrottle
 from knowledge.backends.base import get_backend
 
 
@@ -56,7 +57,9 @@ def _with_outbox(check: dict) -> dict:
 class HealthApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = []
+    # Its own bucket per client address (THROTTLE_RATE_HEALTH): public, and it touches every
+    # dependency.
+    throttle_classes = [HealthThrottle]
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):

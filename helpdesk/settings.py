@@ -114,7 +114,13 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# --- Shared cache: throttle counters ---------------------------------------------------------
+# Every server process (gunicorn workers, Lambda instances) counts against one budget per
+# client, so the counters live in a shared cache: by default Django's database cache table
+# (created by `migrate`); or a cache the deployment already has (redis://…, pymemcache://…).
+CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://helpdesk_cache")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 2000)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
@@ -153,12 +159,18 @@ REST_FRAMEWORK = {
         if env.bool("BROWSABLE_API", default=True)
         else ["rest_framework.renderers.JSONRenderer"]
     ),
-    "DEFAULT_THROTTLE_CLASSES": ["helpdesk.auth.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["helpdesk.throttling.ClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": env.str("THROTTLE_RATE_API_KEY", default="6000/min"),
         "user": env.str("THROTTLE_RATE_USER", default="1200/min"),
         "anon": env.str("THROTTLE_RATE_ANON", default="60/min"),
+        # Per client address: requests that fail authentication (then 429, no key lookup) ...
+        "failed_auth": env.str("THROTTLE_RATE_FAILED_AUTH", default="20/min"),
+        # ... and GET /health.
+        "health": env.str("THROTTLE_RATE_HEALTH", default="120/min"),
     },
+    # Proxies in front that append to X-Forwarded-For (API Gateway: 1); 0 uses REMOTE_ADDR.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "helpdesk.api.pagination.DefaultPagination",
     "PAGE_SIZE": 25,

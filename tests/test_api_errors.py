@@ -298,7 +298,7 @@ def test_health_is_public(outsider):
     assert {"database", "interaction_store", "knowledge_base"} <= set(body["checks"])
 
 
-def test_health_is_not_throttled(outsider, low_throttle_rates):
+def test_health_has_its_own_bucket_not_the_anonymous_one(outsider, low_throttle_rates):
     statuses = {outsider.get("/health").status_code for _ in range(5)}
 
     assert statuses == {200}

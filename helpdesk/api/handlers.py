@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from helpdesk import throttling
 from helpdesk.api.exceptions import HelpdeskError
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,14 @@ def exception_handler(exc, context):
     if isinstance(exc, HelpdeskError):
         set_rollback()
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.http_status)
+
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        # Failed authentication is counted per client address; past the rate it is a 429.
+        request = context.get("request")
+        if request is not None:
+            wait = throttling.count(throttling.FAILED_AUTH, throttling.client_address(request))
+            if wait is not None:
+                exc = exceptions.Throttled(wait)
 
     response = drf_exception_handler(exc, context)
     if response is None:
