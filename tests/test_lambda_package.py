@@ -69,6 +69,7 @@ def test_stage_runs_arm64_with_bedrock_and_dynamodb_and_no_secrets(stage):
     assert (environment["KB_BACKEND"], environment["INTERACTION_STORE"]) == ("bedrock", "dynamodb")
     assert environment["DEBUG"] == "false"
     assert environment["KB_SYNC_BACKGROUND"] == "false"  # a frozen Lambda runs no threads
+    assert environment["NUM_PROXIES"] == "1"  # throttle by the address API Gateway appends
     assert not SECRETS & (set(environment) | set(config.get("aws_environment_variables", {})))
     assert config["aws_environment_variables"]["INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT"] == "true"
     assert config["lambda_handler"] == "helpdesk.lambda_tasks.lambda_handler"
