@@ -129,12 +129,29 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # At DEBUG these log what customers and clients send: request bodies (ticket text, e-mail
+    # addresses), signed Authorization headers, SQL with its parameters. They stay at WARNING
+    # whatever LOG_LEVEL says (tests/test_log_redaction.py).
+    "loggers": {
+        name: {"level": "WARNING"}
+        for name in (
+            "botocore",
+            "boto3",
+            "s3transfer",
+            "urllib3",
+            "pynamodb",
+            "django.db.backends",
+        )
+    },
 }
 
 # --- API -------------------------------------------------------------------------------------
 # Largest request body the API reads at all; bigger requests get 413 before parsing.
 API_MAX_REQUEST_BYTES = env.int("API_MAX_REQUEST_BYTES", default=256 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_REQUEST_BYTES
+# Deepest nesting of arrays/objects a JSON body (or `filter` parameter) may have; deeper is a
+# 400 parse_error before parsing (Python's json recurses per level: 10,000 levels were a 500).
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 # Largest ticket body (UTF-8 bytes) accepted by POST /tickets; more is a 413.
 TICKET_BODY_MAX_BYTES = env.int("TICKET_BODY_MAX_BYTES", default=64 * 1024)
 # How long each server process trusts an API key it has verified before reading it again: a
@@ -153,7 +170,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["helpdesk.auth.IsStaffOrApiKey"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["helpdesk.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": (
         ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"]
         if env.bool("BROWSABLE_API", default=True)
