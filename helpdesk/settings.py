@@ -25,6 +25,12 @@ if (BASE_DIR / ".env").is_file():
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY")
+if not SECRET_KEY.strip():
+    # An empty key boots and then fails every request with a 500: refuse to start instead.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is empty: set it to a long random value, e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -253,3 +259,28 @@ BEDROCK_MAX_ATTEMPTS = env.int("BEDROCK_MAX_ATTEMPTS", default=3)
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- HTTPS in production (`manage.py check --deploy --fail-level WARNING` passes) --------------
+# TLS ends at API Gateway or the load balancer, which says so in X-Forwarded-Proto; Django trusts
+# that header only as configured here ("Header-Name: value"; empty: trust no header). Only right
+# behind a proxy that sets it (API Gateway, ALB and nginx with `proxy_set_header` do).
+_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="X-Forwarded-Proto: https")
+if _ssl_header.strip():
+    _name, _, _value = _ssl_header.partition(":")
+    if not _name.strip() or not _value.strip():
+        raise ImproperlyConfigured(
+            f'SECURE_PROXY_SSL_HEADER is "Header-Name: value", not {_ssl_header!r}'
+        )
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + _name.strip().upper().replace("-", "_"),
+        _value.strip(),
+    )
+# Plain-HTTP requests are redirected to HTTPS (off in DEBUG; off for a server that is reached
+# over plain HTTP on purpose, such as bench/ on loopback). Load balancers probe /health over HTTP.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+# HSTS: browsers use HTTPS only for this host (and its subdomains) for a year. The API's host is
+# HTTPS-only anyway; `preload` only matters once the domain is submitted to the preload list.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
