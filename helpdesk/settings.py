@@ -103,6 +103,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
+# --- Database timeouts (Postgres) -------------------------------------------------------------
+# A database that accepts connections and never answers must not hold a request for ever: a
+# connection attempt gives up after DATABASE_CONNECT_TIMEOUT seconds (libpq: at least 2; a
+# `?connect_timeout=` in DATABASE_URL wins), a statement after DATABASE_STATEMENT_TIMEOUT_MS
+# (set on each new connection by helpdesk/db.py; 0: no limit, e.g. for `migrate` on big
+# tables). Either answers the API client 503 with Retry-After.
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=10_000)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", DATABASE_CONNECT_TIMEOUT
+    )
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
