@@ -108,8 +108,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # connection attempt gives up after DATABASE_CONNECT_TIMEOUT seconds (libpq: at least 2; a
 # `?connect_timeout=` in DATABASE_URL wins), a statement after DATABASE_STATEMENT_TIMEOUT_MS
 # (set on each new connection by helpdesk/db.py; 0: no limit, e.g. for `migrate` on big
-# tables). Either answers the API client 503 with Retry-After.
-DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+# tables). Either answers the API client 503 with Retry-After. Every database touch in a request
+# waits its own connect timeout: with the throttle counters in the database cache (which fails
+# open), a request to a silent database answers after about twice DATABASE_CONNECT_TIMEOUT.
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
 DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=10_000)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(

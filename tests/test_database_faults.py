@@ -261,7 +261,7 @@ def test_statement_timeout_comes_from_the_settings(db):
         (value,) = cursor.fetchone()
 
     assert value == f"{django_settings.DATABASE_STATEMENT_TIMEOUT_MS // 1000}s" == "10s"
-    assert django_settings.DATABASES["default"]["OPTIONS"]["connect_timeout"] == 5
+    assert django_settings.DATABASES["default"]["OPTIONS"]["connect_timeout"] == 3
 
 
 @needs_postgres
