@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Tests need a key but never a real one; everything else comes from the environment/.env.
-TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret} DEBUG=false
+# Servers the tests start speak plain HTTP on loopback: no redirect to HTTPS.
+TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret} DEBUG=false SECURE_SSL_REDIRECT=false
 
 .DEFAULT_GOAL := help
 

@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         "DATABASE_URL": db.url,
         "SECRET_KEY": "bench",
         "DEBUG": "false",
+        "SECURE_SSL_REDIRECT": "false",  # plain HTTP on loopback
         "ALLOWED_HOSTS": HOST,
         "DB_CONN_MAX_AGE": "600",
         "BROWSABLE_API": "false",

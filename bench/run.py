@@ -116,6 +116,7 @@ class Bench:
             "DATABASE_URL": f"postgres://postgres@{HOST}:5432/{args.db_name}",
             "SECRET_KEY": "bench",
             "DEBUG": "false",
+            "SECURE_SSL_REDIRECT": "false",  # plain HTTP on loopback
             "ALLOWED_HOSTS": HOST,
             "DB_CONN_MAX_AGE": "600",
             "BROWSABLE_API": "false",

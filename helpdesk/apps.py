@@ -18,3 +18,8 @@ class HelpdeskConfig(AppConfig):
         post_migrate.connect(
             _create_cache_table, sender=self, dispatch_uid="helpdesk.create_cache_table"
         )
+        from django.db.backends.signals import connection_created
+
+        from helpdesk.db import set_statement_timeout
+
+        connection_created.connect(set_statement_timeout, dispatch_uid="helpdesk-statement-timeout")

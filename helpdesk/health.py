@@ -3,6 +3,7 @@
 import time
 
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -10,24 +11,45 @@ from rest_framework.views import APIView
 
 from customers.interactions import get_interaction_store
 from customers.outbox import outbox_depth
+from helpdesk.api.exceptions import DatabaseUnavailable
 from helpdesk.throttling import HealthThrottle
 from knowledge.backends.base import get_backend
+
+# Once a process has seen every migration applied, it stays so: new migrations arrive with new
+# code, in a new process. Until then each check reads the migration table again.
+_migrated = False
+
+
+def _pending_migrations() -> int:
+    global _migrated
+    if _migrated:
+        return 0
+    executor = MigrationExecutor(connection)
+    pending = len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+    _migrated = pending == 0
+    return pending
 
 
 def _database() -> dict:
     started = time.perf_counter()
+    pending = None
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        ok, detail = True, "ok"
+        pending = _pending_migrations()
+        ok, detail = pending == 0, "ok" if pending == 0 else "migrations pending"
     except Exception as exc:  # any driver error means the database is down
         ok, detail = False, f"unreachable: {exc.__class__.__name__}"
-    return {
+    check = {
         "status": "ok" if ok else "down",
         "detail": detail,
         "vendor": connection.vendor,
         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
     }
+    if pending:
+        # The tables the other checks read may not exist yet: `manage.py migrate` first.
+        check["pending_migrations"] = pending
+    return check
 
 
 def _component(check) -> dict:
@@ -76,6 +98,10 @@ class HealthApi(APIView):
         overall = "ok" if statuses == {"ok"} else "degraded"
         if database["status"] != "ok":
             overall = "down"
-        return Response(
-            {"status": overall, "checks": checks}, status=503 if overall == "down" else 200
-        )
+        if overall == "down":
+            return Response(
+                {"status": overall, "checks": checks},
+                status=503,
+                headers={"Retry-After": str(DatabaseUnavailable.retry_after_seconds)},
+            )
+        return Response({"status": overall, "checks": checks})

@@ -25,6 +25,12 @@ if (BASE_DIR / ".env").is_file():
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY")
+if not SECRET_KEY.strip():
+    # An empty key boots and then fails every request with a 500: refuse to start instead.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is empty: set it to a long random value, e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -97,6 +103,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
+# --- Database timeouts (Postgres) -------------------------------------------------------------
+# A database that accepts connections and never answers must not hold a request for ever: a
+# connection attempt gives up after DATABASE_CONNECT_TIMEOUT seconds (libpq: at least 2; a
+# `?connect_timeout=` in DATABASE_URL wins), a statement after DATABASE_STATEMENT_TIMEOUT_MS
+# (set on each new connection by helpdesk/db.py; 0: no limit, e.g. for `migrate` on big
+# tables). Either answers the API client 503 with Retry-After. Every database touch in a request
+# waits its own connect timeout: with the throttle counters in the database cache (which fails
+# open), a request to a silent database answers after about twice DATABASE_CONNECT_TIMEOUT.
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=10_000)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", DATABASE_CONNECT_TIMEOUT
+    )
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -129,12 +150,29 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # At DEBUG these log what customers and clients send: request bodies (ticket text, e-mail
+    # addresses), signed Authorization headers, SQL with its parameters. They stay at WARNING
+    # whatever LOG_LEVEL says (tests/test_log_redaction.py).
+    "loggers": {
+        name: {"level": "WARNING"}
+        for name in (
+            "botocore",
+            "boto3",
+            "s3transfer",
+            "urllib3",
+            "pynamodb",
+            "django.db.backends",
+        )
+    },
 }
 
 # --- API -------------------------------------------------------------------------------------
 # Largest request body the API reads at all; bigger requests get 413 before parsing.
 API_MAX_REQUEST_BYTES = env.int("API_MAX_REQUEST_BYTES", default=256 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_REQUEST_BYTES
+# Deepest nesting of arrays/objects a JSON body (or `filter` parameter) may have; deeper is a
+# 400 parse_error before parsing (Python's json recurses per level: 10,000 levels were a 500).
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 # Largest ticket body (UTF-8 bytes) accepted by POST /tickets; more is a 413.
 TICKET_BODY_MAX_BYTES = env.int("TICKET_BODY_MAX_BYTES", default=64 * 1024)
 # How long each server process trusts an API key it has verified before reading it again: a
@@ -153,7 +191,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["helpdesk.auth.IsStaffOrApiKey"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["helpdesk.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": (
         ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"]
         if env.bool("BROWSABLE_API", default=True)
@@ -236,3 +274,28 @@ BEDROCK_MAX_ATTEMPTS = env.int("BEDROCK_MAX_ATTEMPTS", default=3)
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- HTTPS in production (`manage.py check --deploy --fail-level WARNING` passes) --------------
+# TLS ends at API Gateway or the load balancer, which says so in X-Forwarded-Proto; Django trusts
+# that header only as configured here ("Header-Name: value"; empty: trust no header). Only right
+# behind a proxy that sets it (API Gateway, ALB and nginx with `proxy_set_header` do).
+_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="X-Forwarded-Proto: https")
+if _ssl_header.strip():
+    _name, _, _value = _ssl_header.partition(":")
+    if not _name.strip() or not _value.strip():
+        raise ImproperlyConfigured(
+            f'SECURE_PROXY_SSL_HEADER is "Header-Name: value", not {_ssl_header!r}'
+        )
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + _name.strip().upper().replace("-", "_"),
+        _value.strip(),
+    )
+# Plain-HTTP requests are redirected to HTTPS (off in DEBUG; off for a server that is reached
+# over plain HTTP on purpose, such as bench/ on loopback). Load balancers probe /health over HTTP.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+# HSTS: browsers use HTTPS only for this host (and its subdomains) for a year. The API's host is
+# HTTPS-only anyway; `preload` only matters once the domain is submitted to the preload list.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)

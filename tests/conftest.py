@@ -46,6 +46,13 @@ def foreground_kb_sync(settings):
     settings.KB_SYNC_BACKGROUND = False
 
 
+@pytest.fixture(autouse=True)
+def plain_http(settings):
+    """The test client speaks plain HTTP with DEBUG off, where production redirects to HTTPS
+    (tests/test_production_settings.py covers the redirect)."""
+    settings.SECURE_SSL_REDIRECT = False
+
+
 def _client(**credentials) -> APIClient:
     client = APIClient()
     if credentials:

@@ -2,6 +2,13 @@
 
 from typing import Any
 
+from django import db
+
+# What the database drivers raise when the server is unreachable, too slow (connect or statement
+# timeout) or gone mid-request (Django wraps psycopg's and sqlite3's errors in these). Anything
+# else from the database (IntegrityError, ProgrammingError) is a bug, and stays a logged 500.
+DATABASE_DOWN = (db.OperationalError, db.InterfaceError)
+
 
 class HelpdeskError(Exception):
     code = "error"
@@ -46,3 +53,11 @@ class InvalidInput(HelpdeskError):
 class KnowledgeBackendUnavailable(HelpdeskError):
     code = "kb_unavailable"
     http_status = 503
+
+
+class DatabaseUnavailable(HelpdeskError):
+    """The database refused, timed out or dropped the connection: retry later (Retry-After)."""
+
+    code = "database_unavailable"
+    http_status = 503
+    retry_after_seconds = 5

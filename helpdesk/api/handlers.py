@@ -9,7 +9,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from helpdesk import throttling
-from helpdesk.api.exceptions import HelpdeskError
+from helpdesk.api.exceptions import DATABASE_DOWN, DatabaseUnavailable, HelpdeskError
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,21 @@ def error_response(status_code: int, code: str, message: str, fields=None) -> Js
     return JsonResponse(error_body(code, message, fields), status=status_code)
 
 
+def database_unavailable(exc: Exception) -> tuple[dict, int, dict]:
+    """The 503 body, status and headers for a database fault; logged without the driver's
+    message, which names the host and port."""
+    logger.warning("Database unavailable: %s", exc.__class__.__name__)
+    error = DatabaseUnavailable("The database is unavailable; retry later.")
+    headers = {"Retry-After": str(error.retry_after_seconds)}
+    return error_body(error.code, error.message), error.http_status, headers
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, DATABASE_DOWN):
+        set_rollback()
+        body, status_code, headers = database_unavailable(exc)
+        return Response(body, status=status_code, headers=headers)
+
     if isinstance(exc, HelpdeskError):
         set_rollback()
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.http_status)

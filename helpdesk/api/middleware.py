@@ -1,17 +1,22 @@
 """API-wide guards that sit in front of DRF.
 
-- A request body larger than API_MAX_REQUEST_BYTES gets 413 before anything reads it.
+- A request body larger than API_MAX_REQUEST_BYTES gets 413 before anything reads it; a
+  chunked one is read up to that limit (or refused with 411 by a server that cannot).
+- A database that is down or too slow is a 503 with Retry-After, wherever it is noticed.
 - Errors that never reach DRF's handler (unknown URLs, unhandled exceptions, Django's own 4xx)
   become JSON under the API paths, in DEBUG too, so clients never get an HTML page.
 """
 
+import io
 import logging
 from http import HTTPStatus
 
 from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
 from django.http import JsonResponse
 
-from helpdesk.api.handlers import error_response
+from helpdesk.api.exceptions import DATABASE_DOWN
+from helpdesk.api.handlers import database_unavailable, error_response
 
 logger = logging.getLogger("helpdesk.api")
 
@@ -23,6 +28,7 @@ STATUS_CODES = {
     403: "permission_denied",
     404: "not_found",
     405: "method_not_allowed",
+    411: "length_required",
     413: "payload_too_large",
     500: "server_error",
 }
@@ -38,6 +44,9 @@ class ApiErrorMiddleware:
 
     def __call__(self, request):
         if is_api_path(request.path):
+            refused = _read_chunked_body(request)
+            if refused is not None:
+                return refused
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
@@ -70,8 +79,50 @@ class ApiErrorMiddleware:
     def process_exception(self, request, exception):
         if not is_api_path(request.path):
             return None
+        if isinstance(exception, DATABASE_DOWN):  # raised outside a DRF view
+            body, status_code, headers = database_unavailable(exception)
+            return JsonResponse(body, status=status_code, headers=headers)
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         return error_response(500, "server_error", "Internal server error.")
+
+
+def _read_chunked_body(request) -> JsonResponse | None:
+    """A chunked body (Transfer-Encoding: chunked, no Content-Length) is read within the limit.
+
+    Django reads exactly CONTENT_LENGTH bytes, so a chunked body used to look empty (a
+    misleading 400 "subject required"). A server that decodes chunked input and ends the stream
+    (gunicorn: `wsgi.input_terminated`) lets us read it, up to API_MAX_REQUEST_BYTES; one that
+    does not (Django's runserver) cannot deliver it: 411, send Content-Length.
+    """
+    meta = request.META
+    if "chunked" not in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return None
+    if meta.get("CONTENT_LENGTH"):
+        return None  # a proxy already de-chunked it; Django reads the length it gives
+    if not meta.get("wsgi.input_terminated"):
+        return error_response(
+            411,
+            "length_required",
+            "This server cannot read a chunked request body; send Content-Length.",
+        )
+    limit = settings.API_MAX_REQUEST_BYTES
+    stream = meta["wsgi.input"]
+    body = stream.read(limit + 1)
+    if len(body) > limit:
+        # Read (and drop) a bounded rest, so the client is still listening for the answer
+        # rather than reset mid-send; past that the connection just closes.
+        for _ in range(16):
+            if not stream.read(limit):
+                break
+        return error_response(
+            413,
+            "payload_too_large",
+            f"Request body is over the limit of {limit} bytes.",
+        )
+    # From here on the request is an ordinary one with a Content-Length.
+    meta["CONTENT_LENGTH"] = str(len(body))
+    request._stream = LimitedStream(io.BytesIO(body), len(body))
+    return None
 
 
 def _message(response) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 
-from helpdesk.api.exceptions import KnowledgeBackendUnavailable
+from helpdesk.api.exceptions import DATABASE_DOWN, KnowledgeBackendUnavailable
 from helpdesk.api.utils import elapsed_ms
 from knowledge.backends.base import BackendHealth, Embedder, Passage, snippet
 from knowledge.chunking import heading_text, passage_text, section_path
@@ -163,6 +163,8 @@ class LocalBackend:
             query = query.parts().full
         try:
             index = self.index()
+        except DATABASE_DOWN:
+            raise  # not the index's fault: the API answers 503 database_unavailable
         except Exception as exc:  # a broken index must degrade tickets, not fail them
             raise KnowledgeBackendUnavailable(f"Local index unavailable: {exc}") from exc
         key = (index.revision, mode, query, json.dumps(filters, sort_keys=True), k)

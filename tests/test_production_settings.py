@@ -1,0 +1,117 @@
+"""Production settings: no start without a SECRET_KEY, `check --deploy` clean, HTTPS enforced.
+
+The first tests run `manage.py` in a subprocess with a production-like environment, as a
+deployment would; the last ones check the HTTPS behaviour those settings give, in process.
+"""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Owned by the schema work (issue 10, "The schema is part of the contract"): drf-spectacular's
+# deploy check reports the schema's own warnings. Everything else must be clean.
+SCHEMA_CHECKS = ("drf_spectacular.",)
+
+
+def manage(*args: str, **env: str | None) -> subprocess.CompletedProcess:
+    environment = {
+        **os.environ,
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "api.example.com",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+    }
+    # What a deployment sets, not what the test run set for itself.
+    for name in ("SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER"):
+        environment.pop(name, None)
+    for name, value in env.items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("key", ["", "   "], ids=["empty", "blank"])
+def test_an_empty_secret_key_refuses_to_start(key):
+    result = manage("check", SECRET_KEY=key)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY is empty" in result.stderr, result.stderr
+
+
+@pytest.mark.skipif(
+    (BASE_DIR / ".env").is_file(), reason="a local .env supplies SECRET_KEY to every process"
+)
+def test_a_missing_secret_key_refuses_to_start():
+    result = manage("check", SECRET_KEY=None)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: Set the SECRET_KEY environment variable" in result.stderr
+
+
+def test_check_deploy_passes_with_production_settings():
+    result = manage("check", "--deploy", "--fail-level", "WARNING")
+
+    issues = [line for line in result.stderr.splitlines() if line.startswith("?: (")]
+    schema = tuple(f"?: ({prefix}" for prefix in SCHEMA_CHECKS)
+    others = [line for line in issues if not line.startswith(schema)]
+    assert others == [], result.stderr
+    if not issues:
+        assert result.returncode == 0, result.stderr
+        assert "System check identified no issues" in result.stdout
+
+
+def test_production_defaults_are_the_secure_ones():
+    # The test run itself uses the production defaults except for the redirect (plain_http).
+    assert not django_settings.DEBUG
+    assert django_settings.SECURE_HSTS_SECONDS == 365 * 24 * 3600
+    assert django_settings.SECURE_HSTS_INCLUDE_SUBDOMAINS and django_settings.SECURE_HSTS_PRELOAD
+    assert django_settings.SECURE_PROXY_SSL_HEADER == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert django_settings.SESSION_COOKIE_SECURE and django_settings.CSRF_COOKIE_SECURE
+
+
+@pytest.fixture
+def https_only(settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+
+def test_plain_http_is_redirected_to_https(db, api, https_only):
+    response = api.get("/tickets?status=open", HTTP_HOST="testserver")
+
+    assert response.status_code == 301
+    assert response["Location"] == "https://testserver/tickets?status=open"
+
+
+def test_https_behind_the_proxy_is_served_with_hsts(api, https_only):
+    response = api.get("/tickets", HTTP_X_FORWARDED_PROTO="https")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["results"] == []
+    assert response["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
+
+
+def test_a_load_balancer_probes_health_over_plain_http(db, outsider, https_only):
+    response = outsider.get("/health")
+
+    assert response.status_code == 200
+    assert response.json()["checks"]["database"]["status"] == "ok"
+
+
+def test_only_the_configured_proxy_header_counts_as_https(db, api, https_only):
+    response = api.get("/tickets", HTTP_X_FORWARDED_SCHEME="https", HTTP_X_FORWARDED_SSL="on")
+
+    assert response.status_code == 301
