@@ -29,7 +29,7 @@ from helpdesk.api.exceptions import (
 from helpdesk.reading import clean_message
 from knowledge.backends.base import Passage, get_backend
 from knowledge.query import CUSTOMER, TicketQuery, Turn
-from tickets.models import Feedback, IdempotencyRecord, Suggestion, Ticket
+from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
 from tickets.selectors import suggestion_json
 from tickets.serializers import ticket_json
 
@@ -181,21 +181,19 @@ def _create(
         priority=payload.get("priority") or Ticket.Priority.NORMAL,
         metadata=payload.get("metadata") or {},
     )
-    backend = get_backend().name
-    suggestions = Suggestion.objects.bulk_create(
-        Suggestion(
-            ticket=ticket,
-            rank=rank,
-            score=passage.score,
-            article_id=passage.article_id,
-            passage_ref=passage.passage_ref,
-            title=passage.title[:300],
-            snippet=passage.snippet,
-            source=passage.source[:1024],
-            backend=backend,
-        )
-        for rank, passage in enumerate(passages, start=1)
+    # The ticket's body is its first message.
+    first = Message.objects.create(
+        ticket=ticket,
+        role=Message.Role.CUSTOMER,
+        kind=Message.Kind.REPLY,
+        body=ticket.body,
+        body_clean=body_clean,
+        channel=ticket.channel,
+        author=f"customer:{customer.email}"[:200],
+        sender_address=customer.email,
+        created_at=ticket.created_at,
     )
+    suggestions = _store_suggestions(ticket, passages, round=1, message=first)
 
     recent: list[InteractionRecord] = []
     try:
@@ -228,6 +226,28 @@ def _create(
         "degraded": sorted(set(degraded)),
     }
     return TicketCreated(201, body, queued=queued)
+
+
+def _store_suggestions(
+    ticket: Ticket, passages: list[Passage], *, round: int, message: Message | None
+) -> list[Suggestion]:
+    backend = get_backend().name
+    return Suggestion.objects.bulk_create(
+        Suggestion(
+            ticket=ticket,
+            round=round,
+            message=message,
+            rank=rank,
+            score=passage.score,
+            article_id=passage.article_id,
+            passage_ref=passage.passage_ref,
+            title=passage.title[:300],
+            snippet=passage.snippet,
+            source=passage.source[:1024],
+            backend=backend,
+        )
+        for rank, passage in enumerate(passages, start=1)
+    )
 
 
 def _log_ticket_event(ticket: Ticket, *, kind: str, summary: str, actor: str, data: dict) -> None:

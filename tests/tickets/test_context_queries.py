@@ -13,10 +13,10 @@ from tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db
 
-# ticket (+ customer, assignee), suggestions, ticket history, recent orders, order figures per
-# currency, recent interactions, open tickets with the ticket counts. The API key is verified
-# from the per-process cache after the first request.
-CONTEXT_QUERIES = 7
+# ticket (+ customer, assignee), suggestions, the conversation's newest messages, ticket
+# history, recent orders, order figures per currency, recent interactions, open tickets with the
+# ticket counts. The API key is verified from the per-process cache after the first request.
+CONTEXT_QUERIES = 8
 
 
 def _busy_customer(*, tickets: int, orders: int, interactions: int):
