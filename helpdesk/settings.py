@@ -210,3 +210,27 @@ BEDROCK_MAX_ATTEMPTS = env.int("BEDROCK_MAX_ATTEMPTS", default=3)
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- E-mail: agent replies out (tickets/mail.py) ---------------------------------------------
+# Django's e-mail API. Development prints mails (console); production sends through Amazon SES
+# with django-anymail (`anymail.backends.amazon_ses.EmailBackend`, boto3 credentials of the
+# function's role, region AWS_REGION) or SMTP (`django.core.mail.backends.smtp.EmailBackend`).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+# Seconds before an unresponsive mail server counts as down (the reply waits in the outbox).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# The support address replies come from (and customers answer to): `Name <address>` or address.
+HELPDESK_FROM_EMAIL = env.str("HELPDESK_FROM_EMAIL", default="Support <support@localhost>")
+DEFAULT_FROM_EMAIL = HELPDESK_FROM_EMAIL
+# The right-hand side of our Message-IDs (`<…@domain>`): default, the support address's domain.
+HELPDESK_EMAIL_DOMAIN = env.str(
+    "HELPDESK_EMAIL_DOMAIN", default=HELPDESK_FROM_EMAIL.rstrip(">").rpartition("@")[2]
+)
+ANYMAIL = {"AMAZON_SES_CLIENT_PARAMS": {"region_name": AWS_REGION}}
+if env.str("AMAZON_SES_CONFIGURATION_SET", default=""):
+    ANYMAIL["AMAZON_SES_CONFIGURATION_SET_NAME"] = env.str("AMAZON_SES_CONFIGURATION_SET")
