@@ -228,9 +228,18 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 HELPDESK_FROM_EMAIL = env.str("HELPDESK_FROM_EMAIL", default="Support <support@localhost>")
 DEFAULT_FROM_EMAIL = HELPDESK_FROM_EMAIL
 # The right-hand side of our Message-IDs (`<…@domain>`): default, the support address's domain.
-HELPDESK_EMAIL_DOMAIN = env.str(
-    "HELPDESK_EMAIL_DOMAIN", default=HELPDESK_FROM_EMAIL.rstrip(">").rpartition("@")[2]
+HELPDESK_EMAIL_DOMAIN = (
+    env.str("HELPDESK_EMAIL_DOMAIN", default="")
+    or HELPDESK_FROM_EMAIL.strip().rstrip(">").rpartition("@")[2]
+    or "localhost"
 )
-ANYMAIL = {"AMAZON_SES_CLIENT_PARAMS": {"region_name": AWS_REGION}}
+# Few, short tries per send: a reply that fails waits in the outbox, which does the retrying;
+# botocore's default retries would only hold the request that sends it after the commit.
+ANYMAIL = {
+    "AMAZON_SES_CLIENT_PARAMS": {
+        "region_name": AWS_REGION,
+        "config": {"retries": {"total_max_attempts": 2, "mode": "standard"}, "connect_timeout": 5},
+    }
+}
 if env.str("AMAZON_SES_CONFIGURATION_SET", default=""):
     ANYMAIL["AMAZON_SES_CONFIGURATION_SET_NAME"] = env.str("AMAZON_SES_CONFIGURATION_SET")

@@ -466,7 +466,7 @@ def message_create(
         if role == Message.Role.CUSTOMER:
             if ticket.status in (Ticket.Status.PENDING, Ticket.Status.RESOLVED):
                 ticket = ticket_update(ticket=ticket, actor=actor, status=Ticket.Status.OPEN)
-            if passages is not None:
+            if passages:  # nothing found (an empty KB): the current round stays current
                 suggestions = _next_round(ticket, passages, message=message, now=now)
         else:
             target = status
@@ -497,6 +497,9 @@ def message_create(
                 **({"suggestions": [s.id for s in suggestions]} if suggestions else {}),
             },
         )
+    if emailed:
+        # Sent right after the commit (unless the mail service is down): answer what happened.
+        message.refresh_from_db(fields=["sent_at"])
     return MessagePosted(message, ticket, suggestions, sorted(set(degraded)))
 
 
