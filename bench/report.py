@@ -81,6 +81,13 @@ def print_report(report: dict) -> None:
             row(name, label, "DB: none lost/duplic.", checked)
         row(name, label, "degraded answers", r["degraded_responses"])
         row(name, label, "suggestions/ticket", r["mean_suggestions"])
+    for name in ["reply-1", "follow-up-1"]:  # POST /tickets/{id}/messages, one client
+        if name in results:
+            r = results[name]
+            for metric in CREATE_ROWS + CPU_ROWS:
+                row(name, f"{name} (1 client)", metric, r[metric])
+            checked = "ok" if r["nothing_lost_or_duplicated"] else "MISMATCH"
+            row(name, f"{name} (1 client)", "DB: none lost/duplic.", checked)
     if "context-1" in results:
         for r in results["context-1"]["sizes"]:
             label = f"context-1 @{r['tickets_in_table']} tickets"

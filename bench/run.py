@@ -37,7 +37,7 @@ VENV_BIN = Path(sys.executable).parent
 SAMPLE_KB = ROOT / "knowledge" / "sample_kb"
 HOST = "127.0.0.1"
 PG = {"host": HOST, "port": 5432, "user": "postgres"}
-SCENARIOS = ["create-1", "create-8", "context-1"]
+SCENARIOS = ["create-1", "create-8", "context-1", "reply-1", "follow-up-1"]
 WORKERS = 2
 
 
@@ -123,6 +123,9 @@ class Bench:
             "THROTTLE_RATE_API_KEY": "1000000/min",
             "LOG_LEVEL": "WARNING",
             "KB_SOURCE": str(SAMPLE_KB),
+            # Replies are composed and handed to a backend that keeps them in memory: what is
+            # measured is the helpdesk's work, not a mail server's.
+            "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         }
 
     # --- set-up and tear-down ----------------------------------------------------------------
@@ -427,6 +430,52 @@ class Bench:
             else None,
         }
 
+    def messages(self, scenario: str) -> dict:
+        """POST /tickets/{id}/messages, one client: an agent reply (reply-1: stored, e-mailed
+        through the outbox after the commit) or a customer follow-up (follow-up-1: retrieval
+        over the whole thread, a new round of suggestions)."""
+        args = self.args
+        seed = f"{scenario}-seed"
+        self.load(self.create_factory(seed), requests=40, clients=2)
+        ids = [
+            row[0]
+            for row in self.query(
+                "SELECT id FROM tickets_ticket WHERE metadata->>'bench_scenario' = %s", (seed,)
+            )
+        ]
+        customer = scenario == "follow-up-1"
+
+        def factory(seq: int) -> loadgen.Request:
+            if customer:
+                body = ticket_payload(self.rng, self.pool)["body"]
+                payload = {"kind": "reply", "role": "customer", "body": body}
+            else:
+                payload = {
+                    "kind": "reply",
+                    "body": f"Hi,\nthanks for waiting ({seq}). A "
+                    "replacement is on its way; the tracking link follows.\nBest,\nSam",
+                }
+            return "POST", f"/tickets/{ids[seq % len(ids)]}/messages", json.dumps(payload).encode()
+
+        self.load(factory, requests=args.warmup, clients=1)
+        before = self.query("SELECT count(*) FROM tickets_message")[0][0]
+        result, figures = self.measure(factory, clients=1, first_seq=args.warmup)
+        after = self.query("SELECT count(*) FROM tickets_message")[0][0]
+        created = [s for s in result.samples if s.status == 201]
+        figures.update(
+            responses_201=len(created),
+            messages_table_delta=after - before,
+            nothing_lost_or_duplicated=after - before == len(created) == len(result.samples),
+            email_outbox_left=self.query("SELECT count(*) FROM tickets_emailoutbox")[0][0],
+        )
+        if len(created) != len(result.samples) or result.errors:
+            figures["first_failures"] = [
+                f"{s.status}: {s.body[:300].decode(errors='replace')}"
+                for s in result.samples
+                if s.status != 201
+            ][:3] + result.errors[:3]
+        return figures
+
     def run(self) -> dict:
         started = time.perf_counter()
         report: dict = {
@@ -452,13 +501,15 @@ class Bench:
         log(f"server up on :{self.port}; KB {report['kb']}")
         results: dict = {}
         # context-1 first: its smallest table size must not be exceeded by the create runs.
-        for name in ["context-1", "create-1", "create-8"]:
+        for name in ["context-1", "create-1", "create-8", "reply-1", "follow-up-1"]:
             if name not in self.args.scenarios:
                 continue
             log(f"running {name} ...")
             with self.timed(name):
                 if name == "context-1":
                     results[name] = self.context()
+                elif name in ("reply-1", "follow-up-1"):
+                    results[name] = self.messages(name)
                 else:
                     clients = 1 if name == "create-1" else self.args.clients
                     results[name] = self.create(name, clients)

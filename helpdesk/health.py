@@ -2,6 +2,7 @@
 
 import time
 
+from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from drf_spectacular.utils import OpenApiTypes, extend_schema
@@ -76,6 +77,25 @@ def _with_outbox(check: dict) -> dict:
     return check
 
 
+def _email() -> dict:
+    """Agent replies waiting in the e-mail outbox (the mail service itself is not called: an
+    SES or SMTP round trip per health check costs more than it tells). Rows that failed at
+    least once mean the mail service is refusing: degraded."""
+    from tickets.mail import email_outbox_depth
+
+    started = time.perf_counter()
+    counts = email_outbox_depth()
+    failing = counts["failing"]
+    return {
+        "name": settings.EMAIL_BACKEND.rpartition(".backends.")[2] or settings.EMAIL_BACKEND,
+        "status": "degraded" if failing else "ok",
+        "detail": f"{failing} e-mail(s) failed and wait for a retry" if failing else "ok",
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        "outbox_depth": counts["depth"],
+        "failing": failing,
+    }
+
+
 class HealthApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -94,6 +114,7 @@ class HealthApi(APIView):
                 {"name": store.name, **_component(store.check)}
             )
             checks["knowledge_base"] = {"name": backend.name, **_component(backend.check)}
+            checks["email"] = _email()
         statuses = {check["status"] for check in checks.values()}
         overall = "ok" if statuses == {"ok"} else "degraded"
         if database["status"] != "ok":

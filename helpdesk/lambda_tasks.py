@@ -173,3 +173,16 @@ def prune_idempotency(event: dict | None = None, context: Any = None) -> dict:
         return result
 
     return _run_task(work, "Pruning idempotency keys failed; the next scheduled run retries")
+
+
+def send_email_outbox(event: dict | None = None, context: Any = None) -> dict:
+    """Zappa schedule: send the agent replies waiting in the e-mail outbox (a mail outage
+    delays them; this sends them once it is over). Never raises: the next run tries again."""
+    from tickets.mail import email_outbox_drain
+
+    def work() -> dict:
+        result = asdict(email_outbox_drain())
+        logger.info("E-mail outbox: %s", result)
+        return {"status": "ok", **result}
+
+    return _run_task(work, "Sending the e-mail outbox failed; the next scheduled run retries")

@@ -299,3 +299,36 @@ SECURE_REDIRECT_EXEMPT = [r"^health$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+
+# --- E-mail: agent replies out (tickets/mail.py) ---------------------------------------------
+# Django's e-mail API. Development prints mails (console); production sends through Amazon SES
+# with django-anymail (`anymail.backends.amazon_ses.EmailBackend`, boto3 credentials of the
+# function's role, region AWS_REGION) or SMTP (`django.core.mail.backends.smtp.EmailBackend`).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+# Seconds before an unresponsive mail server counts as down (the reply waits in the outbox).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# The support address replies come from (and customers answer to): `Name <address>` or address.
+HELPDESK_FROM_EMAIL = env.str("HELPDESK_FROM_EMAIL", default="Support <support@localhost>")
+DEFAULT_FROM_EMAIL = HELPDESK_FROM_EMAIL
+# The right-hand side of our Message-IDs (`<…@domain>`): default, the support address's domain.
+HELPDESK_EMAIL_DOMAIN = (
+    env.str("HELPDESK_EMAIL_DOMAIN", default="")
+    or HELPDESK_FROM_EMAIL.strip().rstrip(">").rpartition("@")[2]
+    or "localhost"
+)
+# Few, short tries per send: a reply that fails waits in the outbox, which does the retrying;
+# botocore's default retries would only hold the request that sends it after the commit.
+ANYMAIL = {
+    "AMAZON_SES_CLIENT_PARAMS": {
+        "region_name": AWS_REGION,
+        "config": {"retries": {"total_max_attempts": 2, "mode": "standard"}, "connect_timeout": 5},
+    }
+}
+if env.str("AMAZON_SES_CONFIGURATION_SET", default=""):
+    ANYMAIL["AMAZON_SES_CONFIGURATION_SET_NAME"] = env.str("AMAZON_SES_CONFIGURATION_SET")

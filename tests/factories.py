@@ -5,7 +5,7 @@ import factory
 from django.utils import timezone
 
 from customers.models import Customer, Order
-from tickets.models import Suggestion, Ticket
+from tickets.models import Message, Suggestion, Ticket
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):
@@ -33,13 +33,29 @@ class OrderFactory(factory.django.DjangoModelFactory):
 
 
 class TicketFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Ticket
-
     customer = factory.SubFactory(CustomerFactory)
     subject = factory.Sequence(lambda n: f"Question {n}")
     body = "My blender does not start."
     channel = Ticket.Channel.EMAIL
+
+    class Meta:
+        model = Ticket
+        skip_postgeneration_save = True
+
+    @factory.post_generation
+    def first_message(self, create, extracted, **kwargs):
+        """The ticket's body is its first message, as POST /tickets stores it
+        (`first_message=False`: a ticket from before conversations existed)."""
+        if create and extracted is not False:
+            Message.objects.create(
+                ticket=self,
+                role=Message.Role.CUSTOMER,
+                body=self.body,
+                body_clean=self.body_clean or self.body,
+                channel=self.channel,
+                sender_address=self.customer.email,
+                created_at=self.created_at,
+            )
 
 
 class SuggestionFactory(factory.django.DjangoModelFactory):

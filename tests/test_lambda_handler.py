@@ -572,3 +572,34 @@ def test_manage_event_runs_the_command(invoke, lambda_settings, dynamodb_setting
 def test_manage_event_with_an_unknown_command_raises_for_the_operator(invoke, lambda_settings):
     with pytest.raises(CommandError, match="Unknown command"):
         invoke({"manage": "no_such_command"})
+
+
+# --- the e-mail outbox (conversations) --------------------------------------------------------
+
+
+def test_scheduled_event_sends_the_email_outbox(invoke, settings):
+    from django.core import mail
+
+    from tickets.models import EmailOutbox, Message
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    ticket = TicketFactory(customer__email="ana@example.com")
+    message = Message.objects.create(
+        ticket=ticket, role="agent", body="On its way.", email_message_id="<r1@example.com>"
+    )
+    EmailOutbox.objects.create(message=message)  # what a failed send after the commit leaves
+
+    outcome = invoke(scheduled("helpdesk.lambda_tasks.send_email_outbox"))
+
+    assert outcome == {"status": "ok", "sent": 1, "failed": 0, "remaining": 0}
+    (sent,) = mail.outbox
+    assert sent.to == ["ana@example.com"] and sent.extra_headers["Message-ID"] == "<r1@example.com>"
+    assert not EmailOutbox.objects.exists()
+
+
+def test_the_email_outbox_schedule_and_ses_backend_are_in_zappa_settings(zappa_stage):
+    events = {e["function"]: e for e in zappa_stage.stage_config["events"]}
+    environment = zappa_stage.stage_config["environment_variables"]
+
+    assert events["helpdesk.lambda_tasks.send_email_outbox"]["expression"] == "rate(1 minute)"
+    assert environment["EMAIL_BACKEND"] == "anymail.backends.amazon_ses.EmailBackend"

@@ -1,12 +1,39 @@
 from django.contrib import admin
 
-from tickets.models import Feedback, IdempotencyRecord, Suggestion, Ticket
+from tickets.models import EmailOutbox, Feedback, IdempotencyRecord, Message, Suggestion, Ticket
+
+
+class MessageInline(admin.StackedInline):
+    """The conversation, oldest first, read-only: replies and notes go through the API's
+    rules (status, first response, e-mail outbox), not through a form that bypasses them."""
+
+    model = Message
+    extra = 0
+    fields = [
+        "created_at",
+        "role",
+        "kind",
+        "author",
+        "channel",
+        "body",
+        "body_clean",
+        "sender_address",
+        "email_message_id",
+        "email_in_reply_to",
+        "sent_at",
+    ]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class SuggestionInline(admin.TabularInline):
     model = Suggestion
     extra = 0
-    fields = ["rank", "score", "title", "source", "backend"]
+    fields = ["round", "rank", "score", "title", "source", "backend", "superseded_at"]
     readonly_fields = fields
     can_delete = False
 
@@ -37,16 +64,24 @@ class TicketAdmin(admin.ModelAdmin):
         "resolved_at",
     ]
     date_hierarchy = "created_at"
-    inlines = [SuggestionInline]
+    inlines = [MessageInline, SuggestionInline]
 
 
 @admin.register(Suggestion)
 class SuggestionAdmin(admin.ModelAdmin):
-    list_display = ["ticket", "rank", "title", "score", "backend", "created_at"]
+    list_display = ["ticket", "round", "rank", "title", "score", "superseded_at", "created_at"]
     list_filter = ["backend"]
     search_fields = ["title", "=ticket__id"]
     list_select_related = ["ticket"]
     raw_id_fields = ["ticket", "article"]
+
+
+@admin.register(EmailOutbox)
+class EmailOutboxAdmin(admin.ModelAdmin):
+    list_display = ["message", "attempts", "next_attempt_at", "last_error", "created_at"]
+    list_select_related = ["message"]
+    raw_id_fields = ["message"]
+    readonly_fields = ["attempts", "claimed_until", "last_error", "created_at"]
 
 
 @admin.register(Feedback)

@@ -1,4 +1,5 @@
-"""Ticket endpoints: ingest, list/read/update, context (customer 360) and feedback."""
+"""Ticket endpoints: ingest, list/read/update, context (customer 360), the conversation
+(messages) and feedback."""
 
 import django_filters
 from django.contrib.auth import get_user_model
@@ -16,7 +17,7 @@ from helpdesk.api.utils import validated
 from helpdesk.auth import ApiKeyClient
 from knowledge.filters import validate_filter
 from tickets import selectors, services
-from tickets.models import Ticket
+from tickets.models import Message, Ticket
 from tickets.serializers import ticket_json
 
 
@@ -92,6 +93,52 @@ class FeedbackInput(serializers.Serializer):
     helpful = serializers.BooleanField()
     resolved = serializers.BooleanField(required=False, default=False)
     comment = CleanCharField(required=False, allow_blank=True, max_length=5000, default="")
+
+
+class MessageInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Message.Kind.choices)
+    # The byte limit (TICKET_BODY_MAX_BYTES) is enforced by the service with a 413.
+    body = CleanCharField(trim_whitespace=True)
+    # `system` messages are the helpdesk's own; an integration may post the customer's words.
+    role = serializers.ChoiceField(
+        choices=[Message.Role.AGENT, Message.Role.CUSTOMER], required=False
+    )
+    status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
+    channel = serializers.ChoiceField(choices=Ticket.Channel.choices, required=False)
+
+
+class MessageOutput(serializers.Serializer):
+    """The shape `message_json` produces, for the OpenAPI schema."""
+
+    id = serializers.IntegerField()
+    ticket_id = serializers.IntegerField()
+    role = serializers.ChoiceField(choices=Message.Role.choices)
+    kind = serializers.ChoiceField(choices=Message.Kind.choices)
+    body = serializers.CharField()
+    body_clean = serializers.CharField()
+    channel = serializers.CharField()
+    author = serializers.CharField()
+    sender_address = serializers.CharField()
+    email_message_id = serializers.CharField()
+    email_in_reply_to = serializers.CharField()
+    email_references = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    email_status = serializers.ChoiceField(choices=["queued", "sent"], allow_null=True)
+
+
+class SuggestionOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    rank = serializers.IntegerField()
+    score = serializers.FloatField()
+    title = serializers.CharField()
+    snippet = serializers.CharField()
+    source = serializers.CharField()
+    article_id = serializers.IntegerField(allow_null=True)
+    passage_ref = serializers.CharField()
+    backend = serializers.CharField()
+    round = serializers.IntegerField()
+    superseded_at = serializers.DateTimeField(allow_null=True)
 
 
 class TicketFilter(django_filters.FilterSet):
@@ -217,6 +264,54 @@ class TicketContextApi(TicketApiBase):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, pk: int):
         return Response(selectors.ticket_context(ticket=self.get_ticket(pk)))
+
+
+class MessagePostedOutput(serializers.Serializer):
+    message = MessageOutput()
+    ticket = TicketOutput()
+    suggestions = SuggestionOutput(many=True)
+    degraded = serializers.ListField(child=serializers.CharField())
+
+
+class TicketMessagesApi(TicketApiBase):
+    """The conversation: GET the messages oldest first (paginated), POST a reply or a note."""
+
+    # API-key scope this endpoint needs (staff sessions: any staff user).
+    required_scope = "agent"
+    serializer_class = MessageInput
+
+    @extend_schema(responses=MessageOutput(many=True))
+    def get(self, request, pk: int):
+        ticket = self.get_ticket(pk)
+        page = self.paginate_queryset(selectors.message_list(ticket_id=ticket.id))
+        return self.get_paginated_response([selectors.message_json(m) for m in page])
+
+    @extend_schema(request=MessageInput, responses={201: MessagePostedOutput})
+    def post(self, request, pk: int):
+        ticket = self.get_ticket(pk)
+        data = validated(MessageInput, request.data)
+        user = request.user if getattr(request.user, "pk", None) else None
+        posted = services.message_create(
+            ticket=ticket,
+            kind=data["kind"],
+            body=data["body"],
+            role=data.get("role") or Message.Role.AGENT,
+            status=data.get("status"),
+            channel=data.get("channel"),
+            actor=actor_of(request),
+            user=user,
+            api_key=request.auth if isinstance(request.user, ApiKeyClient) else None,
+        )
+        ticket = selectors.ticket_get(ticket_id=ticket.id)  # as saved, `updated_at` included
+        return Response(
+            {
+                "message": selectors.message_json(posted.message),
+                "ticket": ticket_json(ticket),
+                "suggestions": [selectors.suggestion_json(s) for s in posted.suggestions],
+                "degraded": posted.degraded,
+            },
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class TicketFeedbackApi(TicketApiBase):

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Ticket(models.Model):
@@ -113,15 +114,117 @@ class Suggestion(models.Model):
     source = models.CharField(max_length=1024, blank=True)
     backend = models.CharField(max_length=32)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Each retrieval over the ticket is a round: 1 when the ticket arrives, one more per
+    # customer follow-up. A new round supersedes the earlier ones; they stay, so feedback given
+    # (or still to be given) on them points at real rows.
+    round = models.PositiveSmallIntegerField(default=1)
+    message = models.ForeignKey(
+        "tickets.Message",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="suggestions",
+        help_text="The customer message whose arrival produced this suggestion.",
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["ticket", "rank"]
+        ordering = ["ticket", "-round", "rank"]
         constraints = [
-            models.UniqueConstraint(fields=["ticket", "rank"], name="suggestion_rank_unique"),
+            models.UniqueConstraint(
+                fields=["ticket", "round", "rank"], name="suggestion_round_rank_unique"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"#{self.rank} {self.title}"
+
+
+class Message(models.Model):
+    """One message of a ticket's conversation, oldest first. The ticket's body is its first.
+
+    `body` is the text as received; `body_clean` is what a person reads in it (helpdesk.reading:
+    no quoted history, signature, greeting or sign-off): what retrieval reads. A `note` is
+    internal and never sent; an agent `reply` goes out as e-mail through the outbox
+    (`EmailOutbox`). The e-mail fields are the RFC 5322 headers of the mail this message came
+    in as or went out as.
+    """
+
+    class Role(models.TextChoices):
+        CUSTOMER = "customer"
+        AGENT = "agent"
+        SYSTEM = "system"
+
+    class Kind(models.TextChoices):
+        REPLY = "reply"
+        NOTE = "note"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.REPLY)
+    body = models.TextField()
+    body_clean = models.TextField(blank=True, default="")
+    channel = models.CharField(
+        max_length=16, choices=Ticket.Channel.choices, default=Ticket.Channel.API
+    )
+    # Who wrote or sent it: a staff user, an API client (by key), or the ticket's customer
+    # (role `customer`, `sender_address`). `author` is the label interactions record.
+    author = models.CharField(max_length=200, blank=True)
+    author_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    author_api_key = models.ForeignKey(
+        "helpdesk.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    sender_address = models.EmailField(max_length=254, blank=True)
+    email_message_id = models.CharField("Message-ID", max_length=255, blank=True)
+    email_in_reply_to = models.CharField("In-Reply-To", max_length=255, blank=True)
+    email_references = models.TextField("References", blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # When the e-mail left (agent replies): null while it waits in the outbox.
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["ticket", "created_at", "id"], name="message_ticket_time")]
+        constraints = [
+            # One stored message per e-mail: inbound delivery is idempotent on the Message-ID.
+            models.UniqueConstraint(
+                fields=["email_message_id"],
+                condition=~models.Q(email_message_id=""),
+                name="message_email_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} {self.role} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class EmailOutbox(models.Model):
+    """An e-mail to send (an agent reply), written in the reply's transaction.
+
+    Delivered right after the commit; what fails stays here and is retried with backoff by
+    `manage.py email_drain_outbox` / the scheduled Lambda task. A row is claimed (`claimed_until`)
+    before sending, so two senders never send it twice; it is deleted once sent.
+    """
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="outbox")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "e-mail outbox"
+
+    def __str__(self) -> str:
+        return f"e-mail for message {self.message_id} (attempts: {self.attempts})"
 
 
 class Feedback(models.Model):

@@ -11,7 +11,7 @@ from customers.models import Customer
 from customers.selectors import customer_360, interaction_json
 from helpdesk.api.compiled import CompiledRead
 from helpdesk.api.utils import iso
-from tickets.models import Suggestion, Ticket
+from tickets.models import Message, Suggestion, Ticket
 
 TICKET_HISTORY = 20
 # Ticket ids are a signed 64-bit column: anything larger names no ticket.
@@ -127,18 +127,87 @@ SUGGESTION_FIELDS = (
     "article_id",
     "passage_ref",
     "backend",
+    "round",
+    "superseded_at",
 )
 
+# The current round only: a follow-up's suggestions supersede the earlier ones (which stay,
+# for feedback, and are listed with `superseded_at` by the ticket's suggestion history).
 _suggestions = CompiledRead(
     lambda ticket_id: (
-        Suggestion.objects.filter(ticket_id=ticket_id).order_by("rank").values(*SUGGESTION_FIELDS)
+        Suggestion.objects.filter(ticket_id=ticket_id, superseded_at__isnull=True)
+        .order_by("rank")
+        .values(*SUGGESTION_FIELDS)
     ),
     int,
 )
 
 
 def suggestion_json(suggestion: Suggestion) -> dict[str, Any]:
-    return {name: getattr(suggestion, name) for name in SUGGESTION_FIELDS}
+    row = {name: getattr(suggestion, name) for name in SUGGESTION_FIELDS}
+    row["superseded_at"] = iso(suggestion.superseded_at)
+    return row
+
+
+# --- the conversation -------------------------------------------------------------------------
+
+# The context shows the newest messages of a long thread (oldest first among them); the whole
+# thread is paged by GET /tickets/{id}/messages.
+CONTEXT_MESSAGES = 50
+
+MESSAGE_FIELDS = (
+    "id",
+    "ticket_id",
+    "role",
+    "kind",
+    "body",
+    "body_clean",
+    "channel",
+    "author",
+    "sender_address",
+    "email_message_id",
+    "email_in_reply_to",
+    "email_references",
+    "created_at",
+    "sent_at",
+)
+
+
+def message_list(*, ticket_id: int) -> QuerySet[Message]:
+    """A ticket's messages, oldest first."""
+    return Message.objects.filter(ticket_id=ticket_id).order_by("created_at", "id")
+
+
+def message_json(message: Message | dict[str, Any]) -> dict[str, Any]:
+    get = message.get if isinstance(message, dict) else lambda name: getattr(message, name)
+    row = {name: get(name) for name in MESSAGE_FIELDS}
+    row["created_at"] = iso(row["created_at"])
+    row["sent_at"] = iso(row["sent_at"])
+    # An agent reply is e-mailed through the outbox: `sent` once it left, `queued` before.
+    row["email_status"] = (
+        ("sent" if row["sent_at"] else "queued")
+        if row["role"] == Message.Role.AGENT
+        and row["kind"] == Message.Kind.REPLY
+        and row["email_message_id"]
+        else None
+    )
+    return row
+
+
+_recent_messages = CompiledRead(
+    lambda ticket_id, limit: (
+        Message.objects.filter(ticket_id=ticket_id)
+        .order_by("-created_at", "-id")
+        .values(*MESSAGE_FIELDS)[:limit]
+    ),
+    int,
+)
+
+
+def conversation_recent(*, ticket_id: int, limit: int = CONTEXT_MESSAGES) -> list[dict[str, Any]]:
+    """The newest `limit` messages, oldest first, in one query."""
+    rows = _recent_messages.rows(ticket_id, shape=(limit,))
+    return [message_json(row) for row in reversed(rows)]
 
 
 def ticket_context(*, ticket: Ticket) -> dict[str, Any]:
@@ -150,5 +219,6 @@ def ticket_context(*, ticket: Ticket) -> dict[str, Any]:
         "ticket": ticket_json(ticket),
         "customer": customer_360(customer=ticket.customer),
         "suggestions": _suggestions.rows(ticket.id),
+        "conversation": conversation_recent(ticket_id=ticket.id),
         "history": [interaction_json(record) for record in history],
     }

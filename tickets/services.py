@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from customers.interactions import InteractionRecord, Kind, get_interaction_store
@@ -29,7 +30,8 @@ from helpdesk.api.exceptions import (
 from helpdesk.reading import clean_message
 from knowledge.backends.base import Passage, get_backend
 from knowledge.query import CUSTOMER, TicketQuery, Turn
-from tickets.models import Feedback, IdempotencyRecord, Suggestion, Ticket
+from tickets import mail
+from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
 from tickets.selectors import suggestion_json
 from tickets.serializers import ticket_json
 
@@ -73,13 +75,7 @@ def ticket_create(
         elif earlier:
             return _replay(earlier, fingerprint)
 
-    body_bytes = len(payload["body"].encode())
-    if body_bytes > settings.TICKET_BODY_MAX_BYTES:
-        raise PayloadTooLarge(
-            f"The ticket body is {body_bytes} bytes; the limit is "
-            f"{settings.TICKET_BODY_MAX_BYTES}.",
-            fields={"body": [f"At most {settings.TICKET_BODY_MAX_BYTES} bytes."]},
-        )
+    _check_body_size(payload["body"], what="ticket body")
 
     degraded: list[str] = []
     body_clean = clean_message(payload["body"])
@@ -111,6 +107,15 @@ def ticket_create(
         degraded_now = sorted({*result.body["degraded"], "interactions"})
         result = replace(result, body={**result.body, "degraded": degraded_now})
     return result
+
+
+def _check_body_size(body: str, *, what: str) -> None:
+    body_bytes = len(body.encode())
+    if body_bytes > settings.TICKET_BODY_MAX_BYTES:
+        raise PayloadTooLarge(
+            f"The {what} is {body_bytes} bytes; the limit is {settings.TICKET_BODY_MAX_BYTES}.",
+            fields={"body": [f"At most {settings.TICKET_BODY_MAX_BYTES} bytes."]},
+        )
 
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> TicketCreated:
@@ -181,21 +186,19 @@ def _create(
         priority=payload.get("priority") or Ticket.Priority.NORMAL,
         metadata=payload.get("metadata") or {},
     )
-    backend = get_backend().name
-    suggestions = Suggestion.objects.bulk_create(
-        Suggestion(
-            ticket=ticket,
-            rank=rank,
-            score=passage.score,
-            article_id=passage.article_id,
-            passage_ref=passage.passage_ref,
-            title=passage.title[:300],
-            snippet=passage.snippet,
-            source=passage.source[:1024],
-            backend=backend,
-        )
-        for rank, passage in enumerate(passages, start=1)
+    # The ticket's body is its first message.
+    first = Message.objects.create(
+        ticket=ticket,
+        role=Message.Role.CUSTOMER,
+        kind=Message.Kind.REPLY,
+        body=ticket.body,
+        body_clean=body_clean,
+        channel=ticket.channel,
+        author=f"customer:{customer.email}"[:200],
+        sender_address=customer.email,
+        created_at=ticket.created_at,
     )
+    suggestions = _store_suggestions(ticket, passages, round=1, message=first)
 
     recent: list[InteractionRecord] = []
     try:
@@ -228,6 +231,28 @@ def _create(
         "degraded": sorted(set(degraded)),
     }
     return TicketCreated(201, body, queued=queued)
+
+
+def _store_suggestions(
+    ticket: Ticket, passages: list[Passage], *, round: int, message: Message | None
+) -> list[Suggestion]:
+    backend = get_backend().name
+    return Suggestion.objects.bulk_create(
+        Suggestion(
+            ticket=ticket,
+            round=round,
+            message=message,
+            rank=rank,
+            score=passage.score,
+            article_id=passage.article_id,
+            passage_ref=passage.passage_ref,
+            title=passage.title[:300],
+            snippet=passage.snippet,
+            source=passage.source[:1024],
+            backend=backend,
+        )
+        for rank, passage in enumerate(passages, start=1)
+    )
 
 
 def _log_ticket_event(ticket: Ticket, *, kind: str, summary: str, actor: str, data: dict) -> None:
@@ -348,6 +373,174 @@ def feedback_create(
     ):
         ticket_update(ticket=ticket, actor=actor, status=Ticket.Status.RESOLVED)
     return feedback
+
+
+# --- the conversation -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MessagePosted:
+    message: Message
+    ticket: Ticket
+    # A customer follow-up's new round of suggestions (empty for agent messages, or when the
+    # KB was down: then the earlier round stays current).
+    suggestions: list[Suggestion]
+    degraded: list[str]
+
+
+def message_create(
+    *,
+    ticket: Ticket,
+    kind: str,
+    body: str,
+    actor: str,
+    role: str = Message.Role.AGENT,
+    status: str | None = None,
+    channel: str | None = None,
+    user: AbstractBaseUser | None = None,
+    api_key: Any = None,
+) -> MessagePosted:
+    """Add a message to a ticket's conversation.
+
+    - An agent `reply` is e-mailed to the customer (through the outbox, after the commit), sets
+      `first_response_at`, and moves a `new` ticket to `open`, or to `status` if one is given
+      (along the same transitions as PATCH); logged as `email_out`.
+    - An agent `note` is internal: logged (`note`), never sent; it may also set `status`.
+    - A customer follow-up (`role="customer"`, a reply) reopens a `pending` or `resolved`
+      ticket, is logged as `email_in`, and re-runs retrieval over the whole thread (the latest
+      customer message the focus): a new round of suggestions supersedes the earlier ones,
+      which stay, so feedback on them still points at real rows.
+    A closed ticket takes notes only. Nothing is half-written: any failure rolls it all back.
+    """
+    _check_body_size(body, what="message body")
+    if role == Message.Role.CUSTOMER:
+        problems = {}
+        if kind != Message.Kind.REPLY:
+            problems["kind"] = ["A customer message is a reply; notes are the agents'."]
+        if status is not None:
+            problems["status"] = ["A customer message cannot set the status."]
+        if problems:
+            raise InvalidInput("Invalid customer message.", fields=problems)
+    if ticket.status == Ticket.Status.CLOSED and kind == Message.Kind.REPLY:
+        _closed(ticket)
+
+    body_clean = clean_message(body)
+    degraded: list[str] = []
+    passages: list[Passage] | None = None
+    if role == Message.Role.CUSTOMER:
+        passages = _retrieve(_thread_query(ticket, body_clean), None, degraded)
+        if degraded:
+            passages = None  # the KB is down: the current round stays current
+
+    with transaction.atomic():
+        ticket = (
+            Ticket.objects.select_for_update(of=("self",))
+            .select_related("customer")
+            .get(pk=ticket.pk)
+        )
+        if ticket.status == Ticket.Status.CLOSED and kind == Message.Kind.REPLY:
+            _closed(ticket)  # closed meanwhile
+        now = timezone.now()
+        message = Message(
+            ticket=ticket,
+            role=role,
+            kind=kind,
+            body=body,
+            body_clean=body_clean,
+            channel=channel or _default_channel(ticket, role=role, kind=kind),
+            author=(
+                f"customer:{ticket.customer.email}" if role == Message.Role.CUSTOMER else actor
+            )[:200],
+            author_user=user,
+            author_api_key=api_key,
+            sender_address=ticket.customer.email if role == Message.Role.CUSTOMER else "",
+            created_at=now,
+        )
+        emailed = role == Message.Role.AGENT and kind == Message.Kind.REPLY
+        if emailed:
+            message.email_message_id = mail.new_message_id()
+            message.email_in_reply_to, message.email_references = mail.thread_headers(ticket)
+        message.save()
+
+        suggestions: list[Suggestion] = []
+        if role == Message.Role.CUSTOMER:
+            if ticket.status in (Ticket.Status.PENDING, Ticket.Status.RESOLVED):
+                ticket = ticket_update(ticket=ticket, actor=actor, status=Ticket.Status.OPEN)
+            if passages:  # nothing found (an empty KB): the current round stays current
+                suggestions = _next_round(ticket, passages, message=message, now=now)
+        else:
+            target = status
+            if target is None and emailed and ticket.status == Ticket.Status.NEW:
+                target = Ticket.Status.OPEN
+            if target is not None:
+                ticket = ticket_update(ticket=ticket, actor=actor, status=target)
+            if emailed and ticket.first_response_at is None:
+                ticket.first_response_at = now
+                ticket.save(update_fields=["first_response_at", "updated_at"])
+        if emailed:
+            mail.queue_reply(message)
+
+        kind_logged = {
+            (Message.Role.AGENT, Message.Kind.REPLY): Kind.EMAIL_OUT,
+            (Message.Role.AGENT, Message.Kind.NOTE): Kind.NOTE,
+        }.get((role, kind), Kind.EMAIL_IN)
+        _log_ticket_event(
+            ticket,
+            kind=kind_logged,
+            summary=f"{ticket.number}: {' '.join(body_clean.split())}"[:500],
+            actor=actor,
+            data={
+                "message_id": message.id,
+                "kind": kind,
+                "role": role,
+                **({"email_message_id": message.email_message_id} if emailed else {}),
+                **({"suggestions": [s.id for s in suggestions]} if suggestions else {}),
+            },
+        )
+    if emailed:
+        # Sent right after the commit (unless the mail service is down): answer what happened.
+        message.refresh_from_db(fields=["sent_at"])
+    return MessagePosted(message, ticket, suggestions, sorted(set(degraded)))
+
+
+def _closed(ticket: Ticket):
+    raise InvalidTransition(
+        f"{ticket.number} is closed: it takes internal notes only. A new question is a new ticket.",
+        fields={"kind": ["Only `note` on a closed ticket."]},
+    )
+
+
+def _default_channel(ticket: Ticket, *, role: str, kind: str) -> str:
+    if role == Message.Role.AGENT:
+        return Ticket.Channel.EMAIL if kind == Message.Kind.REPLY else Ticket.Channel.API
+    return ticket.channel
+
+
+# A long thread is read as its newest messages (each cut at MESSAGE_MAX_CHARS by the query).
+THREAD_QUERY_MESSAGES = 20
+
+
+def _thread_query(ticket: Ticket, latest_clean: str) -> TicketQuery:
+    """The whole thread as the retriever reads it: subject + customer and agent replies,
+    oldest first (notes and system messages are not part of the conversation), then the new
+    customer message, the focus."""
+    rows = list(
+        Message.objects.filter(ticket=ticket, kind=Message.Kind.REPLY)
+        .exclude(role=Message.Role.SYSTEM)
+        .order_by("-created_at", "-id")
+        .values_list("role", "body_clean", "body")[:THREAD_QUERY_MESSAGES]
+    )[::-1]
+    turns = [Turn(role, clean or body) for role, clean, body in rows]
+    return TicketQuery.of(subject=ticket.subject, turns=[*turns, Turn(CUSTOMER, latest_clean)])
+
+
+def _next_round(
+    ticket: Ticket, passages: list[Passage], *, message: Message, now
+) -> list[Suggestion]:
+    """Supersede the current suggestions and store the new ones as the next round."""
+    current = Suggestion.objects.filter(ticket=ticket).aggregate(last=Max("round"))["last"] or 0
+    Suggestion.objects.filter(ticket=ticket, superseded_at__isnull=True).update(superseded_at=now)
+    return _store_suggestions(ticket, passages, round=current + 1, message=message)
 
 
 def _idempotency_cutoff():

@@ -16,11 +16,12 @@ from tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db
 
-# ticket (+ customer, assignee), suggestions, ticket history, recent orders, order figures per
-# currency, recent interactions, open tickets with the ticket counts. The API key is verified
-# from the per-process cache after the first request. The throttle's counter (the shared cache:
-# with the database cache a constant few queries per request, on its own table) is not counted.
-CONTEXT_QUERIES = 7
+# ticket (+ customer, assignee), suggestions, the conversation's newest messages, ticket
+# history, recent orders, order figures per currency, recent interactions, open tickets with the
+# ticket counts. The API key is verified from the per-process cache after the first request. The
+# throttle's counter (the shared cache: with the database cache a constant few queries per
+# request, on its own table) is not counted.
+CONTEXT_QUERIES = 8
 
 
 @contextmanager
