@@ -217,7 +217,10 @@ class LocalBackend:
 
     def sync(self, job: SyncJob, *, progress: Callable[[SyncJob, str], None] | None = None):
         job = sync_documents(
-            job, source_documents(job.source), embed=self.embedder(), progress=progress
+            job,
+            source_documents(job.source, job=job),
+            embed=self.embedder(),
+            progress=progress,
         )
         self.encoder.prepare_queries()  # so the first ticket after `make run` does not wait
         return job
