@@ -50,6 +50,7 @@ from customers.interactions import (
     expiry_for,
 )
 from helpdesk.api.utils import elapsed_ms
+from helpdesk.redact import redact
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +82,9 @@ REQUEST_ERROR_CODES = frozenset(
 MAX_ATTEMPTS = 4
 BACKOFF_BASE_SECONDS = 0.05
 BACKOFF_CAP_SECONDS = 1.0
-# A ticket request waits on these: fail fast and let the caller degrade.
-CONNECT_TIMEOUT_SECONDS = 2
-READ_TIMEOUT_SECONDS = 5
+# A ticket request waits on these: each call's connect and read timeout is
+# DYNAMODB_TIMEOUT_SECONDS (default 1 s; DynamoDB answers in milliseconds), and a timed-out call
+# is not retried: the caller degrades and the outbox delivers later.
 
 
 class TicketIndex(GlobalSecondaryIndex):
@@ -113,7 +114,7 @@ class InteractionItem(Model):
 
 @lru_cache(maxsize=32)
 def interaction_model(
-    table_name: str, host: str | None, region: str | None
+    table_name: str, host: str | None, region: str | None, timeout: float = 1.0
 ) -> type[InteractionItem]:
     """A model class bound to one table. PynamoDB reads `Meta` when a class is created, so
     the settings' values go into a subclass built here (once per table/host/region)."""
@@ -127,8 +128,8 @@ def interaction_model(
             "billing_mode": PAY_PER_REQUEST_BILLING_MODE,
             # Retries are ours (see `_call`): bounded, with a patchable sleep.
             "max_retry_attempts": 0,
-            "connect_timeout_seconds": CONNECT_TIMEOUT_SECONDS,
-            "read_timeout_seconds": READ_TIMEOUT_SECONDS,
+            "connect_timeout_seconds": timeout,
+            "read_timeout_seconds": timeout,
         },
     )
     return type(
@@ -142,6 +143,9 @@ class DynamoDBInteractionStore:
     """The `InteractionStore` protocol on a DynamoDB table (see the module docstring)."""
 
     name = "dynamodb"
+    # Reached over the network, never through the Django database: /health may run its check
+    # in a worker and give up on it at HEALTH_CHECK_TIMEOUT_SECONDS.
+    remote = True
 
     def __init__(
         self,
@@ -151,13 +155,19 @@ class DynamoDBInteractionStore:
         region: str | None = None,
         max_attempts: int = MAX_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
+        timeout: float | None = None,
     ) -> None:
         self.table_name = table_name or settings.DYNAMODB_TABLE
         self.endpoint_url = endpoint_url or settings.DYNAMODB_ENDPOINT_URL
         self.region = region or settings.AWS_REGION
         self.max_attempts = max(1, max_attempts)
         self.sleep = sleep
-        self.model = interaction_model(self.table_name, self.endpoint_url, self.region)
+        self.model = interaction_model(
+            self.table_name,
+            self.endpoint_url,
+            self.region,
+            timeout or settings.DYNAMODB_TIMEOUT_SECONDS,
+        )
 
     # --- writes -------------------------------------------------------------------------------
 
@@ -167,7 +177,7 @@ class DynamoDBInteractionStore:
             # The condition makes a retry of the same record id a no-op instead of an overwrite.
             self._call("write", lambda: item.save(condition=self.model.sk.does_not_exist()))
         except PynamoDBException as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if response_code(exc) != "ConditionalCheckFailedException":
                 raise
             logger.debug("Interaction %s already stored", record.id)
 
@@ -242,7 +252,7 @@ class DynamoDBInteractionStore:
             try:
                 return operation()
             except PynamoDBException as exc:
-                code = exc.cause_response_code
+                code = response_code(exc)
                 if code in REQUEST_ERROR_CODES:
                     raise
                 if code in RETRYABLE_CODES and attempt < self.max_attempts:
@@ -262,7 +272,7 @@ class DynamoDBInteractionStore:
         return delay / 2 + random.uniform(0, delay / 2)
 
     def _unavailable(self, what: str, exc: PynamoDBException, attempts: int) -> str:
-        code = exc.cause_response_code
+        code = response_code(exc)
         if code in RETRYABLE_CODES:
             return f"DynamoDB {what} throttled ({code}) after {attempts} attempts"
         if code == "ResourceNotFoundException":
@@ -273,7 +283,8 @@ class DynamoDBInteractionStore:
         return f"DynamoDB {what} failed at {self._where()}: {_reason(exc)}"
 
     def _where(self) -> str:
-        return self.endpoint_url or f"region {self.region}"
+        # Never the endpoint URL: this text reaches /health (public) and the outbox's errors.
+        return "the configured endpoint" if self.endpoint_url else f"region {self.region}"
 
     def _to_item(self, record: InteractionRecord) -> InteractionItem:
         occurred_at = record.occurred_at
@@ -340,10 +351,28 @@ def _item_bytes(item: InteractionItem) -> int:
 
 def _reason(exc: Exception) -> str:
     cause = getattr(exc, "cause", None) or exc.__cause__ or exc
-    return f"{cause.__class__.__name__}: {cause}"
+    return redact(f"{cause.__class__.__name__}: {cause}")
+
+
+def response_code(exc: PynamoDBException) -> str | None:
+    """DynamoDB's error code behind a PynamoDB error, None when there is none.
+
+    Not `exc.cause_response_code`: that reads `exc.cause.response.get(...)`, and a transport
+    error (botocore's ReadTimeoutError, ConnectTimeoutError, EndpointConnectionError) carries
+    `response = None`, so the property itself raises AttributeError, and a hanging or
+    unreachable DynamoDB would surface as an AttributeError instead of an outage.
+    """
+    response = getattr(getattr(exc, "cause", None), "response", None)
+    if not isinstance(response, dict):
+        return None
+    error = response.get("Error")
+    code = error.get("Code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
 
 
 # --- table administration (manage.py interactions_create_table) ------------------------------
+
+ADMIN_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -361,7 +390,8 @@ def interactions_table_create() -> TableSetup:
     active, and make sure TTL is enabled on `expires_at`. Safe to run any number of times."""
     from helpdesk.aws import dynamodb_client
 
-    store = DynamoDBInteractionStore()
+    # Administration, not a request: the default client timeouts, not DYNAMODB_TIMEOUT_SECONDS.
+    store = DynamoDBInteractionStore(timeout=ADMIN_TIMEOUT_SECONDS)
     model = store.model
     client = dynamodb_client()
     created = False

@@ -100,6 +100,9 @@ class InteractionStoreUnavailable(HelpdeskError):
 
 class InteractionStore(Protocol):
     name: str
+    # True when the store is reached over the network and not through the Django database:
+    # /health runs its check in a worker, cut at HEALTH_CHECK_TIMEOUT_SECONDS.
+    remote: bool
 
     def append(self, record: InteractionRecord) -> None:
         """Store one interaction. Idempotent: a retried record (same id) is stored once."""
@@ -159,6 +162,7 @@ class DatabaseInteractionStore:
     """The embedded default: the log in the relational DB (customers.Interaction)."""
 
     name = "database"
+    remote = False
 
     def append(self, record: InteractionRecord) -> None:
         from customers.models import Interaction

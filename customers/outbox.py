@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from customers.interactions import InteractionRecord, get_interaction_store
 from customers.models import InteractionOutbox
+from helpdesk.redact import redact
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def outbox_deliver(*, interaction_ids: list[str] | None = None, limit: int = 500
                 row.attempts += 1
                 delay = min(BACKOFF_BASE_SECONDS * 2 ** (row.attempts - 1), BACKOFF_MAX_SECONDS)
                 row.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-                row.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
+                row.last_error = redact(f"{exc.__class__.__name__}: {exc}")[:2000]
                 row.save(update_fields=["attempts", "next_attempt_at", "last_error"])
                 logger.warning("Interaction %s not delivered: %s", row.interaction_id, exc)
                 result.failed += 1

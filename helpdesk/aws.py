@@ -16,28 +16,50 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from django.conf import settings
 
+from helpdesk.redact import redact
+
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_agent import AgentsforBedrockClient
     from mypy_boto3_bedrock_agent_runtime import AgentsforBedrockRuntimeClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
-# Fail fast: a request thread must not hang on an unreachable endpoint.
-_CONFIG = Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard"})
-# The Bedrock backend retries throttling itself, with its own bounded backoff; botocore's
-# retries underneath would multiply the attempts (and the wait before a degraded answer).
-_NO_RETRIES = Config(connect_timeout=2, read_timeout=10, retries={"total_max_attempts": 1})
+# Fail fast: a request thread must not hang on an unreachable endpoint. Calls a request waits on
+# get timeouts sized from its deadline (settings KB_RETRIEVAL_DEADLINE_SECONDS,
+# HEALTH_CHECK_TIMEOUT_SECONDS); these are for the rest (S3 reads during a sync, administration).
+CONNECT_TIMEOUT_SECONDS = 2.0
+READ_TIMEOUT_SECONDS = 10.0
 
 
-@lru_cache(maxsize=8)
-def _client(service: str, region: str, endpoint_url: str | None, *, retries: bool = True):
+@lru_cache(maxsize=16)
+def _client(
+    service: str,
+    region: str,
+    endpoint_url: str | None,
+    *,
+    retries: bool = True,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+):
+    # The Bedrock backend retries throttling itself, with its own bounded backoff, within its
+    # deadline; botocore's retries underneath would multiply the attempts (and the wait).
+    config = Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard"} if retries else {"total_max_attempts": 1},
+    )
     # boto3.client() is not thread-safe on the default session; a session of our own is.
     return boto3.session.Session().client(
-        service,
-        region_name=region,
-        endpoint_url=endpoint_url,
-        config=_CONFIG if retries else _NO_RETRIES,
+        service, region_name=region, endpoint_url=endpoint_url, config=config
     )
+
+
+def deadline_timeouts(seconds: float) -> dict[str, float]:
+    """Connect and read timeouts for one try of a call that must be over within `seconds`."""
+    return {
+        "connect_timeout": min(CONNECT_TIMEOUT_SECONDS, seconds),
+        "read_timeout": min(READ_TIMEOUT_SECONDS, seconds),
+    }
 
 
 def dynamodb_client() -> DynamoDBClient:
@@ -46,13 +68,28 @@ def dynamodb_client() -> DynamoDBClient:
 
 
 def bedrock_agent_runtime_client() -> AgentsforBedrockRuntimeClient:
-    """Bedrock Knowledge Bases queries (Retrieve)."""
-    return _client("bedrock-agent-runtime", settings.AWS_REGION, None, retries=False)
+    """Bedrock Knowledge Bases queries (Retrieve): one try, timeouts within the retrieval
+    deadline (KB_RETRIEVAL_DEADLINE_SECONDS)."""
+    return _client(
+        "bedrock-agent-runtime",
+        settings.AWS_REGION,
+        settings.BEDROCK_ENDPOINT_URL,
+        retries=False,
+        **deadline_timeouts(settings.KB_RETRIEVAL_DEADLINE_SECONDS),
+    )
 
 
-def bedrock_agent_client() -> AgentsforBedrockClient:
-    """Bedrock Knowledge Bases administration (ingestion jobs, GetKnowledgeBase)."""
-    return _client("bedrock-agent", settings.AWS_REGION, None, retries=False)
+def bedrock_agent_client(*, timeout: float | None = None) -> AgentsforBedrockClient:
+    """Bedrock Knowledge Bases administration (ingestion jobs, GetKnowledgeBase); `timeout`
+    bounds each try (for /health)."""
+    timeouts = deadline_timeouts(timeout) if timeout else {}
+    return _client(
+        "bedrock-agent",
+        settings.AWS_REGION,
+        settings.BEDROCK_ENDPOINT_URL,
+        retries=False,
+        **timeouts,
+    )
 
 
 def s3_client() -> S3Client:
@@ -66,9 +103,12 @@ def error_code(exc: ClientError) -> str:
 
 
 def describe_error(exc: Exception) -> str:
-    """`Code: message` for an AWS error, `Class: message` for anything else (for job reports
-    and logs; never the request or its credentials)."""
+    """`Code: message` for an AWS error, `Class: message` for anything else (for job reports,
+    API errors and /health; never the request, its credentials or the endpoint: URLs and host
+    names are redacted)."""
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}".rstrip(": ")
-    return f"{exc.__class__.__name__}: {exc}"
+        text = f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}".rstrip(": ")
+    else:
+        text = f"{exc.__class__.__name__}: {exc}"
+    return redact(text)

@@ -13,6 +13,9 @@ from rest_framework.views import APIView
 from customers.interactions import get_interaction_store
 from customers.outbox import outbox_depth
 from helpdesk.api.exceptions import DatabaseUnavailable
+from helpdesk.api.utils import elapsed_ms
+from helpdesk.deadline import DeadlineExceeded, start, wait
+from helpdesk.redact import redact
 from helpdesk.throttling import HealthThrottle
 from knowledge.backends.base import get_backend
 
@@ -53,14 +56,42 @@ def _database() -> dict:
     return check
 
 
-def _component(check) -> dict:
+def _start(check, *, remote: bool):
+    """Start a remote dependency's check (DynamoDB, Bedrock) in a worker, so the checks run side
+    by side; one that reads the database runs later, in this thread (`_component`)."""
+    if not remote:
+        return check
+    answer_by = time.perf_counter() + settings.HEALTH_CHECK_TIMEOUT_SECONDS
     try:
+        future = start(check, what="check")
+    except DeadlineExceeded as exc:
+        return exc
+    return lambda: wait(future, seconds=answer_by - time.perf_counter(), what="check")
+
+
+def _component(check, started: float) -> dict:
+    """One dependency's check, as started by `_start`: a remote one counts as down when it has
+    not answered within HEALTH_CHECK_TIMEOUT_SECONDS of the start of the checks."""
+    seconds = settings.HEALTH_CHECK_TIMEOUT_SECONDS
+    try:
+        if isinstance(check, Exception):
+            raise check
         health = check()
+    except DeadlineExceeded:
+        return {
+            "status": "down",
+            "detail": f"no answer within {seconds:g} s",
+            "latency_ms": elapsed_ms(started),
+        }
     except Exception as exc:
-        return {"status": "down", "detail": f"{exc.__class__.__name__}: {exc}", "latency_ms": None}
+        return {
+            "status": "down",
+            "detail": redact(f"{exc.__class__.__name__}: {exc}"),
+            "latency_ms": elapsed_ms(started),
+        }
     body = {
         "status": "ok" if health.ok else "degraded",
-        "detail": health.detail,
+        "detail": redact(health.detail),
         "latency_ms": health.latency_ms,
     }
     body.update(getattr(health, "info", {}) or {})
@@ -110,10 +141,16 @@ class HealthApi(APIView):
         if database["status"] == "ok":
             store = get_interaction_store()
             backend = get_backend()
+            started = time.perf_counter()
+            store_check = _start(store.check, remote=store.remote)
+            backend_check = _start(backend.check, remote=backend.remote)
             checks["interaction_store"] = _with_outbox(
-                {"name": store.name, **_component(store.check)}
+                {"name": store.name, **_component(store_check, started)}
             )
-            checks["knowledge_base"] = {"name": backend.name, **_component(backend.check)}
+            checks["knowledge_base"] = {
+                "name": backend.name,
+                **_component(backend_check, started),
+            }
             checks["email"] = _email()
         statuses = {check["status"] for check in checks.values()}
         overall = "ok" if statuses == {"ok"} else "degraded"

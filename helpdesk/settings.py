@@ -332,3 +332,19 @@ ANYMAIL = {
 }
 if env.str("AMAZON_SES_CONFIGURATION_SET", default=""):
     ANYMAIL["AMAZON_SES_CONFIGURATION_SET_NAME"] = env.str("AMAZON_SES_CONFIGURATION_SET")
+
+# --- Deadlines: a dependency that hangs never holds a request (issue 10) ----------------------
+# The most a ticket (or /kb/search) waits for KB retrieval, in total: connect, read and retries
+# included. Past it the ticket is answered `degraded`, /kb/search with a 503.
+KB_RETRIEVAL_DEADLINE_SECONDS = env.float("KB_RETRIEVAL_DEADLINE_SECONDS", default=2.0)
+# The most /health waits for each dependency's check (interaction store, KB backend).
+HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=1.0)
+# Connect and read timeout of each DynamoDB call (interaction store; no retry on timeouts).
+DYNAMODB_TIMEOUT_SECONDS = env.float("DYNAMODB_TIMEOUT_SECONDS", default=1.0)
+for _name in ("KB_RETRIEVAL_DEADLINE_SECONDS", "HEALTH_CHECK_TIMEOUT_SECONDS"):
+    if not 0 < globals()[_name] <= 25:
+        raise ImproperlyConfigured(f"{_name} is between 0 and 25 seconds (API Gateway: 30)")
+if DYNAMODB_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured("DYNAMODB_TIMEOUT_SECONDS must be positive")
+# A local Bedrock-protocol server for bedrock-agent and bedrock-agent-runtime (tests); empty: AWS.
+BEDROCK_ENDPOINT_URL = env.str("BEDROCK_ENDPOINT_URL", default="") or None

@@ -15,6 +15,7 @@ from knowledge import services
 from knowledge.backends.base import get_backend
 from knowledge.filters import validate_filter
 from knowledge.models import SyncJob
+from knowledge.selectors import kb_retrieve
 
 # Bedrock's Retrieve accepts at most 20,000 characters of query text; we hold the local
 # backend to the same contract so a client works with both.
@@ -100,7 +101,7 @@ class KbSearchApi(APIView):
     def get(self, request):
         data = validated(SearchInput, request.query_params)
         backend = get_backend()
-        passages = backend.retrieve(data["q"], k=data["k"], filters=data.get("filter"))
+        passages = kb_retrieve(data["q"], k=data["k"], filters=data.get("filter"))
         return Response(
             {
                 "query": data["q"],

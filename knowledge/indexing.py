@@ -26,6 +26,7 @@ from knowledge.sources import (
     DocumentError,
     ParsedDocument,
     SourceDocument,
+    SourceUnavailable,
     iter_folder,
     parse,
     public_uri,
@@ -37,14 +38,21 @@ HEARTBEAT_EVERY = 25  # documents
 EMBED_BATCH = 256  # passages embedded per encoder call during a sync
 
 
-def source_documents(source: str) -> Iterable[SourceDocument]:
-    """The documents of a KB source: a folder path or `s3://bucket/prefix`."""
+def source_documents(source: str, *, job: SyncJob | None = None) -> Iterable[SourceDocument]:
+    """The documents of a KB source: a folder path or `s3://bucket/prefix`. Entries of a folder
+    that are left out (links out of it) are recorded in `job` (see `skip`)."""
     if source.startswith("s3://"):
         from helpdesk.aws import s3_client
         from knowledge.sources.s3 import S3Location, iter_s3
 
         return iter_s3(S3Location.parse(source), s3_client())
-    return iter_folder(source)
+    on_skip = (lambda key, reason: skip(job, key, reason)) if job is not None else None
+    return iter_folder(source, on_skip=on_skip)
+
+
+def skip(job: SyncJob, key: str, reason: str) -> None:
+    """Record in the job's errors an entry of the source that was deliberately not indexed."""
+    job.errors.append({"key": key, "reason": reason, "skipped": True})
 
 
 @dataclass
@@ -124,6 +132,8 @@ def sync_documents(
             seen.add(document.key)
             try:
                 prepared = _prepare(document, known.get(document.key))
+            except SourceUnavailable:
+                raise  # the whole source, not this document: stop (below)
             except DocumentError as exc:
                 job.failed += 1
                 job.errors.append({"key": document.key, "reason": str(exc)})
@@ -144,6 +154,12 @@ def sync_documents(
             job.deleted += (
                 Article.objects.filter(source_key__in=gone).delete()[1].get("knowledge.Article", 0)
             )
+    except SourceUnavailable as exc:  # gone mid-sync: keep the old index, delete nothing
+        job.status = SyncJob.Status.FAILED
+        job.message = (
+            f"{exc} — the sync stopped after {job.scanned - 1} document(s); nothing was "
+            "deleted, and the next sync picks up what this one did not finish."
+        )
     except DocumentError as exc:  # the source as a whole is unreadable: keep the old index
         job.status = SyncJob.Status.FAILED
         job.message = str(exc)
@@ -153,6 +169,9 @@ def sync_documents(
             f"{job.scanned} scanned: {job.added} added, {job.updated} updated, "
             f"{job.deleted} deleted, {job.unchanged} unchanged, {job.failed} failed"
         )
+        skipped = sum(1 for error in job.errors if error.get("skipped"))
+        if skipped:
+            job.message += f", {skipped} skipped (outside the source)"
     if job.added or job.updated or job.deleted or relinked:
         KnowledgeState.bump()
     job.finished_at = timezone.now()

@@ -18,10 +18,17 @@ from django.db import close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from helpdesk.aws import describe_error
 from knowledge.backends.base import get_backend
 from knowledge.indexing import Progress, sync_documents
 from knowledge.models import KnowledgeState, SyncJob
-from knowledge.sources import SIDECAR_SUFFIX, DocumentError, SourceDocument, is_supported
+from knowledge.sources import (
+    SIDECAR_SUFFIX,
+    DocumentError,
+    SourceDocument,
+    SourceUnavailable,
+    is_supported,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +63,10 @@ def kb_sync_start(
     return _run(backend, job, progress)
 
 
-def _run(backend, job: SyncJob, progress: Progress | None) -> SyncJob:
-    """Run `job`, then (in this thread) any follow-ups requested while it ran; return `job`."""
-    current = job = _run_one(backend, job, progress)
+def _run(backend, job: SyncJob, progress: Progress | None, *, first=None) -> SyncJob:
+    """Run `job` (with `first(job)` instead of a full sync, for an S3 event's objects), then
+    (in this thread) any follow-ups requested while it ran; return `job`."""
+    current = job = _run_one(backend, job, progress, work=first)
     while (follow_up := _claim_follow_up(current)) is not None:
         logger.info("KB sync %s was asked for again: follow-up %s", current.id, follow_up.id)
         current = _run_one(backend, follow_up, progress)
@@ -66,12 +74,14 @@ def _run(backend, job: SyncJob, progress: Progress | None) -> SyncJob:
     return job
 
 
-def _run_one(backend, job: SyncJob, progress: Progress | None) -> SyncJob:
+def _run_one(backend, job: SyncJob, progress: Progress | None, *, work=None) -> SyncJob:
     try:
+        if work is not None:
+            return work(job)
         return backend.sync(job, progress=progress)
     except Exception as exc:
         logger.exception("KB sync %s failed", job.id)
-        return job.fail(f"{exc.__class__.__name__}: {exc}")
+        return job.fail(describe_error(exc))
 
 
 def _run_in_thread(backend, job: SyncJob) -> None:
@@ -193,13 +203,18 @@ def kb_sync_poll() -> list[SyncJob]:
     return [sync_job_status(job) for job in waiting]
 
 
-def kb_sync_s3_event(event: dict) -> SyncJob | None:
+def kb_sync_s3_event(event: dict, *, progress: Progress | None = None) -> SyncJob | None:
     """Apply an S3 notification (put/delete of objects) to the KB: what the Lambda S3 trigger
     calls. Only the named objects are read; an object that no longer exists is a delete.
     Records for other buckets or prefixes are ignored. Returns the job, or None if nothing in
-    the event concerns the configured source."""
-    from helpdesk.aws import s3_client
-    from knowledge.sources.s3 import S3Location, head_document, parse_s3_event
+    the event concerns the configured source.
+
+    It takes the same one-running-sync claim as `POST /kb/sync` and `manage.py kb_sync`: while
+    another sync of the source runs, the event gets that job back, marked `rerun_requested`
+    (its follow-up, a full sync, covers these objects), and nothing else is written. Once this
+    event's sync is over, the follow-ups requested meanwhile run here, as after any sync.
+    """
+    from knowledge.sources.s3 import S3Location, parse_s3_event
 
     if not settings.KB_SOURCE.startswith("s3://"):
         logger.warning("Ignoring an S3 event: KB_SOURCE is not an S3 location")
@@ -215,9 +230,23 @@ def kb_sync_s3_event(event: dict) -> SyncJob | None:
     backend = get_backend()
     if backend.name != "local":  # Bedrock re-ingests its data source incrementally itself
         return kb_sync_start(trigger=SyncJob.Trigger.S3_EVENT)
-    job = _new_running_job(
-        backend.name, settings.KB_SOURCE, SyncJob.Trigger.S3_EVENT, timezone.now()
+    job, created = _claim(
+        backend=backend.name, source=settings.KB_SOURCE, trigger=SyncJob.Trigger.S3_EVENT
     )
+    if not created:
+        logger.info("S3 event joins the running KB sync %s (a follow-up will run)", job.id)
+        return job
+
+    def apply_changes(job: SyncJob) -> SyncJob:
+        return _sync_s3_changes(job, backend, location, changes, progress)
+
+    return _run(backend, job, progress, first=apply_changes)
+
+
+def _sync_s3_changes(job: SyncJob, backend, location, changes, progress) -> SyncJob:
+    from helpdesk.aws import s3_client
+    from knowledge.sources.s3 import head_document
+
     client = s3_client()
     documents: list[SourceDocument] = []
     deleted: set[str] = set()
@@ -233,6 +262,8 @@ def kb_sync_s3_event(event: dict) -> SyncJob | None:
             document = (
                 None if change.removed else head_document(location, change.object_key, client)
             )
+        except SourceUnavailable as exc:
+            return job.fail(f"{exc}; nothing was changed.")
         except DocumentError as exc:
             job.failed += 1
             job.errors.append({"key": key, "reason": str(exc)})
@@ -242,5 +273,10 @@ def kb_sync_s3_event(event: dict) -> SyncJob | None:
         else:
             documents.append(document)
     return sync_documents(
-        job, documents, complete=False, deleted_keys=deleted, embed=backend.embedder()
+        job,
+        documents,
+        complete=False,
+        deleted_keys=deleted,
+        embed=backend.embedder(),
+        progress=progress,
     )

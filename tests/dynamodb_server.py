@@ -36,6 +36,11 @@ FAKE_AWS_ENV = {
 }
 
 
+# moto on a busy test machine can take longer than production's 1 s DYNAMODB_TIMEOUT_SECONDS;
+# tests of the timeout itself (tests/test_deadlines.py) set their own.
+TEST_TIMEOUT_SECONDS = 10.0
+
+
 @dataclass(frozen=True)
 class DynamoDBServer:
     url: str
@@ -81,6 +86,7 @@ def dynamodb_settings(dynamodb_server, settings):
     table = f"helpdesk-test-{uuid.uuid4().hex[:12]}"
     settings.DYNAMODB_ENDPOINT_URL = dynamodb_server.url
     settings.DYNAMODB_TABLE = table
+    settings.DYNAMODB_TIMEOUT_SECONDS = TEST_TIMEOUT_SECONDS
     _store_for.cache_clear()
     yield settings
     # A test may have pointed the settings elsewhere (a dead port, a missing table).
@@ -98,7 +104,11 @@ def _dynamodb_shared_table(dynamodb_server):
     from customers.dynamodb import interactions_table_create
 
     table = f"helpdesk-test-shared-{uuid.uuid4().hex[:8]}"
-    with override_settings(DYNAMODB_ENDPOINT_URL=dynamodb_server.url, DYNAMODB_TABLE=table):
+    with override_settings(
+        DYNAMODB_ENDPOINT_URL=dynamodb_server.url,
+        DYNAMODB_TABLE=table,
+        DYNAMODB_TIMEOUT_SECONDS=TEST_TIMEOUT_SECONDS,
+    ):
         interactions_table_create()
     yield table
     with override_settings(DYNAMODB_ENDPOINT_URL=dynamodb_server.url):
@@ -114,11 +124,14 @@ def dynamodb_table(dynamodb_server, _dynamodb_shared_table, settings) -> str:
 
     settings.DYNAMODB_ENDPOINT_URL = dynamodb_server.url
     settings.DYNAMODB_TABLE = _dynamodb_shared_table
+    settings.DYNAMODB_TIMEOUT_SECONDS = TEST_TIMEOUT_SECONDS
     _store_for.cache_clear()
     yield _dynamodb_shared_table
     _store_for.cache_clear()
     model = DynamoDBInteractionStore(
-        table_name=_dynamodb_shared_table, endpoint_url=dynamodb_server.url
+        table_name=_dynamodb_shared_table,
+        endpoint_url=dynamodb_server.url,
+        timeout=TEST_TIMEOUT_SECONDS,
     ).model
     with model.batch_write() as batch:
         for item in model.scan(attributes_to_get=["customer_id", "sk"]):

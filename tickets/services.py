@@ -30,6 +30,7 @@ from helpdesk.api.exceptions import (
 from helpdesk.reading import clean_message
 from knowledge.backends.base import Passage, get_backend
 from knowledge.query import CUSTOMER, TicketQuery, Turn
+from knowledge.selectors import kb_retrieve
 from tickets import mail
 from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
 from tickets.selectors import suggestion_json
@@ -102,8 +103,11 @@ def ticket_create(
             return _replay(earlier, fingerprint)
         raise
     # Committed: deliver to a non-database store now; what fails waits in the outbox. (A replay
-    # of this response shows what was degraded when the ticket was accepted.)
-    if result.queued and outbox_deliver(interaction_ids=result.queued).failed:
+    # of this response shows what was degraded when the ticket was accepted.) Not when reading
+    # the store failed a moment ago: a store that is down or hanging would only cost the client
+    # another timeout, and the drain delivers it.
+    store_failed = "interactions" in result.body["degraded"]
+    if result.queued and not store_failed and outbox_deliver(interaction_ids=result.queued).failed:
         degraded_now = sorted({*result.body["degraded"], "interactions"})
         result = replace(result, body={**result.body, "degraded": degraded_now})
     return result
@@ -128,7 +132,7 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> TicketCreated:
 
 def _retrieve(query: TicketQuery, filters: dict | None, degraded: list[str]) -> list[Passage]:
     try:
-        return get_backend().retrieve(query, k=settings.KB_SUGGESTIONS, filters=filters)
+        return kb_retrieve(query, k=settings.KB_SUGGESTIONS, filters=filters)
     except HelpdeskError as exc:
         logger.warning("KB retrieval degraded: %s", exc)
     except Exception:

@@ -52,6 +52,9 @@ class BackendHealth:
 
 class KnowledgeBackend(Protocol):
     name: str
+    # True when retrieval and the health check are network calls with no database use: they
+    # may run in a worker thread (helpdesk.deadline), cut at their deadline.
+    remote: bool
 
     def retrieve(
         self, query: TicketQuery | str, *, k: int = 5, filters: dict[str, Any] | None = None
@@ -59,6 +62,12 @@ class KnowledgeBackend(Protocol):
         """The k passages that best answer `query` (a ticket; a plain string is one customer
         message), best first. Raises
         KnowledgeBackendUnavailable when the backend cannot answer."""
+
+    def retrieval(
+        self, query: TicketQuery | str, *, k: int = 5, filters: dict[str, Any] | None = None
+    ) -> Callable[[], list[Passage]]:
+        """`retrieve` as a call to make later, possibly in another thread: whatever needs the
+        database is done now, in the caller's thread; the call itself must not use it."""
 
     def sync(
         self, job: SyncJob, *, progress: Callable[[SyncJob, str], None] | None = None

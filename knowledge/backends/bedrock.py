@@ -83,6 +83,9 @@ STATISTICS = {
 
 class BedrockBackend:
     name = "bedrock"
+    # Retrieval and the health check are calls to AWS only: they run in a worker, cut at their
+    # deadline (helpdesk.deadline).
+    remote = True
 
     def __init__(
         self,
@@ -93,14 +96,23 @@ class BedrockBackend:
         data_source_id: str | None = None,
         search_type: str | None = None,
         max_attempts: int | None = None,
+        health_client: AgentsforBedrockClient | None = None,
+        deadline_seconds: float | None = None,
     ) -> None:
         if runtime_client is None or agent_client is None:
             from helpdesk import aws
 
             runtime_client = runtime_client or aws.bedrock_agent_runtime_client()
             agent_client = agent_client or aws.bedrock_agent_client()
+            # /health's GetKnowledgeBase: each try bounded by the health check's timeout.
+            health_client = health_client or aws.bedrock_agent_client(
+                timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS
+            )
         self.runtime = runtime_client
         self.agent = agent_client
+        self.health_agent = health_client or agent_client
+        # Retrieve's retries stop when the next try could not finish within this.
+        self.deadline_seconds = deadline_seconds or settings.KB_RETRIEVAL_DEADLINE_SECONDS
         self.kb_id = kb_id if kb_id is not None else settings.BEDROCK_KB_ID
         self.data_source_id = (
             data_source_id if data_source_id is not None else settings.BEDROCK_DATA_SOURCE_ID
@@ -138,8 +150,15 @@ class BedrockBackend:
                 retrievalQuery={"text": query},
                 retrievalConfiguration={"vectorSearchConfiguration": search},
             ),
+            budget=self.deadline_seconds,
         )
         return collapse(response.get("retrievalResults", []), k=k)
+
+    def retrieval(
+        self, query: TicketQuery | str, *, k: int = 5, filters: dict[str, Any] | None = None
+    ) -> Callable[[], list[Passage]]:
+        """Retrieve uses no database: the whole call can run in a worker thread."""
+        return lambda: self.retrieve(query, k=k, filters=filters)
 
     # --- sync ---------------------------------------------------------------------------------
 
@@ -241,7 +260,7 @@ class BedrockBackend:
         if not self.kb_id:
             return BackendHealth(False, "BEDROCK_KB_ID is not set", elapsed_ms(started), info)
         try:
-            response = self.agent.get_knowledge_base(knowledgeBaseId=self.kb_id)
+            response = self.health_agent.get_knowledge_base(knowledgeBaseId=self.kb_id)
         except (ClientError, BotoCoreError) as exc:
             return BackendHealth(False, describe_error(exc), elapsed_ms(started), info)
         status = response["knowledgeBase"]["status"]
@@ -261,12 +280,20 @@ class BedrockBackend:
             raise KnowledgeBackendUnavailable(f"{setting} is not set.")
 
     def _call(
-        self, operation: str, call: Callable[[], T], *, passthrough: Collection[str] = ()
+        self,
+        operation: str,
+        call: Callable[[], T],
+        *,
+        passthrough: Collection[str] = (),
+        budget: float | None = None,
     ) -> T:
         """Run `call`, retrying what is transient; raise KnowledgeBackendUnavailable otherwise.
 
         A `ClientError` whose code is in `passthrough` is re-raised for the caller to handle.
+        With a `budget` (seconds, for all tries together), no try starts after the backoff
+        before it would have used the budget up: a timed-out try is not repeated.
         """
+        give_up_at = time.monotonic() + budget if budget else None
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return call()
@@ -276,12 +303,16 @@ class BedrockBackend:
                     raise
                 if not _retryable(exc) or attempt == self.max_attempts:
                     raise self._unavailable(operation, exc, attempt) from exc
+                failure = exc
             except (BotoConnectionError, HTTPClientError) as exc:
                 if attempt == self.max_attempts:
                     raise self._unavailable(operation, exc, attempt) from exc
+                failure = exc
             except BotoCoreError as exc:  # bad parameters, no credentials: retrying won't help
                 raise self._unavailable(operation, exc, attempt) from exc
             delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
+            if give_up_at is not None and time.monotonic() + delay >= give_up_at:
+                raise self._unavailable(operation, failure, attempt) from failure
             logger.info(
                 "Bedrock %s attempt %d failed; retrying in %.2fs", operation, attempt, delay
             )

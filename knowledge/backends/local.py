@@ -126,6 +126,8 @@ def _stored_vectors(rows: list[tuple], column: int, field: str, text_of, encoder
 
 class LocalBackend:
     name = "local"
+    # Its health check reads the database: /health runs it in the request thread.
+    remote = False
 
     def __init__(self, encoder: Encoder | None = None) -> None:
         self._encoder = encoder
@@ -155,6 +157,15 @@ class LocalBackend:
     ) -> list[Passage]:
         """`mode` "hybrid" is the retriever; "bm25" and "dense" are kb_eval's baselines, which
         read a plain-text query as it is (a TicketQuery: all of its cleaned text)."""
+        return self.retrieval(query, k=k, filters=filters, mode=mode)()
+
+    def retrieval(
+        self, query: TicketQuery | str, *, k=5, filters=None, mode="hybrid"
+    ) -> Callable[[], list[Passage]]:
+        """`retrieve` in two steps: what needs the database (the index at the current KB
+        revision, built if stale; the encoder, loaded once) now, in the caller's thread; the
+        search itself (CPU only) in the returned call, which may run in another thread
+        (knowledge.selectors.kb_retrieve runs it within the retrieval deadline)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         if mode == "hybrid":
@@ -163,6 +174,7 @@ class LocalBackend:
             query = query.parts().full
         try:
             index = self.index()
+            self.encoder.prepare_queries()  # loaded once per process, not inside a deadline
         except DATABASE_DOWN:
             raise  # not the index's fault: the API answers 503 database_unavailable
         except Exception as exc:  # a broken index must degrade tickets, not fail them
@@ -170,7 +182,10 @@ class LocalBackend:
         key = (index.revision, mode, query, json.dumps(filters, sort_keys=True), k)
         cached = self._results.get(key)
         if cached is not None:
-            return cached
+            return lambda: cached
+        return lambda: self._search(index, key, query, k, filters, mode)
+
+    def _search(self, index: _Index, key: tuple, query, k, filters, mode) -> list[Passage]:
         allowed = None
         if filters:
             allowed = {pk for pk, (_, meta) in index.articles.items() if matches(filters, meta)}
@@ -204,7 +219,10 @@ class LocalBackend:
 
     def sync(self, job: SyncJob, *, progress: Callable[[SyncJob, str], None] | None = None):
         job = sync_documents(
-            job, source_documents(job.source), embed=self.embedder(), progress=progress
+            job,
+            source_documents(job.source, job=job),
+            embed=self.embedder(),
+            progress=progress,
         )
         self.encoder.prepare_queries()  # so the first ticket after `make run` does not wait
         return job

@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlparse
 
-from knowledge.sources.parsers import PARSERS, DocumentError, ParsedDocument, parse_bytes
+from knowledge.sources.parsers import (
+    PARSERS,
+    DocumentError,
+    ParsedDocument,
+    SourceUnavailable,
+    parse_bytes,
+)
+
+logger = logging.getLogger(__name__)
 
 SIDECAR_SUFFIX = ".metadata.json"
 # Published without their extension under KB_PUBLIC_BASE_URL: a help centre serves
@@ -94,26 +103,84 @@ def public_uri(document: SourceDocument, metadata: dict[str, Any], *, base_url: 
     return document.uri
 
 
-def iter_folder(root: str | Path) -> Iterator[SourceDocument]:
+# Called with (key, reason) for each entry a folder sync leaves out (see iter_folder).
+OnSkip = Callable[[str, str], None]
+
+OUTSIDE_SOURCE = "resolves outside the KB source (a link out of KB_SOURCE): skipped"
+
+
+def iter_folder(root: str | Path, *, on_skip: OnSkip | None = None) -> Iterator[SourceDocument]:
+    """The folder's supported files, in path order. Links are followed only while they stay
+    inside the folder: a file or directory whose resolved path is outside it (a link to
+    /etc/passwd, a linked directory elsewhere) is skipped and reported to `on_skip`, and so is
+    a sidecar that resolves outside it (its document is indexed without it). Reads check again,
+    so a link swapped after the listing is not followed either."""
     root = Path(root)
     if not root.is_dir():
         raise DocumentError(f"KB source folder {root} does not exist.")
-    for path in sorted(root.rglob("*")):
+    real_root = root.resolve()
+    skip = on_skip or (lambda key, reason: None)
+    for path in _walk(root, real_root, skip):
         key = path.relative_to(root).as_posix()
-        if not path.is_file() or not is_supported(key):
+        if not is_supported(key):
             continue
         sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+        if sidecar.is_symlink() and not _inside(sidecar, real_root):
+            skip(key + SIDECAR_SUFFIX, OUTSIDE_SOURCE)
+            sidecar = None
+        elif not sidecar.is_file():
+            sidecar = None
         version = _file_version(path)
-        if sidecar.is_file():
+        if sidecar is not None:
             version += "+" + _file_version(sidecar)
         yield SourceDocument(
             key=key,
             uri=quote(key),
             version=version,
             read=lambda path=path, sidecar=sidecar: DocumentContent(
-                path.read_bytes(), sidecar.read_bytes() if sidecar.is_file() else None
+                _read_inside(path, real_root),
+                _read_inside(sidecar, real_root) if sidecar is not None else None,
             ),
         )
+
+
+def _walk(root: Path, real_root: Path, skip: OnSkip) -> Iterator[Path]:
+    """Files under `root` whose resolved path is inside `real_root`, sorted by path. Links to
+    directories inside are followed, but a directory is walked once, under the first path that
+    reaches it (breadth first, in name order), so a loop of links ends."""
+    visited: set[Path] = set()
+    found: list[Path] = []
+    pending = [root]
+    while pending:
+        directory = pending.pop(0)
+        real = directory.resolve()
+        if real in visited:
+            continue
+        visited.add(real)
+        for entry in sorted(directory.iterdir()):
+            key = entry.relative_to(root).as_posix()
+            if entry.is_symlink() and not _inside(entry, real_root):
+                skip(key, OUTSIDE_SOURCE)
+                logger.warning("KB sync: %s %s", key, OUTSIDE_SOURCE)
+            elif entry.is_dir():
+                pending.append(entry)
+            elif entry.is_file():
+                found.append(entry)
+    return iter(sorted(found))
+
+
+def _inside(path: Path, real_root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(real_root)
+    except (OSError, RuntimeError):  # a dangling or looping link: not a document
+        return False
+
+
+def _read_inside(path: Path, real_root: Path) -> bytes:
+    real = path.resolve()
+    if not real.is_relative_to(real_root):
+        raise DocumentError(OUTSIDE_SOURCE)
+    return real.read_bytes()
 
 
 def _file_version(path: Path) -> str:
@@ -125,7 +192,9 @@ __all__ = [
     "DocumentContent",
     "DocumentError",
     "ParsedDocument",
+    "OUTSIDE_SOURCE",
     "SourceDocument",
+    "SourceUnavailable",
     "is_supported",
     "iter_folder",
     "parse",

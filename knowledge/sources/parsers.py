@@ -19,6 +19,11 @@ class DocumentError(Exception):
     """A document that cannot be indexed; the sync reports it and goes on."""
 
 
+class SourceUnavailable(DocumentError):
+    """The source as a whole stopped answering (S3 unreachable, the bucket gone, 5xx past the
+    retries): the sync stops and fails, and keeps everything already indexed."""
+
+
 @dataclass(frozen=True)
 class ParsedDocument:
     title: str

@@ -21,6 +21,7 @@ from knowledge.sources import (
     DocumentContent,
     DocumentError,
     SourceDocument,
+    SourceUnavailable,
     is_supported,
 )
 
@@ -107,27 +108,46 @@ def s3_document(
 
 
 def _get(client: S3Client, bucket: str, key: str) -> bytes | None:
-    """The object's bytes; None when it does not exist (not an error: it was deleted)."""
+    """The object's bytes; None when it does not exist (not an error: it was deleted).
+
+    An error about this object (access denied to it) fails the document; one that says S3
+    itself is gone (unreachable, timing out, the bucket deleted, 5xx past botocore's retries)
+    raises SourceUnavailable, which stops the sync: every further read would fail the same way.
+    """
     try:
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
         if error_code(exc) in MISSING_CODES:
             return None
-        raise DocumentError(f"Cannot read s3://{bucket}/{key}: {describe_error(exc)}") from None
-    except BotoCoreError as exc:
-        raise DocumentError(f"Cannot read s3://{bucket}/{key}: {exc}") from None
+        error = SourceUnavailable if _source_down(exc) else DocumentError
+        raise error(f"Cannot read s3://{bucket}/{key}: {describe_error(exc)}") from None
+    except BotoCoreError as exc:  # connection refused, timeouts, a broken response stream
+        raise SourceUnavailable(
+            f"S3 stopped answering while reading s3://{bucket}/{key}: {describe_error(exc)}"
+        ) from None
+
+
+# The bucket is gone, or S3 is failing, not this object.
+SOURCE_DOWN_CODES = frozenset({"NoSuchBucket", "SlowDown", "ServiceUnavailable", "InternalError"})
+
+
+def _source_down(exc: ClientError) -> bool:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return error_code(exc) in SOURCE_DOWN_CODES or status >= 500
 
 
 def head_document(location: S3Location, object_key: str, client: S3Client):
     """The SourceDocument for one object, or None if it no longer exists (treat as deleted)."""
+    where = f"s3://{location.bucket}/{object_key}"
     try:
         head = client.head_object(Bucket=location.bucket, Key=object_key)
     except ClientError as exc:
         if error_code(exc) in MISSING_CODES:
             return None
-        raise DocumentError(
-            f"Cannot read s3://{location.bucket}/{object_key}: {describe_error(exc)}"
-        ) from None
+        error = SourceUnavailable if _source_down(exc) else DocumentError
+        raise error(f"Cannot read {where}: {describe_error(exc)}") from None
+    except BotoCoreError as exc:
+        raise SourceUnavailable(f"S3 is not answering ({where}): {describe_error(exc)}") from None
     sidecar_key = object_key + SIDECAR_SUFFIX
     version = head["ETag"].strip('"')
     try:

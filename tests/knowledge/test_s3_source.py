@@ -5,6 +5,7 @@ from urllib.parse import quote_plus
 
 import boto3
 import pytest
+from django.utils import timezone
 
 from knowledge.backends.base import get_backend
 from knowledge.models import Article, SyncJob
@@ -154,3 +155,133 @@ def test_events_for_other_buckets_or_malformed_records_are_ignored(s3):
     assert kb_sync_s3_event({"Records": "nonsense"}) is None
     assert kb_sync_s3_event({}) is None
     assert not SyncJob.objects.filter(trigger=SyncJob.Trigger.S3_EVENT).exists()
+
+
+# --- S3 failing mid-sync ----------------------------------------------------------------------
+
+
+def test_s3_going_away_mid_sync_fails_the_job_and_deletes_nothing(dynamodb_server, settings):
+    """A real S3 server of the test's own, stopped after the listing: the sync stops at the
+    first read that fails, the job is `failed` with a clear error, and every article indexed
+    before keeps serving (the listing saw them all, so nothing looks deleted)."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    from helpdesk.aws import _client
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # moto keeps its state per process: this server shares the session server's buckets, so
+    # the bucket is one of this test's own, removed through the session server afterwards.
+    bucket = "helpdesk-kb-mid-sync"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        client = boto3.session.Session().client("s3", region_name="eu-west-2", endpoint_url=url)
+        client.create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+        )
+        settings.S3_ENDPOINT_URL = url
+        settings.KB_SOURCE = f"s3://{bucket}/kb/"
+        client.put_object(Bucket=bucket, Key="kb/a.md", Body=b"# Alpha\n\nAlpha article.\n")
+        client.put_object(Bucket=bucket, Key="kb/b.md", Body=b"# Beta\n\nBeta, version one.\n")
+        assert sync().added == 2
+        client.put_object(Bucket=bucket, Key="kb/b.md", Body=b"# Beta\n\nBeta, version two.\n")
+        client.put_object(Bucket=bucket, Key="kb/c.md", Body=b"# Gamma\n\nGamma article.\n")
+        _client.cache_clear()  # no pooled connection to the server outlives it
+
+        def stop_after_listing(job, key):
+            if key == "a.md":
+                server.stop()
+
+        job = kb_sync_start(trigger=SyncJob.Trigger.COMMAND, progress=stop_after_listing)
+    finally:
+        server.stop()
+        _client.cache_clear()
+        cleanup = boto3.session.Session().client(
+            "s3", region_name="eu-west-2", endpoint_url=dynamodb_server.url
+        )
+        for key in ("kb/a.md", "kb/b.md", "kb/c.md"):
+            cleanup.delete_object(Bucket=bucket, Key=key)
+        cleanup.delete_bucket(Bucket=bucket)
+
+    assert job.status == SyncJob.Status.FAILED
+    assert job.message.startswith(f"S3 stopped answering while reading s3://{bucket}/kb/b.md")
+    assert "nothing was deleted" in job.message
+    assert str(port) not in job.message and "127.0.0.1" not in job.message
+    assert (job.deleted, job.added, job.updated) == (0, 0, 0)
+    assert set(Article.objects.values_list("source_key", flat=True)) == {"a.md", "b.md"}
+    assert "version one" in Article.objects.get(source_key="b.md").chunks.get().text
+    assert titles("alpha")[0] == "Alpha"
+    assert not SyncJob.objects.filter(status=SyncJob.Status.RUNNING).exists()
+
+
+# --- the S3-event path takes the one-running-sync claim ---------------------------------------
+
+
+def test_an_s3_event_while_a_sync_runs_joins_it_as_the_api_does(s3, settings, admin_api):
+    put(s3, "kb/a.md", "# A\n\nAlpha.\n")
+    running = SyncJob.objects.create(
+        backend="local",
+        source=settings.KB_SOURCE,
+        trigger=SyncJob.Trigger.API,
+        status=SyncJob.Status.RUNNING,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
+
+    from_event = kb_sync_s3_event(event("ObjectCreated:Put", "kb/a.md"))
+    from_api = admin_api.post("/kb/sync")
+
+    assert from_event.pk == running.pk and from_event.status == SyncJob.Status.RUNNING
+    assert from_api.status_code == 202 and from_api.json()["id"] == running.pk
+    running.refresh_from_db()
+    assert running.rerun_requested is True
+    assert SyncJob.objects.filter(status=SyncJob.Status.RUNNING).count() == 1
+    assert not SyncJob.objects.filter(trigger=SyncJob.Trigger.S3_EVENT).exists()
+    assert not Article.objects.filter(source_key="a.md").exists()  # the follow-up's job
+
+
+def test_a_sync_asked_for_during_an_s3_event_sync_gets_it_and_a_follow_up(s3, admin_api):
+    put(s3, "kb/a.md", "# A\n\nAlpha.\n")
+    sync()
+    put(s3, "kb/b.md", "# Beta\n\nBeta arrives.\n")
+    put(s3, "kb/c.md", "# Gamma\n\nGamma arrives while the event's sync runs.\n")
+    joined = []
+
+    def request_during_sync(job, key):
+        if not joined:
+            joined.append(admin_api.post("/kb/sync"))
+            joined.append(kb_sync_s3_event(event("ObjectCreated:Put", "kb/c.md")))
+
+    job = kb_sync_s3_event(event("ObjectCreated:Put", "kb/b.md"), progress=request_during_sync)
+
+    api_answer, second_event = joined
+    assert api_answer.status_code == 202
+    assert api_answer.json()["id"] == job.id and api_answer.json()["status"] == "running"
+    assert api_answer.json()["rerun_requested"] is True
+    assert second_event.pk == job.pk
+    assert (job.trigger, job.status, job.added) == ("s3-event", "succeeded", 1)
+    follow_up = job.follow_up
+    assert follow_up is not None and follow_up.status == SyncJob.Status.SUCCEEDED
+    assert (follow_up.added, follow_up.unchanged) == (1, 2)  # c.md; a.md and b.md as they were
+    assert set(Article.objects.values_list("source_key", flat=True)) == {"a.md", "b.md", "c.md"}
+    assert not SyncJob.objects.filter(status=SyncJob.Status.RUNNING).exists()
+
+
+def test_an_s3_event_sync_that_crashes_releases_the_claim(s3, monkeypatch):
+    put(s3, "kb/a.md", "# A\n\nAlpha.\n")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(s3_source, "head_document", broken)
+
+    job = kb_sync_s3_event(event("ObjectCreated:Put", "kb/a.md"))
+
+    assert job.status == SyncJob.Status.FAILED and "disk full" in job.message
+    assert not SyncJob.objects.filter(status=SyncJob.Status.RUNNING).exists()
+    assert sync().status == SyncJob.Status.SUCCEEDED  # the next sync is not blocked

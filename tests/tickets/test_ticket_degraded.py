@@ -19,10 +19,10 @@ PAYLOAD = {
 
 
 def test_kb_outage_answers_degraded_without_suggestions(api, monkeypatch):
-    def unavailable(self, query, *, k=5, filters=None):
+    def unavailable(self, query, *, k=5, filters=None, mode="hybrid"):
         raise KnowledgeBackendUnavailable("index unavailable")
 
-    monkeypatch.setattr(LocalBackend, "retrieve", unavailable)
+    monkeypatch.setattr(LocalBackend, "retrieval", unavailable)
 
     response = api.post("/tickets", PAYLOAD, format="json")
 
@@ -37,16 +37,22 @@ def test_kb_outage_answers_degraded_without_suggestions(api, monkeypatch):
 
 
 def test_unexpected_kb_error_also_degrades(api, monkeypatch):
-    def broken(self, query, *, k=5, filters=None):
-        raise RuntimeError("boom")
+    def broken(self, query, **kwargs):
+        def search():  # raised in the deadline worker, mid-search
+            raise RuntimeError("boom")
 
-    monkeypatch.setattr(LocalBackend, "retrieve", broken)
+        return search
+
+    monkeypatch.setattr(LocalBackend, "retrieval", broken)
 
     response = api.post("/tickets", PAYLOAD, format="json")
 
     assert response.status_code == 201
     assert response.json()["degraded"] == ["knowledge_base"]
-    assert Ticket.objects.count() == 1
+    assert response.json()["suggestions"] == []
+    ticket = Ticket.objects.get()
+    assert not Suggestion.objects.exists()
+    assert Interaction.objects.filter(ticket_id=ticket.id, kind="ticket_created").count() == 1
 
 
 def test_interaction_store_outage_keeps_ticket_and_suggestions(api, monkeypatch):

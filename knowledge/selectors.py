@@ -1,0 +1,36 @@
+"""Reads of the knowledge base for requests: retrieval within one total deadline."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from helpdesk.api.exceptions import KnowledgeBackendUnavailable
+from helpdesk.deadline import DeadlineExceeded, call_within
+from knowledge.backends.base import Passage, get_backend
+
+if TYPE_CHECKING:
+    from knowledge.query import TicketQuery
+
+
+def kb_retrieve(
+    query: TicketQuery | str, *, k: int, filters: dict[str, Any] | None = None
+) -> list[Passage]:
+    """The configured backend's passages for `query`, or `KnowledgeBackendUnavailable` once
+    KB_RETRIEVAL_DEADLINE_SECONDS have passed (POST /tickets degrades, /kb/search is a 503).
+
+    What needs the database (the local index's revision) is read here, in the request thread;
+    the search (a Bedrock call, the local encoder and index) runs in a worker and is given up on
+    at the deadline. Bedrock's socket timeouts and retries are sized from the same deadline, so
+    the abandoned call ends soon after too.
+    """
+    backend = get_backend()
+    search = backend.retrieval(query, k=k, filters=filters)
+    seconds = settings.KB_RETRIEVAL_DEADLINE_SECONDS
+    try:
+        return call_within(search, seconds=seconds, what="KB retrieval")
+    except DeadlineExceeded as exc:
+        raise KnowledgeBackendUnavailable(
+            f"The knowledge base ({backend.name}) did not answer within {seconds:g} s."
+        ) from exc
