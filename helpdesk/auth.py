@@ -1,4 +1,4 @@
-"""API-key authentication, the permissions every endpoint uses, and per-client throttling.
+"""API-key authentication, the scope check every endpoint uses, and per-client throttling.
 
 Keys are checked with a SHA-512 hash (djangorestframework-api-key 3), not a password hasher:
 PBKDF2 would add ~225 ms to every request. Each process remembers the keys it has verified for
@@ -7,6 +7,7 @@ still hashed and compared every time, and expiry is checked every time. Revoking
 effect at once in the process that saves it and within API_KEY_CACHE_SECONDS everywhere else.
 """
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -18,7 +19,11 @@ from django.dispatch import receiver
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.settings import api_settings
 
+from helpdesk import scopes
+from helpdesk.api.exceptions import HelpdeskError
 from helpdesk.models import ApiKey
+
+logger = logging.getLogger(__name__)
 
 KEYWORD = "Api-Key"
 
@@ -137,27 +142,69 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return KEYWORD
 
 
-def _is_staff_session(request) -> bool:
+def scopes_of(request) -> frozenset[str]:
+    """The scopes a request acts with: its API key's, or its staff session's (a superuser is
+    `admin`, other active staff `agent`); none for anyone else."""
+    if isinstance(request.auth, ApiKey):
+        return request.auth.scope_set
     user = request.user
-    return bool(user and user.is_authenticated and user.is_staff and user.is_active)
+    if user and user.is_authenticated and user.is_active and user.is_staff:
+        return frozenset({scopes.ADMIN if user.is_superuser else scopes.AGENT})
+    return frozenset()
 
 
-class IsStaffOrApiKey(permissions.BasePermission):
-    """Integrations with a valid key, or logged-in staff. Non-staff sessions get 403."""
+def has_scope(request, scope: str) -> bool:
+    """Whether the request may act with `scope` (admin may act with any)."""
+    return scope in scopes.granted(scopes_of(request))
+
+
+class MissingScope(HelpdeskError):
+    """A 403 like any other (`permission_denied`); the message and `fields` name the scopes."""
+
+    code = "permission_denied"
+    http_status = 403
+
+
+class ScopeRequired(permissions.BasePermission):
+    """Checks the request against helpdesk.scopes.ENDPOINT_SCOPES, the one table of who may
+    call what. Declared on every API view (and the default); endpoints missing from the table
+    are refused. A "<scope>:own" entry also checks, per object, that the key created it."""
 
     def has_permission(self, request, view) -> bool:
-        return isinstance(request.auth, ApiKey) or _is_staff_session(request)
+        if not request.user or not request.user.is_authenticated:
+            return False  # DRF answers 401 with WWW-Authenticate
+        if not hasattr(view, request.method.lower()) and request.method != "OPTIONS":
+            return True  # not an operation of this endpoint: let the view answer 405
+        match = request.resolver_match
+        url_name = match.url_name if match else None
+        required = scopes.required_scopes(url_name, request.method)
+        if not required:
+            logger.error("No scope table entry for %s %s: refused", request.method, url_name)
+            raise MissingScope(f"{request.method} {request.path} is open to no scope.")
+        have = scopes.granted(scopes_of(request))
+        if have & {scope.removesuffix(scopes.OWN) for scope in required}:
+            return True
+        names = sorted({scope.removesuffix(scopes.OWN) for scope in required} | {scopes.ADMIN})
+        raise MissingScope(
+            f"This operation needs the {' or '.join(repr(n) for n in names)} scope; "
+            f"this {'key' if isinstance(request.auth, ApiKey) else 'session'} has "
+            f"{', '.join(repr(n) for n in sorted(scopes_of(request))) or 'none'}.",
+            fields={"required_scopes": names, "scopes": sorted(scopes_of(request))},
+        )
 
-
-class IsStaffOrAdminApiKey(permissions.BasePermission):
-    """Operations such as a KB sync: staff, or an API key created with --admin."""
-
-    message = "This operation needs staff or an admin API key."
-
-    def has_permission(self, request, view) -> bool:
-        if isinstance(request.auth, ApiKey):
-            return request.auth.is_admin
-        return _is_staff_session(request)
+    def has_object_permission(self, request, view, obj) -> bool:
+        required = scopes.required_scopes(request.resolver_match.url_name, request.method)
+        have = scopes.granted(scopes_of(request))
+        if have & {scope for scope in required or () if not scope.endswith(scopes.OWN)}:
+            return True
+        owner = getattr(obj, "created_by_key_id", None)
+        if isinstance(request.auth, ApiKey) and owner == request.auth.pk:
+            return True
+        raise MissingScope(
+            "This key may only do this on tickets it created; "
+            "other tickets need the 'admin' or 'agent' scope.",
+            fields={"required_scopes": [scopes.ADMIN, scopes.AGENT], "scopes": sorted(have)},
+        )
 
 
 class ClientRateThrottle(throttling.SimpleRateThrottle):
