@@ -158,8 +158,11 @@ def has_scope(request, scope: str) -> bool:
     return scope in scopes.granted(scopes_of(request))
 
 
-class MissingScope(HelpdeskError):
-    """A 403 like any other (`permission_denied`); the message and `fields` name the scopes."""
+class MissingScope(HelpdeskError, exceptions.PermissionDenied):
+    """A 403 like any other (`permission_denied`); the message and `fields` name the scopes.
+
+    Also DRF's PermissionDenied, so DRF code that probes permissions (the browsable API's forms,
+    OPTIONS metadata) reads it as "not allowed" instead of failing."""
 
     code = "permission_denied"
     http_status = 403

@@ -193,7 +193,7 @@ def test_polling_a_missing_sync_job_is_a_404(admin_api):
 
 
 def test_sync_by_superuser_session_answers_202(db):
-    superuser = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    superuser = get_user_model().objects.create_superuser("root", "root@example.com")
     client = APIClient()
     client.force_login(superuser)
 
