@@ -176,7 +176,7 @@ class ScopeRequired(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         if not request.user or not request.user.is_authenticated:
             return False  # DRF answers 401 with WWW-Authenticate
-        if not hasattr(view, request.method.lower()) and request.method != "OPTIONS":
+        if not hasattr(view, request.method.lower()):
             return True  # not an operation of this endpoint: let the view answer 405
         match = request.resolver_match
         url_name = match.url_name if match else None
@@ -196,17 +196,20 @@ class ScopeRequired(permissions.BasePermission):
         )
 
     def has_object_permission(self, request, view, obj) -> bool:
-        required = scopes.required_scopes(request.resolver_match.url_name, request.method)
+        required = scopes.required_scopes(request.resolver_match.url_name, request.method) or ()
+        everywhere = {scope for scope in required if not scope.endswith(scopes.OWN)}
+        own_only = {scope.removesuffix(scopes.OWN) for scope in required} - everywhere
         have = scopes.granted(scopes_of(request))
-        if have & {scope for scope in required or () if not scope.endswith(scopes.OWN)}:
+        if have & everywhere:
             return True
         owner = getattr(obj, "created_by_key_id", None)
-        if isinstance(request.auth, ApiKey) and owner == request.auth.pk:
+        if have & own_only and isinstance(request.auth, ApiKey) and owner == request.auth.pk:
             return True
+        names = sorted(everywhere | {scopes.ADMIN})
         raise MissingScope(
-            "This key may only do this on tickets it created; "
-            "other tickets need the 'admin' or 'agent' scope.",
-            fields={"required_scopes": [scopes.ADMIN, scopes.AGENT], "scopes": sorted(have)},
+            "This key may only do this on tickets it created; other tickets need the "
+            f"{' or '.join(repr(n) for n in names)} scope.",
+            fields={"required_scopes": names, "scopes": sorted(scopes_of(request))},
         )
 
 
