@@ -37,7 +37,7 @@ run: $(STAMP) .env
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py kb_sync
 	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)
-	@echo "Create an integration key with: $(BIN)/python manage.py create_api_key my-integration"
+	@echo "Create an API key with: $(BIN)/python manage.py create_api_key my-integration --scope agent  (scopes: intake, agent, admin, inbound; see README)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 #: Lint, format check, migrations check and the whole test suite

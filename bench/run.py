@@ -166,7 +166,9 @@ class Bench:
             log(f"generated {articles} synthetic articles (~{chunks} chunks) in {source}")
         with self.timed("kb_sync"):
             log(self.manage("kb_sync").strip().splitlines()[-1])
-        self.key = self.manage("create_api_key", "bench").strip().splitlines()[-1]
+        # `agent`: the full answer (ticket + customer context + suggestions), as measured before.
+        created = self.manage("create_api_key", "bench", "--scope", "agent")
+        self.key = created.strip().splitlines()[-1]
         with self.timed("seed_customers"):
             log(self.seed("customers", self.args.customers).strip())
         return kb

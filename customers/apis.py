@@ -12,6 +12,7 @@ from customers.models import Customer, Order
 from helpdesk.api.fields import CleanCharField, MetadataField
 from helpdesk.api.filters import BoundedSearchFilter, IdFilter, UtcDateTimeFilter
 from helpdesk.api.utils import validated
+from helpdesk.auth import ScopeRequired
 
 
 class CustomerOutput(serializers.ModelSerializer):
@@ -53,6 +54,7 @@ class CustomerFilter(django_filters.FilterSet):
 
 
 class CustomerListApi(GenericAPIView):
+    permission_classes = [ScopeRequired]
     queryset = selectors.customer_list()
     serializer_class = CustomerOutput
     filterset_class = CustomerFilter
@@ -71,6 +73,7 @@ class CustomerListApi(GenericAPIView):
 
 
 class CustomerDetailApi(GenericAPIView):
+    permission_classes = [ScopeRequired]
     queryset = selectors.customer_list()
     serializer_class = CustomerOutput
 
@@ -138,6 +141,7 @@ class OrderFilter(django_filters.FilterSet):
 
 
 class OrderListApi(GenericAPIView):
+    permission_classes = [ScopeRequired]
     queryset = selectors.order_list()
     serializer_class = OrderOutput
     filterset_class = OrderFilter
@@ -157,6 +161,7 @@ class OrderListApi(GenericAPIView):
 
 
 class OrderDetailApi(GenericAPIView):
+    permission_classes = [ScopeRequired]
     queryset = selectors.order_list()
     serializer_class = OrderOutput
 

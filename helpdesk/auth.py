@@ -1,4 +1,4 @@
-"""API-key authentication, the permissions every endpoint uses, and per-client throttling.
+"""API-key authentication, the scope check every endpoint uses, and per-client throttling.
 
 Keys are checked with a SHA-512 hash (djangorestframework-api-key 3), not a password hasher:
 PBKDF2 would add ~225 ms to every request. Each process remembers the keys it has verified for
@@ -12,6 +12,7 @@ authentication is throttled (helpdesk/throttling.py, `failed_auth`) before any l
 """
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -22,8 +23,11 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from rest_framework import authentication, exceptions, permissions
 
-from helpdesk import throttling
+from helpdesk import scopes, throttling
+from helpdesk.api.exceptions import HelpdeskError
 from helpdesk.models import ApiKey
+
+logger = logging.getLogger(__name__)
 
 KEYWORD = "Api-Key"
 
@@ -192,24 +196,72 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return KEYWORD
 
 
-def _is_staff_session(request) -> bool:
+def scopes_of(request) -> frozenset[str]:
+    """The scopes a request acts with: its API key's, or its staff session's (a superuser is
+    `admin`, other active staff `agent`); none for anyone else."""
+    if isinstance(request.auth, ApiKey):
+        return request.auth.scope_set
     user = request.user
-    return bool(user and user.is_authenticated and user.is_staff and user.is_active)
+    if user and user.is_authenticated and user.is_active and user.is_staff:
+        return frozenset({scopes.ADMIN if user.is_superuser else scopes.AGENT})
+    return frozenset()
 
 
-class IsStaffOrApiKey(permissions.BasePermission):
-    """Integrations with a valid key, or logged-in staff. Non-staff sessions get 403."""
+def has_scope(request, scope: str) -> bool:
+    """Whether the request may act with `scope` (admin may act with any)."""
+    return scope in scopes.granted(scopes_of(request))
+
+
+class MissingScope(HelpdeskError, exceptions.PermissionDenied):
+    """A 403 like any other (`permission_denied`); the message and `fields` name the scopes.
+
+    Also DRF's PermissionDenied, so DRF code that probes permissions (the browsable API's forms,
+    OPTIONS metadata) reads it as "not allowed" instead of failing."""
+
+    code = "permission_denied"
+    http_status = 403
+
+
+class ScopeRequired(permissions.BasePermission):
+    """Checks the request against helpdesk.scopes.ENDPOINT_SCOPES, the one table of who may
+    call what. Declared on every API view (and the default); endpoints missing from the table
+    are refused. A "<scope>:own" entry also checks, per object, that the key created it."""
 
     def has_permission(self, request, view) -> bool:
-        return isinstance(request.auth, ApiKey) or _is_staff_session(request)
+        if not request.user or not request.user.is_authenticated:
+            return False  # DRF answers 401 with WWW-Authenticate
+        if not hasattr(view, request.method.lower()):
+            return True  # not an operation of this endpoint: let the view answer 405
+        match = request.resolver_match
+        url_name = match.url_name if match else None
+        required = scopes.required_scopes(url_name, request.method)
+        if not required:
+            logger.error("No scope table entry for %s %s: refused", request.method, url_name)
+            raise MissingScope(f"{request.method} {request.path} is open to no scope.")
+        have = scopes.granted(scopes_of(request))
+        if have & {scope.removesuffix(scopes.OWN) for scope in required}:
+            return True
+        names = sorted({scope.removesuffix(scopes.OWN) for scope in required} | {scopes.ADMIN})
+        raise MissingScope(
+            f"This operation needs the {' or '.join(repr(n) for n in names)} scope; "
+            f"this {'key' if isinstance(request.auth, ApiKey) else 'session'} has "
+            f"{', '.join(repr(n) for n in sorted(scopes_of(request))) or 'none'}.",
+            fields={"required_scopes": names, "scopes": sorted(scopes_of(request))},
+        )
 
-
-class IsStaffOrAdminApiKey(permissions.BasePermission):
-    """Operations such as a KB sync: staff, or an API key created with --admin."""
-
-    message = "This operation needs staff or an admin API key."
-
-    def has_permission(self, request, view) -> bool:
-        if isinstance(request.auth, ApiKey):
-            return request.auth.is_admin
-        return _is_staff_session(request)
+    def has_object_permission(self, request, view, obj) -> bool:
+        required = scopes.required_scopes(request.resolver_match.url_name, request.method) or ()
+        everywhere = {scope for scope in required if not scope.endswith(scopes.OWN)}
+        own_only = {scope.removesuffix(scopes.OWN) for scope in required} - everywhere
+        have = scopes.granted(scopes_of(request))
+        if have & everywhere:
+            return True
+        owner = getattr(obj, "created_by_key_id", None)
+        if have & own_only and isinstance(request.auth, ApiKey) and owner == request.auth.pk:
+            return True
+        names = sorted(everywhere | {scopes.ADMIN})
+        raise MissingScope(
+            "This key may only do this on tickets it created; other tickets need the "
+            f"{' or '.join(repr(n) for n in names)} scope.",
+            fields={"required_scopes": names, "scopes": sorted(scopes_of(request))},
+        )

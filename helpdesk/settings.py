@@ -190,7 +190,7 @@ REST_FRAMEWORK = {
         "helpdesk.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["helpdesk.auth.IsStaffOrApiKey"],
+    "DEFAULT_PERMISSION_CLASSES": ["helpdesk.auth.ScopeRequired"],  # table: helpdesk/scopes.py
     "DEFAULT_PARSER_CLASSES": ["helpdesk.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": (
         ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"]

@@ -10,7 +10,7 @@ from helpdesk.api.exceptions import NotFound
 from helpdesk.api.fields import CleanCharField
 from helpdesk.api.parsers import json_loads
 from helpdesk.api.utils import iso, validated
-from helpdesk.auth import IsStaffOrAdminApiKey
+from helpdesk.auth import ScopeRequired
 from knowledge import services
 from knowledge.backends.base import get_backend
 from knowledge.filters import validate_filter
@@ -51,7 +51,7 @@ def sync_job_json(job: SyncJob) -> dict:
 
 
 class KbSyncApi(APIView):
-    permission_classes = [IsStaffOrAdminApiKey]
+    permission_classes = [ScopeRequired]
 
     @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
     def post(self, request):
@@ -62,7 +62,7 @@ class KbSyncApi(APIView):
 
 
 class KbSyncDetailApi(APIView):
-    permission_classes = [IsStaffOrAdminApiKey]
+    permission_classes = [ScopeRequired]
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, job_id: int):
@@ -90,6 +90,8 @@ class SearchInput(serializers.Serializer):
 
 
 class KbSearchApi(APIView):
+    permission_classes = [ScopeRequired]
+
     @extend_schema(
         parameters=[
             OpenApiParameter("q", OpenApiTypes.STR, required=True),

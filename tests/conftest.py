@@ -1,11 +1,13 @@
-"""Shared fixtures: one cast (an integration key, an admin key, staff, a non-staff user,
-an outsider with no credentials), factories, and the sample KB indexed once per test session."""
+"""Shared fixtures: one cast (an integration key (scope `agent`), an admin key, an intake key,
+staff, a non-staff user, an outsider with no credentials), factories, and the sample KB indexed
+once per test session."""
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from helpdesk import auth
 from helpdesk.models import ApiKey
 
 pytest_plugins = ["tests.dynamodb_server"]
@@ -53,6 +55,15 @@ def plain_http(settings):
     settings.SECURE_SSL_REDIRECT = False
 
 
+@pytest.fixture(autouse=True)
+def forget_verified_api_keys():
+    """Each test starts with no key remembered (helpdesk.auth caches verified keys per process),
+    so a key or scope changed by one test never answers for another."""
+    auth.verified_keys.clear()
+    yield
+    auth.verified_keys.clear()
+
+
 def _client(**credentials) -> APIClient:
     client = APIClient()
     if credentials:
@@ -62,7 +73,7 @@ def _client(**credentials) -> APIClient:
 
 @pytest.fixture
 def api_key(db):
-    api_key, key = ApiKey.objects.create_key(name="crm-integration")
+    api_key, key = ApiKey.objects.create_key(name="crm-integration", scopes="agent")
     api_key.raw = key
     return api_key
 
@@ -75,8 +86,21 @@ def api(api_key) -> APIClient:
 
 @pytest.fixture
 def admin_api(db) -> APIClient:
-    _, key = ApiKey.objects.create_key(name="ops", is_admin=True)
+    _, key = ApiKey.objects.create_key(name="ops", scopes="admin")
     return _client(HTTP_AUTHORIZATION=f"Api-Key {key}")
+
+
+@pytest.fixture
+def intake_key(db):
+    """A key for a web form or chat widget: creates tickets, sees no customer data."""
+    api_key, key = ApiKey.objects.create_key(name="web-form", scopes="intake")
+    api_key.raw = key
+    return api_key
+
+
+@pytest.fixture
+def intake_api(intake_key) -> APIClient:
+    return _client(HTTP_AUTHORIZATION=f"Api-Key {intake_key.raw}")
 
 
 @pytest.fixture

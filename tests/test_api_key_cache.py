@@ -106,7 +106,7 @@ def test_the_cache_keeps_at_most_its_size(db):
     cache = auth._VerifiedKeys(size=2)
     keys = []
     for name in "abc":
-        api_key, raw = ApiKey.objects.create_key(name=name)
+        api_key, raw = ApiKey.objects.create_key(name=name, scopes="agent")
         cache.put(api_key, ttl=60)
         keys.append(raw)
 

@@ -21,29 +21,58 @@ def run(*args, **options) -> str:
 
 
 def test_create_api_key_prints_a_working_key_once_and_stores_only_its_hash():
-    key = run("create_api_key", "crm-integration").strip()
+    key = run("create_api_key", "crm-integration", "--scope", "agent").strip()
 
     api_key = ApiKey.objects.get(name="crm-integration")
     assert key.startswith(api_key.prefix + ".")
     assert key not in api_key.hashed_key
     assert api_key.hashed_key.startswith("sha512$$")
-    assert not api_key.is_admin
+    assert api_key.scopes == "agent"
     client = APIClient(HTTP_AUTHORIZATION=f"Api-Key {key}")
     assert client.get("/tickets").status_code == 200
     assert client.post("/kb/sync").status_code == 403
 
 
-def test_create_api_key_admin_may_start_a_sync():
-    key = run("create_api_key", "ops", "--admin").strip()
+def test_create_api_key_admin_scope_may_start_a_sync():
+    key = run("create_api_key", "ops", "--scope", "admin").strip()
 
-    assert ApiKey.objects.get(name="ops").is_admin
+    assert ApiKey.objects.get(name="ops").scopes == "admin"
     response = APIClient(HTTP_AUTHORIZATION=f"Api-Key {key}").post("/kb/sync")
     assert response.status_code == 202
     assert response.json()["trigger"] == "api"
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--scope", "intake", "--scope", "agent"],
+        ["--scope", "intake,agent"],
+        ["--scope", "agent, intake", "--scope", "intake"],
+    ],
+)
+def test_create_api_key_takes_repeated_or_comma_separated_scopes(args):
+    run("create_api_key", "web-form", *args)
+
+    assert ApiKey.objects.get(name="web-form").scopes == "agent intake"
+
+
+def test_create_api_key_without_a_scope_is_refused_and_creates_nothing():
+    with pytest.raises(CommandError, match="--scope"):
+        run("create_api_key", "no-scope")
+
+    assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize("scope", ["superuser", "agent,root", ",", "--admin"])
+def test_create_api_key_with_an_unknown_scope_names_the_valid_ones_and_creates_nothing(scope):
+    with pytest.raises(CommandError, match="intake, agent, admin, inbound"):
+        run("create_api_key", "bad", f"--scope={scope}")
+
+    assert not ApiKey.objects.exists()
+
+
 def test_revoked_key_is_refused():
-    key = run("create_api_key", "old").strip()
+    key = run("create_api_key", "old", "--scope", "agent").strip()
     ApiKey.objects.filter(name="old").update(revoked=True)
 
     response = APIClient(HTTP_AUTHORIZATION=f"Api-Key {key}").get("/tickets")

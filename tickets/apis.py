@@ -14,7 +14,9 @@ from helpdesk.api.exceptions import NotFound
 from helpdesk.api.fields import CleanCharField, MetadataField, text_problem
 from helpdesk.api.filters import BoundedSearchFilter, IdFilter, UtcDateTimeFilter
 from helpdesk.api.utils import validated
-from helpdesk.auth import ApiKeyClient
+from helpdesk.auth import ApiKeyClient, ScopeRequired, has_scope
+from helpdesk.models import ApiKey
+from helpdesk.scopes import AGENT
 from knowledge.filters import validate_filter
 from tickets import selectors, services
 from tickets.models import Message, Ticket
@@ -178,6 +180,7 @@ class TicketOutput(serializers.Serializer):
 # `serializer_class` is only for the browsable API's forms (without one, rendering any of these
 # endpoints as HTML is a 500); the views parse input with `validated()` themselves.
 class TicketListApi(GenericAPIView):
+    permission_classes = [ScopeRequired]
     queryset = selectors.ticket_list()
     serializer_class = TicketInput
     filterset_class = TicketFilter
@@ -218,6 +221,9 @@ class TicketListApi(GenericAPIView):
             actor=actor_of(request),
             idempotency_key=key,
             idempotency_scope=client_of(request),
+            created_by_key=request.auth if isinstance(request.auth, ApiKey) else None,
+            # An intake key gets the ticket and its suggestions, never the customer's data.
+            with_customer=has_scope(request, AGENT),
         )
         response = Response(result.body, status=result.status_code)
         if result.replayed:
@@ -226,12 +232,15 @@ class TicketListApi(GenericAPIView):
 
 
 class TicketApiBase(GenericAPIView):
+    permission_classes = [ScopeRequired]
     queryset = selectors.ticket_list()
 
     def get_ticket(self, pk: int) -> Ticket:
         ticket = selectors.ticket_get(ticket_id=pk)
         if ticket is None:
             raise NotFound("No ticket with this id.")
+        # Object-level scopes, e.g. an intake key only on the tickets it created.
+        self.check_object_permissions(self.request, ticket)
         return ticket
 
 
@@ -276,8 +285,6 @@ class MessagePostedOutput(serializers.Serializer):
 class TicketMessagesApi(TicketApiBase):
     """The conversation: GET the messages oldest first (paginated), POST a reply or a note."""
 
-    # API-key scope this endpoint needs (staff sessions: any staff user).
-    required_scope = "agent"
     serializer_class = MessageInput
 
     @extend_schema(responses=MessageOutput(many=True))

@@ -61,6 +61,15 @@ class Ticket(models.Model):
         related_name="assigned_tickets",
     )
     metadata = models.JSONField(default=dict, blank=True)
+    # The API key that created the ticket, if any: an `intake` key may act on its own tickets.
+    created_by_key = models.ForeignKey(
+        "helpdesk.ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     first_response_at = models.DateTimeField(null=True, blank=True)

@@ -27,6 +27,7 @@ from helpdesk.api.exceptions import (
     InvalidTransition,
     PayloadTooLarge,
 )
+from helpdesk.models import ApiKey
 from helpdesk.reading import clean_message
 from knowledge.backends.base import Passage, get_backend
 from knowledge.query import CUSTOMER, TicketQuery, Turn
@@ -59,6 +60,8 @@ def ticket_create(
     actor: str,
     idempotency_key: str | None = None,
     idempotency_scope: str | None = None,
+    created_by_key: ApiKey | None = None,
+    with_customer: bool = True,
 ) -> TicketCreated:
     """Ingest a ticket and answer with the customer's picture and KB suggestions.
 
@@ -66,6 +69,11 @@ def ticket_create(
     the first response back (no second ticket, suggestion or interaction); another payload under
     the same key is a conflict. Keys belong to `idempotency_scope` (one client; default: the
     actor). A KB outage degrades the answer, never fails the ticket.
+
+    `created_by_key` is kept on the ticket (an intake key may send feedback on its own tickets).
+    Without `with_customer` (an intake key) the answer is the ticket and its suggestions only:
+    no customer profile, orders or history, and the interactions are not read; a replay of an
+    answer stored with them leaves them out too.
     """
     client = idempotency_scope or actor
     fingerprint = request_fingerprint(payload)
@@ -74,7 +82,7 @@ def ticket_create(
         if earlier and earlier.created_at < _idempotency_cutoff():
             earlier.delete()  # past IDEMPOTENCY_TTL_HOURS: forgotten, even if not pruned yet
         elif earlier:
-            return _replay(earlier, fingerprint)
+            return _replay(earlier, fingerprint, with_customer=with_customer)
 
     _check_body_size(payload["body"], what="ticket body")
 
@@ -84,7 +92,15 @@ def ticket_create(
     passages = _retrieve(query, payload.get("kb_filters"), degraded)
     try:
         with transaction.atomic():
-            result = _create(payload, body_clean, passages, degraded, actor=actor)
+            result = _create(
+                payload,
+                body_clean,
+                passages,
+                degraded,
+                actor=actor,
+                created_by_key=created_by_key,
+                with_customer=with_customer,
+            )
             if idempotency_key:
                 IdempotencyRecord.objects.create(
                     client=client,
@@ -100,7 +116,7 @@ def ticket_create(
             IdempotencyRecord.objects.filter(client=client, key=idempotency_key).first()
         )
         if earlier:
-            return _replay(earlier, fingerprint)
+            return _replay(earlier, fingerprint, with_customer=with_customer)
         raise
     # Committed: deliver to a non-database store now; what fails waits in the outbox. (A replay
     # of this response shows what was degraded when the ticket was accepted.) Not when reading
@@ -122,12 +138,15 @@ def _check_body_size(body: str, *, what: str) -> None:
         )
 
 
-def _replay(record: IdempotencyRecord, fingerprint: str) -> TicketCreated:
+def _replay(record: IdempotencyRecord, fingerprint: str, *, with_customer: bool) -> TicketCreated:
     if record.request_hash != fingerprint:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was already used with a different request body."
         )
-    return TicketCreated(record.status_code, record.response, replayed=True)
+    body = record.response
+    if not with_customer:  # the key's scope changed since: still no customer data
+        body = {name: value for name, value in body.items() if name != "customer"}
+    return TicketCreated(record.status_code, body, replayed=True)
 
 
 def _retrieve(query: TicketQuery, filters: dict | None, degraded: list[str]) -> list[Passage]:
@@ -177,6 +196,8 @@ def _create(
     degraded: list[str],
     *,
     actor: str,
+    created_by_key: ApiKey | None,
+    with_customer: bool,
 ) -> TicketCreated:
     customer = _resolve_customer(payload)
     order = _resolve_order(payload, customer)
@@ -189,6 +210,7 @@ def _create(
         channel=payload.get("channel") or Ticket.Channel.API,
         priority=payload.get("priority") or Ticket.Priority.NORMAL,
         metadata=payload.get("metadata") or {},
+        created_by_key=created_by_key,
     )
     # The ticket's body is its first message.
     first = Message.objects.create(
@@ -206,7 +228,9 @@ def _create(
 
     recent: list[InteractionRecord] = []
     try:
-        recent = get_interaction_store().for_customer(customer.id, limit=RECENT_INTERACTIONS).items
+        if with_customer:
+            store = get_interaction_store()
+            recent = store.for_customer(customer.id, limit=RECENT_INTERACTIONS).items
     except HelpdeskError as exc:  # the store said it is unavailable: expected, no traceback
         logger.warning("Reading interactions failed: %s", exc)
         degraded.append("interactions")
@@ -228,12 +252,11 @@ def _create(
     # Accepted is accepted: the record is shown even if it still waits in the outbox.
     recent = [record, *recent][:RECENT_INTERACTIONS]
 
-    body = {
-        "ticket": ticket_json(ticket),
-        "customer": customer_360(customer=customer, interactions=recent),
-        "suggestions": [suggestion_json(s) for s in suggestions],
-        "degraded": sorted(set(degraded)),
-    }
+    body: dict[str, Any] = {"ticket": ticket_json(ticket)}
+    if with_customer:
+        body["customer"] = customer_360(customer=customer, interactions=recent)
+    body["suggestions"] = [suggestion_json(s) for s in suggestions]
+    body["degraded"] = sorted(set(degraded))
     return TicketCreated(201, body, queued=queued)
 
 

@@ -4,7 +4,9 @@ import json
 import uuid
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db.models import F
+from rest_framework.test import APIClient
 
 from knowledge.models import Article, KnowledgeState, SyncJob
 from tests.helpers import assert_error
@@ -190,11 +192,26 @@ def test_polling_a_missing_sync_job_is_a_404(admin_api):
     assert_error(admin_api.get("/kb/sync/999999"), 404, code="not_found")
 
 
-def test_sync_by_staff_session_answers_202(staff):
-    response = staff.post("/kb/sync")
+def test_sync_by_superuser_session_answers_202(db):
+    superuser = get_user_model().objects.create_superuser("root", "root@example.com")
+    client = APIClient()
+    client.force_login(superuser)
+
+    response = client.post("/kb/sync")
 
     assert response.status_code == 202, response.content
-    assert staff.get(f"/kb/sync/{response.json()['id']}").status_code == 200
+    assert SyncJob.objects.filter(pk=response.json()["id"]).exists()
+    assert client.get(f"/kb/sync/{response.json()['id']}").status_code == 200
+
+
+def test_sync_by_staff_agent_session_is_forbidden_naming_the_admin_scope(staff):
+    before = SyncJob.objects.count()
+
+    error = assert_error(staff.post("/kb/sync"), 403, code="permission_denied")
+
+    assert error["fields"] == {"required_scopes": ["admin"], "scopes": ["agent"]}
+    assert "'admin' scope" in error["message"]
+    assert SyncJob.objects.count() == before
 
 
 def test_sync_by_plain_api_key_is_forbidden(api):

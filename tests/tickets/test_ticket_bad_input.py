@@ -638,7 +638,7 @@ def test_idempotency_keys_are_scoped_per_api_key(api, admin_api):
 
 
 def test_idempotency_keys_are_scoped_per_key_even_when_key_names_match(api, api_key):
-    _, raw = ApiKey.objects.create_key(name=api_key.name)
+    _, raw = ApiKey.objects.create_key(name=api_key.name, scopes="agent")
     twin = APIClient()
     twin.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
 
