@@ -106,7 +106,7 @@ def gunicorn(tmp_path_factory):
         ).stdout
 
     manage("migrate", "--no-input")
-    key = manage("create_api_key", "chunked").strip()
+    key = manage("create_api_key", "chunked", "--scope", "agent").strip()
     port = free_port()
     log = open(tmp / "gunicorn.log", "wb")  # noqa: SIM115 (lives with the server)
     server = subprocess.Popen(
