@@ -75,7 +75,10 @@ def scenario(name: str, env: dict[str, str], repeat: int) -> None:
         subprocess.run([*manage, "migrate", "--no-input"], env=env, check=True, capture_output=True)
         key = (
             subprocess.run(
-                [*manage, "create_api_key", "bench"], env=env, check=True, capture_output=True
+                [*manage, "create_api_key", "bench", "--scope", "agent"],
+                env=env,
+                check=True,
+                capture_output=True,
             )
             .stdout.decode()
             .strip()

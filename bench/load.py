@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         db.create()
         manage("migrate", "--no-input")
         manage("kb_sync")
-        key = manage("create_api_key", "load").strip().splitlines()[-1]
+        key = manage("create_api_key", "load", "--scope", "agent").strip().splitlines()[-1]
         with open(log_path, "wb") as log_file:
             server = subprocess.Popen(
                 [str(VENV_BIN / "gunicorn"), "helpdesk.wsgi", "-w", str(args.workers)]

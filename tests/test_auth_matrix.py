@@ -112,7 +112,7 @@ CASES = [
 
 
 @pytest.fixture(autouse=True)
-def fresh_counters():
+def fresh_counters(db):
     """Throttle counters live in the cache: each case starts from zero."""
     for cache in caches.all():
         cache.clear()

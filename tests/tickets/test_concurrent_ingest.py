@@ -77,7 +77,7 @@ def _post(base: str, key: str, payload: dict, idempotency_key: str | None):
 
 
 def test_concurrent_posts_lose_nothing_and_duplicate_nothing(live_server, small_kb):
-    _, key = ApiKey.objects.create_key(name="load")
+    _, key = ApiKey.objects.create_key(name="load", scopes="agent")
     new_email = "new.customer@example.com"
     # (idempotency key or None, payload); keyed copies share one body.
     requests = [

@@ -285,7 +285,7 @@ def test_a_follow_up_during_a_kb_outage_keeps_the_current_suggestions(api, monke
     def unavailable(self, query, *, k=5, filters=None):
         raise KnowledgeBackendUnavailable("index unavailable")
 
-    monkeypatch.setattr(LocalBackend, "retrieve", unavailable)
+    monkeypatch.setattr(LocalBackend, "retrieval", unavailable)
     response = post(api, ticket_id, kind="reply", role="customer", body="Any news on this?")
 
     assert response.status_code == 201, response.content
