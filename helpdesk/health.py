@@ -3,7 +3,8 @@
 import time
 
 from django.db import connection
-from drf_spectacular.utils import OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -53,12 +54,60 @@ def _with_outbox(check: dict) -> dict:
     return check
 
 
+STATUSES = ["ok", "degraded", "down"]
+
+
+class HealthCheckOutput(serializers.Serializer):
+    """One dependency. The optional fields appear for the components they belong to."""
+
+    status = serializers.ChoiceField(choices=STATUSES)
+    detail = serializers.CharField(allow_blank=True)
+    latency_ms = serializers.FloatField(allow_null=True)
+    name = serializers.CharField(required=False, help_text="Which store or backend is configured.")
+    vendor = serializers.CharField(required=False, help_text="database: `postgresql`, `sqlite`.")
+    outbox_depth = serializers.IntegerField(
+        required=False, min_value=0, help_text="interaction_store: interactions waiting."
+    )
+    chunks = serializers.IntegerField(
+        required=False, min_value=0, help_text="knowledge_base (local): passages indexed."
+    )
+    generation = serializers.IntegerField(
+        required=False, help_text="knowledge_base (local): the index's KB generation."
+    )
+    query_precision = serializers.CharField(
+        required=False, help_text="knowledge_base (local): `int8` or `fp32`."
+    )
+    knowledge_base_id = serializers.CharField(required=False, allow_blank=True)
+    search_type = serializers.CharField(required=False)
+    knowledge_base_status = serializers.CharField(required=False)
+
+
+class HealthChecksOutput(serializers.Serializer):
+    database = HealthCheckOutput()
+    interaction_store = HealthCheckOutput(
+        required=False, help_text="Not checked while the database is down."
+    )
+    knowledge_base = HealthCheckOutput(
+        required=False, help_text="Not checked while the database is down."
+    )
+
+
+class HealthOutput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=STATUSES)
+    checks = HealthChecksOutput()
+
+
 class HealthApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = []
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(HealthOutput, description="Up; `degraded` if a dependency is."),
+            503: OpenApiResponse(HealthOutput, description="The database is down."),
+        }
+    )
     def get(self, request):
         database = _database()
         checks = {"database": database}

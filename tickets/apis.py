@@ -2,7 +2,7 @@
 
 import django_filters
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
 from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.generics import GenericAPIView
@@ -11,12 +11,20 @@ from rest_framework.response import Response
 from customers.services import normalize_email
 from helpdesk.api.exceptions import NotFound
 from helpdesk.api.fields import CleanCharField, MetadataField, text_problem
+from helpdesk.api.schema import error_response
 from helpdesk.api.utils import validated
 from helpdesk.auth import ApiKeyClient
 from knowledge.filters import validate_filter
 from tickets import selectors, services
 from tickets.models import Ticket
-from tickets.serializers import ticket_json
+from tickets.serializers import (
+    FeedbackOutput,
+    TicketContextOutput,
+    TicketCreatedOutput,
+    TicketOutput,
+    feedback_json,
+    ticket_json,
+)
 
 
 def actor_of(request) -> str:
@@ -107,26 +115,6 @@ class TicketFilter(django_filters.FilterSet):
         fields = ["status", "priority", "channel", "customer"]
 
 
-class TicketOutput(serializers.Serializer):
-    """The shape `ticket_json` produces, for the OpenAPI schema."""
-
-    id = serializers.IntegerField()
-    number = serializers.CharField()
-    customer_id = serializers.IntegerField()
-    order_id = serializers.IntegerField(allow_null=True)
-    subject = serializers.CharField()
-    body = serializers.CharField()
-    channel = serializers.CharField()
-    status = serializers.CharField()
-    priority = serializers.CharField()
-    assignee = serializers.CharField(allow_null=True)
-    metadata = serializers.JSONField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    first_response_at = serializers.DateTimeField(allow_null=True)
-    resolved_at = serializers.DateTimeField(allow_null=True)
-
-
 # `serializer_class` is only for the browsable API's forms (without one, rendering any of these
 # endpoints as HTML is a 500); the views parse input with `validated()` themselves.
 class TicketListApi(GenericAPIView):
@@ -156,7 +144,13 @@ class TicketListApi(GenericAPIView):
                 description="Retries with the same key and body return the first response.",
             )
         ],
-        responses={201: OpenApiTypes.OBJECT},
+        responses={
+            201: TicketCreatedOutput,
+            409: error_response(
+                409,
+                "`idempotency_key_reused`: this Idempotency-Key came with another body.",
+            ),
+        },
     )
     def post(self, request):
         key = request.headers.get("Idempotency-Key", "").strip() or None
@@ -194,7 +188,13 @@ class TicketDetailApi(TicketApiBase):
     def get(self, request, pk: int):
         return Response(ticket_json(self.get_ticket(pk)))
 
-    @extend_schema(request=TicketUpdateInput, responses=TicketOutput)
+    @extend_schema(
+        request=TicketUpdateInput,
+        responses={
+            200: TicketOutput,
+            409: error_response(409, "`invalid_transition`: not an allowed status change."),
+        },
+    )
     def patch(self, request, pk: int):
         ticket = self.get_ticket(pk)
         data = validated(TicketUpdateInput, request.data, partial=True)
@@ -213,7 +213,7 @@ class TicketDetailApi(TicketApiBase):
 # Each endpoint defines only its own methods: a `get = None` would be listed in `Allow` and
 # then called (a 500) instead of answering 405.
 class TicketContextApi(TicketApiBase):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=TicketContextOutput)
     def get(self, request, pk: int):
         return Response(selectors.ticket_context(ticket=self.get_ticket(pk)))
 
@@ -223,22 +223,7 @@ class TicketFeedbackApi(TicketApiBase):
 
     @extend_schema(
         request=FeedbackInput,
-        responses={
-            201: inline_serializer(
-                "Feedback",
-                {
-                    "id": serializers.IntegerField(),
-                    "ticket_id": serializers.IntegerField(),
-                    "suggestion_id": serializers.IntegerField(),
-                    "helpful": serializers.BooleanField(),
-                    "resolved": serializers.BooleanField(),
-                    "comment": serializers.CharField(),
-                    "submitted_by": serializers.CharField(),
-                    "created_at": serializers.DateTimeField(),
-                    "ticket_status": serializers.CharField(),
-                },
-            )
-        },
+        responses={201: FeedbackOutput},
     )
     def post(self, request, pk: int):
         ticket = self.get_ticket(pk)
@@ -249,16 +234,5 @@ class TicketFeedbackApi(TicketApiBase):
         )
         ticket.refresh_from_db(fields=["status"])
         return Response(
-            {
-                "id": feedback.id,
-                "ticket_id": ticket.id,
-                "suggestion_id": feedback.suggestion_id,
-                "helpful": feedback.helpful,
-                "resolved": feedback.resolved,
-                "comment": feedback.comment,
-                "submitted_by": feedback.submitted_by,
-                "created_at": feedback.created_at,
-                "ticket_status": ticket.status,
-            },
-            status=status.HTTP_201_CREATED,
+            feedback_json(feedback, ticket_status=ticket.status), status=status.HTTP_201_CREATED
         )

@@ -12,6 +12,7 @@ from customers.selectors import customer_360, interaction_json
 from helpdesk.api.compiled import CompiledRead
 from helpdesk.api.utils import iso
 from tickets.models import Suggestion, Ticket
+from tickets.serializers import SUGGESTION_FIELDS, ticket_json
 
 TICKET_HISTORY = 20
 # Ticket ids are a signed 64-bit column: anything larger names no ticket.
@@ -116,19 +117,6 @@ def open_tickets_summary(*, customer_id: int, limit: int) -> dict[str, Any]:
     return {"items": items, **counts}
 
 
-# What `suggestion_json` shows, in order; the context reads suggestions as rows of these.
-SUGGESTION_FIELDS = (
-    "id",
-    "rank",
-    "score",
-    "title",
-    "snippet",
-    "source",
-    "article_id",
-    "passage_ref",
-    "backend",
-)
-
 _suggestions = CompiledRead(
     lambda ticket_id: (
         Suggestion.objects.filter(ticket_id=ticket_id).order_by("rank").values(*SUGGESTION_FIELDS)
@@ -137,14 +125,8 @@ _suggestions = CompiledRead(
 )
 
 
-def suggestion_json(suggestion: Suggestion) -> dict[str, Any]:
-    return {name: getattr(suggestion, name) for name in SUGGESTION_FIELDS}
-
-
 def ticket_context(*, ticket: Ticket) -> dict[str, Any]:
     """What an agent sees for a ticket: the ticket, the customer 360, suggestions, history."""
-    from tickets.serializers import ticket_json
-
     history = get_interaction_store().for_ticket(ticket.id, limit=TICKET_HISTORY).items
     return {
         "ticket": ticket_json(ticket),

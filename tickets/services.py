@@ -30,8 +30,7 @@ from helpdesk.reading import clean_message
 from knowledge.backends.base import Passage, get_backend
 from knowledge.query import CUSTOMER, TicketQuery, Turn
 from tickets.models import Feedback, IdempotencyRecord, Suggestion, Ticket
-from tickets.selectors import suggestion_json
-from tickets.serializers import ticket_json
+from tickets.serializers import suggestion_json, ticket_json
 
 logger = logging.getLogger(__name__)
 
