@@ -4,13 +4,13 @@ import django_filters
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.filters import SearchFilter
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from customers import selectors, services
 from customers.models import Customer, Order
 from helpdesk.api.fields import CleanCharField, MetadataField
+from helpdesk.api.filters import BoundedSearchFilter, IdFilter, UtcDateTimeFilter
 from helpdesk.api.schema import error_response
 from helpdesk.api.utils import validated
 
@@ -61,7 +61,7 @@ class CustomerListApi(GenericAPIView):
     queryset = selectors.customer_list()
     serializer_class = CustomerOutput
     filterset_class = CustomerFilter
-    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, SearchFilter]
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, BoundedSearchFilter]
     search_fields = ["email", "name", "external_id"]
 
     @extend_schema(responses=CustomerOutput(many=True))
@@ -134,9 +134,9 @@ class OrderUpdateInput(serializers.Serializer):
 
 
 class OrderFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id")
-    placed_after = django_filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
-    placed_before = django_filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")
+    customer = IdFilter(field_name="customer_id")
+    placed_after = UtcDateTimeFilter(field_name="placed_at", lookup_expr="gte")
+    placed_before = UtcDateTimeFilter(field_name="placed_at", lookup_expr="lt")
 
     class Meta:
         model = Order

@@ -81,10 +81,20 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# --- SQLite (the embedded default) under concurrency ------------------------------------------
+# Several processes (gunicorn -w 4) write one file. A deferred transaction that reads first and
+# then writes cannot wait for the lock (SQLite answers "database is locked" at once, whatever
+# the timeout), so every transaction.atomic() begins IMMEDIATE: it takes the write lock up front
+# and waits up to SQLITE_BUSY_TIMEOUT seconds for it. WAL lets readers run while one process
+# writes; synchronous=NORMAL is durable in WAL mode except for the last commits on power loss.
+SQLITE_BUSY_TIMEOUT = env.float("SQLITE_BUSY_TIMEOUT", default=20.0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the dev server read while a sync writes; a busy timeout instead of "locked" errors.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"}
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": SQLITE_BUSY_TIMEOUT,
+            "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;",
+        }
     )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
@@ -127,6 +137,10 @@ TICKET_BODY_MAX_BYTES = env.int("TICKET_BODY_MAX_BYTES", default=64 * 1024)
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=10)
 # How long an Idempotency-Key is remembered.
 IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=24)
+# `?search=` on lists: each term is an OR of LIKEs over every search field, so the terms bound
+# the query's size and cost (helpdesk/api/filters.py); more or longer terms are a 400.
+SEARCH_MAX_TERMS = env.int("SEARCH_MAX_TERMS", default=10)
+SEARCH_MAX_TERM_CHARS = env.int("SEARCH_MAX_TERM_CHARS", default=100)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -4,13 +4,14 @@ import django_filters
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
-from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.filters import OrderingFilter
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from customers.services import normalize_email
 from helpdesk.api.exceptions import NotFound
 from helpdesk.api.fields import CleanCharField, MetadataField, text_problem
+from helpdesk.api.filters import BoundedSearchFilter, IdFilter, UtcDateTimeFilter
 from helpdesk.api.schema import error_response
 from helpdesk.api.utils import validated
 from helpdesk.auth import ApiKeyClient
@@ -102,11 +103,11 @@ class FeedbackInput(serializers.Serializer):
 
 
 class TicketFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer = IdFilter(field_name="customer_id")
     customer_email = django_filters.CharFilter(field_name="customer__email", lookup_expr="iexact")
     assignee = django_filters.CharFilter(field_name="assignee__username")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     status = django_filters.MultipleChoiceFilter(choices=Ticket.Status.choices)
     priority = django_filters.MultipleChoiceFilter(choices=Ticket.Priority.choices)
 
@@ -123,7 +124,7 @@ class TicketListApi(GenericAPIView):
     filterset_class = TicketFilter
     filter_backends = [
         django_filters.rest_framework.DjangoFilterBackend,
-        SearchFilter,
+        BoundedSearchFilter,
         OrderingFilter,
     ]
     search_fields = ["subject", "body", "customer__email", "customer__name"]
