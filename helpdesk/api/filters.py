@@ -40,7 +40,9 @@ class UtcDateTimeField(IsoDateTimeField):
         value = super().to_python(value)
         if value is not None:
             try:
-                value.astimezone(UTC)
+                # Compared in UTC: Postgres takes offsets up to ±15:59 only, ISO 8601 (and
+                # Python) up to ±23:59 (`+23:19` was a 500 there; found by schemathesis).
+                value = value.astimezone(UTC)
             except OverflowError:
                 raise forms.ValidationError(
                     "Out of range once converted to UTC.", code="invalid"
