@@ -11,8 +11,13 @@ from customers import selectors, services
 from customers.models import Customer, Order
 from helpdesk.api.fields import CleanCharField, MetadataField
 from helpdesk.api.filters import BoundedSearchFilter, IdFilter, UtcDateTimeFilter
+from helpdesk.api.schema import error_response
 from helpdesk.api.utils import validated
 from helpdesk.auth import ScopeRequired
+
+DUPLICATE_CUSTOMER = error_response(
+    409, "`conflict`: another customer has this e-mail or external id."
+)
 
 
 class CustomerOutput(serializers.ModelSerializer):
@@ -61,11 +66,12 @@ class CustomerListApi(GenericAPIView):
     filter_backends = [django_filters.rest_framework.DjangoFilterBackend, BoundedSearchFilter]
     search_fields = ["email", "name", "external_id"]
 
+    @extend_schema(responses=CustomerOutput(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(CustomerOutput(page, many=True).data)
 
-    @extend_schema(request=CustomerInput, responses={201: CustomerOutput})
+    @extend_schema(request=CustomerInput, responses={201: CustomerOutput, 409: DUPLICATE_CUSTOMER})
     def post(self, request):
         data = validated(CustomerInput, request.data)
         customer = services.customer_create(**data)
@@ -80,7 +86,7 @@ class CustomerDetailApi(GenericAPIView):
     def get(self, request, pk: int):
         return Response(CustomerOutput(self.get_object()).data)
 
-    @extend_schema(request=CustomerInput, responses=CustomerOutput)
+    @extend_schema(request=CustomerInput, responses={200: CustomerOutput, 409: DUPLICATE_CUSTOMER})
     def patch(self, request, pk: int):
         customer = self.get_object()
         data = validated(CustomerInput, request.data, partial=True)
@@ -146,11 +152,18 @@ class OrderListApi(GenericAPIView):
     serializer_class = OrderOutput
     filterset_class = OrderFilter
 
+    @extend_schema(responses=OrderOutput(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(OrderOutput(page, many=True).data)
 
-    @extend_schema(request=OrderInput, responses={201: OrderOutput})
+    @extend_schema(
+        request=OrderInput,
+        responses={
+            201: OrderOutput,
+            409: error_response(409, "`conflict`: another order has this number."),
+        },
+    )
     def post(self, request):
         data = validated(OrderInput, request.data)
         customer = Customer.objects.filter(pk=data.pop("customer_id")).first()

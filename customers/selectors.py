@@ -6,6 +6,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from customers.interactions import InteractionRecord, get_interaction_store
 from customers.models import Customer, Order
+from customers.serializers import ORDER_FIELDS
 from helpdesk.api.compiled import CompiledRead
 from helpdesk.api.utils import iso
 
@@ -32,10 +33,6 @@ def interaction_json(record: InteractionRecord) -> dict[str, Any]:
         "actor": record.actor,
         "data": record.data,
     }
-
-
-# The columns `order_json` reads: recent orders are fetched as rows, not model instances.
-ORDER_FIELDS = ("id", "number", "status", "total", "currency", "placed_at", "line_items")
 
 
 def order_json(order: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,8 @@ import time
 from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from drf_spectacular.utils import OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -127,6 +128,58 @@ def _email() -> dict:
     }
 
 
+STATUSES = ["ok", "degraded", "down"]
+
+
+class HealthCheckOutput(serializers.Serializer):
+    """One dependency. The optional fields appear for the components they belong to."""
+
+    status = serializers.ChoiceField(choices=STATUSES)
+    detail = serializers.CharField(allow_blank=True)
+    latency_ms = serializers.FloatField(allow_null=True)
+    name = serializers.CharField(required=False, help_text="Which store or backend is configured.")
+    vendor = serializers.CharField(required=False, help_text="database: `postgresql`, `sqlite`.")
+    outbox_depth = serializers.IntegerField(
+        required=False, min_value=0, help_text="interaction_store, email: what waits to go out."
+    )
+    failing = serializers.IntegerField(
+        required=False, min_value=0, help_text="email: replies that failed and wait for a retry."
+    )
+    pending_migrations = serializers.IntegerField(
+        required=False, min_value=1, help_text="database: `manage.py migrate` first."
+    )
+    chunks = serializers.IntegerField(
+        required=False, min_value=0, help_text="knowledge_base (local): passages indexed."
+    )
+    generation = serializers.IntegerField(
+        required=False, help_text="knowledge_base (local): the index's KB generation."
+    )
+    query_precision = serializers.CharField(
+        required=False, help_text="knowledge_base (local): `int8` or `fp32`."
+    )
+    knowledge_base_id = serializers.CharField(required=False, allow_blank=True)
+    search_type = serializers.CharField(required=False)
+    knowledge_base_status = serializers.CharField(required=False)
+
+
+class HealthChecksOutput(serializers.Serializer):
+    database = HealthCheckOutput()
+    interaction_store = HealthCheckOutput(
+        required=False, help_text="Not checked while the database is down."
+    )
+    knowledge_base = HealthCheckOutput(
+        required=False, help_text="Not checked while the database is down."
+    )
+    email = HealthCheckOutput(
+        required=False, help_text="The e-mail outbox. Not checked while the database is down."
+    )
+
+
+class HealthOutput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=STATUSES)
+    checks = HealthChecksOutput()
+
+
 class HealthApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -134,7 +187,12 @@ class HealthApi(APIView):
     # dependency.
     throttle_classes = [HealthThrottle]
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(HealthOutput, description="Up; `degraded` if a dependency is."),
+            503: OpenApiResponse(HealthOutput, description="The database is down."),
+        }
+    )
     def get(self, request):
         database = _database()
         checks = {"database": database}

@@ -3,7 +3,7 @@
 
 import django_filters
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
 from rest_framework.filters import OrderingFilter
 from rest_framework.generics import GenericAPIView
@@ -13,6 +13,7 @@ from customers.services import normalize_email
 from helpdesk.api.exceptions import NotFound
 from helpdesk.api.fields import CleanCharField, MetadataField, text_problem
 from helpdesk.api.filters import BoundedSearchFilter, IdFilter, UtcDateTimeFilter
+from helpdesk.api.schema import error_response
 from helpdesk.api.utils import validated
 from helpdesk.auth import ApiKeyClient, ScopeRequired, has_scope
 from helpdesk.models import ApiKey
@@ -20,7 +21,17 @@ from helpdesk.scopes import AGENT
 from knowledge.filters import validate_filter
 from tickets import selectors, services
 from tickets.models import Message, Ticket
-from tickets.serializers import ticket_json
+from tickets.serializers import (
+    FeedbackOutput,
+    MessageOutput,
+    SuggestionOutput,
+    TicketContextOutput,
+    TicketCreatedOutput,
+    TicketOutput,
+    feedback_json,
+    suggestion_json,
+    ticket_json,
+)
 
 
 def actor_of(request) -> str:
@@ -109,40 +120,6 @@ class MessageInput(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Ticket.Channel.choices, required=False)
 
 
-class MessageOutput(serializers.Serializer):
-    """The shape `message_json` produces, for the OpenAPI schema."""
-
-    id = serializers.IntegerField()
-    ticket_id = serializers.IntegerField()
-    role = serializers.ChoiceField(choices=Message.Role.choices)
-    kind = serializers.ChoiceField(choices=Message.Kind.choices)
-    body = serializers.CharField()
-    body_clean = serializers.CharField()
-    channel = serializers.CharField()
-    author = serializers.CharField()
-    sender_address = serializers.CharField()
-    email_message_id = serializers.CharField()
-    email_in_reply_to = serializers.CharField()
-    email_references = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    sent_at = serializers.DateTimeField(allow_null=True)
-    email_status = serializers.ChoiceField(choices=["queued", "sent"], allow_null=True)
-
-
-class SuggestionOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    rank = serializers.IntegerField()
-    score = serializers.FloatField()
-    title = serializers.CharField()
-    snippet = serializers.CharField()
-    source = serializers.CharField()
-    article_id = serializers.IntegerField(allow_null=True)
-    passage_ref = serializers.CharField()
-    backend = serializers.CharField()
-    round = serializers.IntegerField()
-    superseded_at = serializers.DateTimeField(allow_null=True)
-
-
 class TicketFilter(django_filters.FilterSet):
     customer = IdFilter(field_name="customer_id")
     customer_email = django_filters.CharFilter(field_name="customer__email", lookup_expr="iexact")
@@ -155,26 +132,6 @@ class TicketFilter(django_filters.FilterSet):
     class Meta:
         model = Ticket
         fields = ["status", "priority", "channel", "customer"]
-
-
-class TicketOutput(serializers.Serializer):
-    """The shape `ticket_json` produces, for the OpenAPI schema."""
-
-    id = serializers.IntegerField()
-    number = serializers.CharField()
-    customer_id = serializers.IntegerField()
-    order_id = serializers.IntegerField(allow_null=True)
-    subject = serializers.CharField()
-    body = serializers.CharField()
-    channel = serializers.CharField()
-    status = serializers.CharField()
-    priority = serializers.CharField()
-    assignee = serializers.CharField(allow_null=True)
-    metadata = serializers.JSONField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    first_response_at = serializers.DateTimeField(allow_null=True)
-    resolved_at = serializers.DateTimeField(allow_null=True)
 
 
 # `serializer_class` is only for the browsable API's forms (without one, rendering any of these
@@ -207,7 +164,13 @@ class TicketListApi(GenericAPIView):
                 description="Retries with the same key and body return the first response.",
             )
         ],
-        responses={201: OpenApiTypes.OBJECT},
+        responses={
+            201: TicketCreatedOutput,
+            409: error_response(
+                409,
+                "`idempotency_key_reused`: this Idempotency-Key came with another body.",
+            ),
+        },
     )
     def post(self, request):
         key = request.headers.get("Idempotency-Key", "").strip() or None
@@ -251,7 +214,13 @@ class TicketDetailApi(TicketApiBase):
     def get(self, request, pk: int):
         return Response(ticket_json(self.get_ticket(pk)))
 
-    @extend_schema(request=TicketUpdateInput, responses=TicketOutput)
+    @extend_schema(
+        request=TicketUpdateInput,
+        responses={
+            200: TicketOutput,
+            409: error_response(409, "`invalid_transition`: not an allowed status change."),
+        },
+    )
     def patch(self, request, pk: int):
         ticket = self.get_ticket(pk)
         data = validated(TicketUpdateInput, request.data, partial=True)
@@ -270,7 +239,7 @@ class TicketDetailApi(TicketApiBase):
 # Each endpoint defines only its own methods: a `get = None` would be listed in `Allow` and
 # then called (a 500) instead of answering 405.
 class TicketContextApi(TicketApiBase):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=TicketContextOutput)
     def get(self, request, pk: int):
         return Response(selectors.ticket_context(ticket=self.get_ticket(pk)))
 
@@ -314,7 +283,7 @@ class TicketMessagesApi(TicketApiBase):
             {
                 "message": selectors.message_json(posted.message),
                 "ticket": ticket_json(ticket),
-                "suggestions": [selectors.suggestion_json(s) for s in posted.suggestions],
+                "suggestions": [suggestion_json(s) for s in posted.suggestions],
                 "degraded": posted.degraded,
             },
             status=status.HTTP_201_CREATED,
@@ -326,22 +295,7 @@ class TicketFeedbackApi(TicketApiBase):
 
     @extend_schema(
         request=FeedbackInput,
-        responses={
-            201: inline_serializer(
-                "Feedback",
-                {
-                    "id": serializers.IntegerField(),
-                    "ticket_id": serializers.IntegerField(),
-                    "suggestion_id": serializers.IntegerField(),
-                    "helpful": serializers.BooleanField(),
-                    "resolved": serializers.BooleanField(),
-                    "comment": serializers.CharField(),
-                    "submitted_by": serializers.CharField(),
-                    "created_at": serializers.DateTimeField(),
-                    "ticket_status": serializers.CharField(),
-                },
-            )
-        },
+        responses={201: FeedbackOutput},
     )
     def post(self, request, pk: int):
         ticket = self.get_ticket(pk)
@@ -352,16 +306,5 @@ class TicketFeedbackApi(TicketApiBase):
         )
         ticket.refresh_from_db(fields=["status"])
         return Response(
-            {
-                "id": feedback.id,
-                "ticket_id": ticket.id,
-                "suggestion_id": feedback.suggestion_id,
-                "helpful": feedback.helpful,
-                "resolved": feedback.resolved,
-                "comment": feedback.comment,
-                "submitted_by": feedback.submitted_by,
-                "created_at": feedback.created_at,
-                "ticket_status": ticket.status,
-            },
-            status=status.HTTP_201_CREATED,
+            feedback_json(feedback, ticket_status=ticket.status), status=status.HTTP_201_CREATED
         )

@@ -12,6 +12,7 @@ from customers.selectors import customer_360, interaction_json
 from helpdesk.api.compiled import CompiledRead
 from helpdesk.api.utils import iso
 from tickets.models import Message, Suggestion, Ticket
+from tickets.serializers import SUGGESTION_FIELDS, ticket_json
 
 TICKET_HISTORY = 20
 # Ticket ids are a signed 64-bit column: anything larger names no ticket.
@@ -116,21 +117,6 @@ def open_tickets_summary(*, customer_id: int, limit: int) -> dict[str, Any]:
     return {"items": items, **counts}
 
 
-# What `suggestion_json` shows, in order; the context reads suggestions as rows of these.
-SUGGESTION_FIELDS = (
-    "id",
-    "rank",
-    "score",
-    "title",
-    "snippet",
-    "source",
-    "article_id",
-    "passage_ref",
-    "backend",
-    "round",
-    "superseded_at",
-)
-
 # The current round only: a follow-up's suggestions supersede the earlier ones (which stay,
 # for feedback, and are listed with `superseded_at` by the ticket's suggestion history).
 _suggestions = CompiledRead(
@@ -141,12 +127,6 @@ _suggestions = CompiledRead(
     ),
     int,
 )
-
-
-def suggestion_json(suggestion: Suggestion) -> dict[str, Any]:
-    row = {name: getattr(suggestion, name) for name in SUGGESTION_FIELDS}
-    row["superseded_at"] = iso(suggestion.superseded_at)
-    return row
 
 
 # --- the conversation -------------------------------------------------------------------------
@@ -212,8 +192,6 @@ def conversation_recent(*, ticket_id: int, limit: int = CONTEXT_MESSAGES) -> lis
 
 def ticket_context(*, ticket: Ticket) -> dict[str, Any]:
     """What an agent sees for a ticket: the ticket, the customer 360, suggestions, history."""
-    from tickets.serializers import ticket_json
-
     history = get_interaction_store().for_ticket(ticket.id, limit=TICKET_HISTORY).items
     return {
         "ticket": ticket_json(ticket),

@@ -1,9 +1,36 @@
-"""The ticket's JSON shape, shared by the ticket endpoints and the stored idempotent replies."""
+"""The ticket endpoints' answers: each shape declared once, as an output serializer (what the
+OpenAPI schema shows), and built by a plain function (what the hot paths and the stored
+idempotent replies use). tests/test_schema.py checks every builder against its serializer."""
 
 from typing import Any
 
+from rest_framework import serializers
+
+from customers.serializers import Customer360Output, InteractionOutput
 from helpdesk.api.utils import iso
-from tickets.models import Ticket
+from tickets.models import Feedback, Message, Ticket
+
+
+class TicketOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField(help_text="`HD-` and the id, zero-padded: `HD-000123`.")
+    customer_id = serializers.IntegerField()
+    order_id = serializers.IntegerField(allow_null=True)
+    subject = serializers.CharField()
+    body = serializers.CharField(help_text="Exactly as received.")
+    body_clean = serializers.CharField(
+        allow_blank=True,
+        help_text="The customer's new words: quoted history, signatures, greetings removed.",
+    )
+    channel = serializers.ChoiceField(choices=Ticket.Channel.choices)
+    status = serializers.ChoiceField(choices=Ticket.Status.choices)
+    priority = serializers.ChoiceField(choices=Ticket.Priority.choices)
+    assignee = serializers.CharField(allow_null=True, help_text="A staff username.")
+    metadata = serializers.DictField(child=serializers.JSONField())
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    first_response_at = serializers.DateTimeField(allow_null=True)
+    resolved_at = serializers.DateTimeField(allow_null=True)
 
 
 def ticket_json(ticket: Ticket) -> dict[str, Any]:
@@ -24,4 +51,113 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "updated_at": iso(ticket.updated_at),
         "first_response_at": iso(ticket.first_response_at),
         "resolved_at": iso(ticket.resolved_at),
+    }
+
+
+class SuggestionOutput(serializers.Serializer):
+    """A KB passage suggested for a ticket; `id` is what feedback names."""
+
+    id = serializers.IntegerField()
+    rank = serializers.IntegerField(min_value=1)
+    score = serializers.FloatField()
+    title = serializers.CharField(allow_blank=True)
+    snippet = serializers.CharField(allow_blank=True)
+    source = serializers.CharField(
+        allow_blank=True, help_text="The article's public URL (or its path)."
+    )
+    article_id = serializers.IntegerField(allow_null=True)
+    passage_ref = serializers.CharField(allow_blank=True)
+    backend = serializers.CharField(help_text="The KB backend that found it: `local`, `bedrock`.")
+    round = serializers.IntegerField(
+        min_value=1, help_text="1 for the ticket's first message; each customer follow-up adds one."
+    )
+    superseded_at = serializers.DateTimeField(
+        allow_null=True, help_text="When a later round replaced it (feedback on it still works)."
+    )
+
+
+# The serializer is the declaration: suggestions are read as rows of exactly these columns.
+SUGGESTION_FIELDS = tuple(SuggestionOutput().fields)
+
+
+def suggestion_json(suggestion) -> dict[str, Any]:
+    row = {name: getattr(suggestion, name) for name in SUGGESTION_FIELDS}
+    row["superseded_at"] = iso(suggestion.superseded_at)
+    return row
+
+
+class MessageOutput(serializers.Serializer):
+    """The shape `message_json` produces, for the OpenAPI schema."""
+
+    id = serializers.IntegerField()
+    ticket_id = serializers.IntegerField()
+    role = serializers.ChoiceField(choices=Message.Role.choices)
+    kind = serializers.ChoiceField(choices=Message.Kind.choices)
+    body = serializers.CharField()
+    body_clean = serializers.CharField()
+    channel = serializers.CharField()
+    author = serializers.CharField()
+    sender_address = serializers.CharField()
+    email_message_id = serializers.CharField()
+    email_in_reply_to = serializers.CharField()
+    email_references = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    email_status = serializers.ChoiceField(choices=["queued", "sent"], allow_null=True)
+
+
+class DegradedField(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=["knowledge_base", "interactions"], **kwargs)
+
+
+class TicketCreatedOutput(serializers.Serializer):
+    ticket = TicketOutput()
+    customer = Customer360Output(
+        required=False,
+        help_text="The same object `GET /tickets/{id}/context` shows; absent for an `intake` key.",
+    )
+    suggestions = SuggestionOutput(many=True)
+    degraded = serializers.ListField(
+        child=DegradedField(),
+        help_text="What could not be done now (the ticket is kept all the same): no KB "
+        "suggestions, or the interaction waits in the outbox.",
+    )
+
+
+class TicketContextOutput(serializers.Serializer):
+    ticket = TicketOutput()
+    customer = Customer360Output()
+    suggestions = SuggestionOutput(many=True)
+    conversation = MessageOutput(
+        many=True, help_text="The newest 50 messages, oldest first (all: GET …/messages)."
+    )
+    history = InteractionOutput(many=True, help_text="The ticket's interactions, newest first.")
+
+
+class FeedbackOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    ticket_id = serializers.IntegerField()
+    suggestion_id = serializers.IntegerField()
+    helpful = serializers.BooleanField()
+    resolved = serializers.BooleanField()
+    comment = serializers.CharField(allow_blank=True)
+    submitted_by = serializers.CharField(help_text="`api-key:<name>` or `user:<username>`.")
+    created_at = serializers.DateTimeField()
+    ticket_status = serializers.ChoiceField(
+        choices=Ticket.Status.choices, help_text="After the feedback (`resolved` resolves it)."
+    )
+
+
+def feedback_json(feedback: Feedback, *, ticket_status: str) -> dict[str, Any]:
+    return {
+        "id": feedback.id,
+        "ticket_id": feedback.ticket_id,
+        "suggestion_id": feedback.suggestion_id,
+        "helpful": feedback.helpful,
+        "resolved": feedback.resolved,
+        "comment": feedback.comment,
+        "submitted_by": feedback.submitted_by,
+        "created_at": iso(feedback.created_at),
+        "ticket_status": ticket_status,
     }

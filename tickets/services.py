@@ -34,8 +34,7 @@ from knowledge.query import CUSTOMER, TicketQuery, Turn
 from knowledge.selectors import kb_retrieve
 from tickets import mail
 from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
-from tickets.selectors import suggestion_json
-from tickets.serializers import ticket_json
+from tickets.serializers import suggestion_json, ticket_json
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ import django_filters
 from django import forms
 from django.conf import settings
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.filters import SearchFilter
 
@@ -29,6 +30,7 @@ class IdField(forms.IntegerField):
         super().__init__(**kwargs)
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})  # the OpenAPI schema
 class IdFilter(django_filters.NumberFilter):
     field_class = IdField
 
@@ -38,7 +40,9 @@ class UtcDateTimeField(IsoDateTimeField):
         value = super().to_python(value)
         if value is not None:
             try:
-                value.astimezone(UTC)
+                # Compared in UTC: Postgres takes offsets up to ±15:59 only, ISO 8601 (and
+                # Python) up to ±23:59 (`+23:19` was a 500 there; found by schemathesis).
+                value = value.astimezone(UTC)
             except OverflowError:
                 raise forms.ValidationError(
                     "Out of range once converted to UTC.", code="invalid"
