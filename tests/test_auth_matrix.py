@@ -63,6 +63,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("health", "GET"): EVERYONE,
     ("schema", "GET"): EVERYONE,
     ("docs", "GET"): EVERYONE,
+    # Swagger UI's own files (drf-spectacular-sidecar), for /docs
+    (r"^static/(?P<path>drf_spectacular_sidecar/swagger-ui-dist/[\w.-]+)$", "GET"): EVERYONE,
     ("api-auth/login/", "GET"): EVERYONE,
     ("api-auth/login/", "POST"): EVERYONE,
     ("api-auth/login/", "PUT"): EVERYONE,  # Django's LoginView treats PUT as POST
@@ -171,6 +173,7 @@ def _url(route: str, pattern, world) -> str:
         "content_type_id": ContentType.objects.get_for_model(Ticket).pk,
         "object_id": world["ticket"].pk,
         "id": world["person"].pk,
+        "path": "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css",
     }
     if match := re.match(r"admin/(\w+)/(\w+)/<path:object_id>/", route):
         model = ContentType.objects.get_by_natural_key(*match.groups()).model_class()
@@ -178,7 +181,8 @@ def _url(route: str, pattern, world) -> str:
         samples["object_id"] = first.pk if first is not None else 1
     if "(?P<" in route:  # a regex pattern (the admin's app index): reverse it by name
         names = re.findall(r"\(\?P<(\w+)>", route)
-        return reverse(f"admin:{pattern.name}", kwargs={name: samples[name] for name in names})
+        viewname = f"admin:{pattern.name}" if route.startswith(ADMIN_SITE) else pattern.name
+        return reverse(viewname, kwargs={name: samples[name] for name in names})
     return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(samples[m.group(1)]), route)
 
 

@@ -109,7 +109,9 @@ def api_routes() -> list[tuple[str, str]]:
             if path.startswith(HTML_PREFIXES) or path == "/schema":
                 continue  # HTML pages, and the schema, which reads no data
             path = path.replace("<int:pk>", "1").replace("<int:job_id>", "1")
-            view = pattern.callback.view_class
+            view = getattr(pattern.callback, "view_class", None)
+            if view is None:
+                continue  # a plain function view: Swagger UI's static files, which read no data
             for method in ("get", "post", "patch", "put", "delete"):
                 if hasattr(view, method):
                     routes.append((method, path))

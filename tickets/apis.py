@@ -262,7 +262,15 @@ class TicketMessagesApi(TicketApiBase):
         page = self.paginate_queryset(selectors.message_list(ticket_id=ticket.id))
         return self.get_paginated_response([selectors.message_json(m) for m in page])
 
-    @extend_schema(request=MessageInput, responses={201: MessagePostedOutput})
+    @extend_schema(
+        request=MessageInput,
+        responses={
+            201: MessagePostedOutput,
+            409: error_response(
+                409, "`invalid_transition`: the `status` named is not an allowed status change."
+            ),
+        },
+    )
     def post(self, request, pk: int):
         ticket = self.get_ticket(pk)
         data = validated(MessageInput, request.data)
