@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 # Bumped whenever the graph built here changes, so caches holding an older file are not reused.
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2
 OPSET = 17
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT = "embedding"
@@ -102,7 +102,7 @@ def build_model(model_dir: str | Path):
     const("mask_min_f", np.array(np.finfo(np.float32).min, dtype=np.float32))
     const("tiny_count_f", np.array(1e-9, dtype=np.float32))
     const("tiny_norm_f", np.array(1e-12, dtype=np.float32))
-    const("axis0_i", np.array([0], dtype=np.int64))
+    const("zero_1d_i", np.array([0], dtype=np.int64))
     const("axis1_i", np.array([1], dtype=np.int64))
     const("axis2_i", np.array([2], dtype=np.int64))
     const("axes12_i", np.array([1, 2], dtype=np.int64))
@@ -111,12 +111,17 @@ def build_model(model_dir: str | Path):
 
     # Embeddings: word + position (the first `seq` rows) + token type, then LayerNorm.
     shape = node("Shape", ["input_ids"], "emb/shape")
-    seq_len = node("Slice", [shape, "axis1_i", "axis2_i"], "emb/seq_len")
+    seq_len = node("Slice", [shape, "axis1_i", "axis2_i"], "emb/seq_len")  # [seq]
     words = node("Gather", [weight("embeddings.word_embeddings.weight"), "input_ids"], "emb/word")
+    # Position ids: the first `seq` of a constant 0..max-1 row, then gathered (not the table
+    # sliced), so the int8 copy quantises the position table as it did the torch export's.
+    max_positions = weights["embeddings.position_embeddings.weight"].shape[0]
+    const("position_ids_all", np.arange(max_positions, dtype=np.int64)[None, :])
+    position_ids = node(
+        "Slice", ["position_ids_all", "zero_1d_i", seq_len, "axis1_i"], "emb/pos_ids"
+    )
     positions = node(
-        "Slice",
-        [weight("embeddings.position_embeddings.weight"), "axis0_i", seq_len, "axis0_i"],
-        "emb/position",
+        "Gather", [weight("embeddings.position_embeddings.weight"), position_ids], "emb/position"
     )
     types = node(
         "Gather",
