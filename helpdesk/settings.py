@@ -342,6 +342,32 @@ ANYMAIL = {
 if env.str("AMAZON_SES_CONFIGURATION_SET", default=""):
     ANYMAIL["AMAZON_SES_CONFIGURATION_SET_NAME"] = env.str("AMAZON_SES_CONFIGURATION_SET")
 
+# --- E-mail in: POST /inbound/email (tickets/inbound.py) ---------------------------------------
+# Largest raw message accepted (headers, text and base64-encoded attachments); larger → 413 before
+# anything is read. API Gateway + Lambda take at most 6 MB per request whatever this says.
+INBOUND_MAX_REQUEST_BYTES = env.int("INBOUND_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
+# Largest attachment stored (decoded bytes); a larger one is recorded without its content.
+INBOUND_MAX_ATTACHMENT_BYTES = env.int("INBOUND_MAX_ATTACHMENT_BYTES", default=5 * 1024 * 1024)
+# Attachments go through Django's storage API: the filesystem under MEDIA_ROOT by default; in
+# production S3 through django-storages (STORAGE_BACKEND=storages.backends.s3.S3Storage and its
+# AWS_STORAGE_BUCKET_NAME; README "E-mail in").
+MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
+MEDIA_URL = "media/"
+STORAGES = {
+    "default": {
+        "BACKEND": env.str(
+            "STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
+        ),
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if env.str("AWS_STORAGE_BUCKET_NAME", default=""):
+    AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME")
+    AWS_S3_REGION_NAME = AWS_REGION
+    AWS_LOCATION = env.str("AWS_STORAGE_PREFIX", default="attachments")
+    AWS_DEFAULT_ACL = None  # private objects; agents read them through signed URLs
+    AWS_QUERYSTRING_AUTH = True
+
 # --- Deadlines: a dependency that hangs never holds a request (issue 10) ----------------------
 # The most a ticket (or /kb/search) waits for KB retrieval, in total: connect, read and retries
 # included. Past it the ticket is answered `degraded`, /kb/search with a 503.

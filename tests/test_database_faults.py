@@ -157,7 +157,20 @@ BODIES = {
 QUERIES = {"/kb/search": {"q": "refund"}}
 
 
+# Raw e-mail, not JSON: a message that would open a ticket.
+RAW_BODIES = {
+    ("post", "/inbound/email"): (
+        b"From: Down <down@example.com>\r\nSubject: Refund\r\nMessage-ID: <down@example.com>"
+        b"\r\n\r\nMy blender arrived broken.\r\n"
+    )
+}
+
+
 def call(client, method: str, path: str):
+    if (method, path) in RAW_BODIES:
+        return client.generic(
+            method.upper(), path, RAW_BODIES[method, path], content_type="message/rfc822"
+        )
     if method in ("post", "patch", "put"):
         return getattr(client, method)(path, BODIES.get((method, path), {}), format="json")
     return getattr(client, method)(path, QUERIES.get(path))

@@ -8,4 +8,5 @@ urlpatterns = [
     path("tickets/<int:pk>/context", apis.TicketContextApi.as_view(), name="ticket-context"),
     path("tickets/<int:pk>/messages", apis.TicketMessagesApi.as_view(), name="ticket-messages"),
     path("tickets/<int:pk>/feedback", apis.TicketFeedbackApi.as_view(), name="ticket-feedback"),
+    path("inbound/email", apis.InboundEmailApi.as_view(), name="inbound-email"),
 ]
