@@ -10,6 +10,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from customers.services import normalize_email
 from helpdesk.api.exceptions import InvalidInput, NotFound
@@ -311,7 +312,7 @@ class RawEmailParser(BaseParser):
         return stream.read()
 
 
-class InboundEmailApi(GenericAPIView):
+class InboundEmailApi(APIView):
     """A raw RFC 822 message → threaded onto its ticket, or a new ticket (tickets/inbound.py)."""
 
     permission_classes = [ScopeRequired]
