@@ -351,13 +351,12 @@ INBOUND_MAX_ATTACHMENT_BYTES = env.int("INBOUND_MAX_ATTACHMENT_BYTES", default=5
 # Attachments go through Django's storage API: the filesystem under MEDIA_ROOT by default; in
 # production S3 through django-storages (STORAGE_BACKEND=storages.backends.s3.S3Storage and its
 # AWS_STORAGE_BUCKET_NAME; README "E-mail in").
-MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
+MEDIA_ROOT = env.str("MEDIA_ROOT", default="") or str(BASE_DIR / "var" / "media")
 MEDIA_URL = "media/"
 STORAGES = {
     "default": {
-        "BACKEND": env.str(
-            "STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
-        ),
+        "BACKEND": env.str("STORAGE_BACKEND", default="")
+        or "django.core.files.storage.FileSystemStorage",
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
