@@ -432,3 +432,53 @@ def test_only_the_inbound_scope_or_admin_may_deliver(api, admin_api, inbound):
     raw = mailshapes.html_only()
     assert deliver(api, raw).status_code == 403
     assert deliver(admin_api, raw).status_code == 201
+
+
+# --- concurrent deliveries ---------------------------------------------------------------------
+
+
+def test_the_same_message_delivered_at_once_by_many_relays_is_one_message(
+    live_server, transactional_db, settings, tmp_path
+):
+    """A real server (a thread and a database connection per request): 8 copies of one message
+    and 8 copies of a reply to it, each batch sent at the same moment. The unique Message-ID
+    constraint decides; the losers answer the winner's ticket and message."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlsplit
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    _, key = ApiKey.objects.create_key(name="relay", scopes="inbound")
+    url = urlsplit(live_server.url)
+
+    def post(raw: bytes) -> tuple[int, dict]:
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+        try:
+            headers = {"Authorization": f"Api-Key {key}", "Content-Type": "message/rfc822"}
+            conn.request("POST", "/inbound/email", body=raw, headers=headers)
+            response = conn.getresponse()
+            return response.status, __import__("json").loads(response.read())
+        finally:
+            conn.close()
+
+    first = mailshapes.gmail(
+        message_id="<burst@mail.gmail.com>", attachments=[("r.pdf", "application/pdf", PDF)]
+    )
+    reply = mailshapes.gmail(
+        message_id="<burst-2@mail.gmail.com>",
+        text="Any news?",
+        quote="my blender arrived with a cracked jar.",
+        in_reply_to="<burst@mail.gmail.com>",
+    )
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(post, [first] * 8))
+        replies = list(pool.map(post, [reply] * 8))
+
+    for batch in (answers, replies):
+        statuses = sorted(status for status, _ in batch)
+        assert statuses == [200] * 7 + [201], [body for _, body in batch]
+        assert len({body["message"]["id"] for _, body in batch}) == 1
+    assert len({body["ticket"]["id"] for _, body in answers + replies}) == 1
+    assert (Ticket.objects.count(), Message.objects.count(), Customer.objects.count()) == (1, 2, 1)
+    assert Attachment.objects.count() == 1
+    assert len(files(tmp_path / "media")) == 1  # the losers' stored copies were deleted
