@@ -348,6 +348,9 @@ if env.str("AMAZON_SES_CONFIGURATION_SET", default=""):
 INBOUND_MAX_REQUEST_BYTES = env.int("INBOUND_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
 # Largest attachment stored (decoded bytes); a larger one is recorded without its content.
 INBOUND_MAX_ATTACHMENT_BYTES = env.int("INBOUND_MAX_ATTACHMENT_BYTES", default=5 * 1024 * 1024)
+# SES's "store in S3" receipt action: the Lambda reads objects created under this prefix of the
+# mail bucket (its S3 event, zappa_settings.json) as raw messages.
+INBOUND_S3_PREFIX = env.str("INBOUND_S3_PREFIX", default="inbound/")
 # Attachments go through Django's storage API: the filesystem under MEDIA_ROOT by default; in
 # production S3 through django-storages (STORAGE_BACKEND=storages.backends.s3.S3Storage and its
 # AWS_STORAGE_BUCKET_NAME; README "E-mail in").

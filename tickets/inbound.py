@@ -23,7 +23,9 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from urllib.parse import unquote_plus
 
+from botocore.exceptions import ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError
@@ -147,6 +149,59 @@ def email_receive(*, raw: bytes, actor: str) -> EmailReceived:
         attachments=attachments,
         notes=notes,
     )
+
+
+def email_receive_s3_event(event: dict) -> dict:
+    """SES's "store in S3" receipt action: each ObjectCreated record under INBOUND_S3_PREFIX is
+    one raw message, read from the bucket and received as POST /inbound/email would. Keys come
+    URL-encoded. A message that cannot be read is logged and left in the bucket."""
+    from helpdesk.aws import error_code, s3_client
+
+    prefix = settings.INBOUND_S3_PREFIX
+    client = None
+    messages = []
+    for record in event.get("Records", []):
+        s3 = record.get("s3", {})
+        bucket = s3.get("bucket", {}).get("name", "")
+        key = unquote_plus(s3.get("object", {}).get("key", ""))
+        outcome: dict = {"key": key}
+        messages.append(outcome)
+        if not str(record.get("eventName", "")).startswith("ObjectCreated") or not key:
+            outcome["status"] = "skipped"
+            continue
+        if not key.startswith(prefix):
+            logger.info("Skipping s3://%s/%s: outside the inbound prefix %s", bucket, key, prefix)
+            outcome["status"] = "skipped"
+            continue
+        client = client or s3_client()
+        try:
+            head = client.head_object(Bucket=bucket, Key=key)
+            if head["ContentLength"] > settings.INBOUND_MAX_REQUEST_BYTES:
+                logger.warning("s3://%s/%s is over INBOUND_MAX_REQUEST_BYTES", bucket, key)
+                outcome["status"] = "too_large"
+                continue
+            raw = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+                outcome["status"] = "missing"  # deleted before its notification arrived
+                continue
+            raise
+        try:
+            received = email_receive(raw=raw, actor="ses:s3")
+        except InvalidEmail as exc:
+            logger.warning("s3://%s/%s is not a readable e-mail: %s", bucket, key, exc.message)
+            outcome.update(status="invalid", error=exc.message)
+            continue
+        outcome.update(
+            status=(
+                "ignored" if received.ignored else "duplicate" if received.duplicate else "stored"
+            ),
+            ticket=received.ticket.id if received.ticket else None,
+            message=received.message.id if received.message else None,
+        )
+        if received.ignored:
+            outcome["reason"] = received.ignored.reason
+    return {"status": "ok", "messages": messages}
 
 
 def _stored(message_id: str) -> Message | None:
