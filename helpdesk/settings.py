@@ -341,6 +341,13 @@ ANYMAIL = {
 }
 if env.str("AMAZON_SES_CONFIGURATION_SET", default=""):
     ANYMAIL["AMAZON_SES_CONFIGURATION_SET_NAME"] = env.str("AMAZON_SES_CONFIGURATION_SET")
+# Inbound webhooks (tickets/webhooks.py): `user:password` the provider sends as HTTP basic auth
+# (SES via SNS has nothing else); Mailgun's signing key checks its HMAC signature. A webhook
+# whose secret is empty answers 404.
+if env.str("INBOUND_WEBHOOK_SECRET", default=""):
+    ANYMAIL["WEBHOOK_SECRET"] = env.str("INBOUND_WEBHOOK_SECRET")
+if env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default=""):
+    ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"] = env.str("MAILGUN_WEBHOOK_SIGNING_KEY")
 
 # --- E-mail in: POST /inbound/email (tickets/inbound.py) ---------------------------------------
 # Largest raw message accepted (headers, text and base64-encoded attachments); larger → 413 before
