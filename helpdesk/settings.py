@@ -170,7 +170,6 @@ LOGGING = {
 # --- API -------------------------------------------------------------------------------------
 # Largest request body the API reads at all; bigger requests get 413 before parsing.
 API_MAX_REQUEST_BYTES = env.int("API_MAX_REQUEST_BYTES", default=256 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_REQUEST_BYTES
 # Deepest nesting of arrays/objects a JSON body (or `filter` parameter) may have; deeper is a
 # 400 parse_error before parsing (Python's json recurses per level: 10,000 levels were a 500).
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
@@ -353,6 +352,11 @@ if env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default=""):
 # Largest raw message accepted (headers, text and base64-encoded attachments); larger → 413 before
 # anything is read. API Gateway + Lambda take at most 6 MB per request whatever this says.
 INBOUND_MAX_REQUEST_BYTES = env.int("INBOUND_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
+# Django's own cap on a body it parses: the largest per-path limit, so that a provider webhook
+# posting the raw message as a form field (Mailgun's `body-mime`) can be read. Every path's own
+# limit (API_MAX_REQUEST_BYTES; INBOUND_MAX_REQUEST_BYTES under /inbound/) is enforced on the
+# Content-Length first, by helpdesk.api.middleware.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_REQUEST_BYTES, INBOUND_MAX_REQUEST_BYTES)
 # Largest attachment stored (decoded bytes); a larger one is recorded without its content.
 INBOUND_MAX_ATTACHMENT_BYTES = env.int("INBOUND_MAX_ATTACHMENT_BYTES", default=5 * 1024 * 1024)
 # SES's "store in S3" receipt action: the Lambda reads objects created under this prefix of the

@@ -14,7 +14,7 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 
 from helpdesk.api.exceptions import DATABASE_DOWN
 from helpdesk.api.handlers import database_unavailable, error_response
@@ -70,6 +70,10 @@ class ApiErrorMiddleware:
                     "payload_too_large",
                     f"Request body is {length} bytes; the limit is {limit} bytes.",
                 )
+        elif _content_length(request) > settings.API_MAX_REQUEST_BYTES:
+            # The admin and other HTML pages: Django's own cap (DATA_UPLOAD_MAX_MEMORY_SIZE) is
+            # the inbound limit, so theirs is held here.
+            return HttpResponse("Request body too large.", status=413, content_type="text/plain")
         response = self.get_response(request)
         if (
             response.status_code >= 400
@@ -135,6 +139,13 @@ def _read_chunked_body(request) -> JsonResponse | None:
     meta["CONTENT_LENGTH"] = str(len(body))
     request._stream = LimitedStream(io.BytesIO(body), len(body))
     return None
+
+
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 def _message(response) -> str:

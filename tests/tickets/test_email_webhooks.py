@@ -14,7 +14,7 @@ from django.db import connection
 from tests import mailshapes
 from tests.factories import TicketFactory
 from tests.test_database_faults import closed_port, postgres_at
-from tickets.models import Message, Ticket
+from tickets.models import Attachment, Message, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -162,6 +162,26 @@ def test_mailgun_raw_mime_threads_onto_the_ticket(client):
     message = ticket.messages.get(role="customer", email_message_id__startswith="<")
     assert message.body_clean == "It worked with the other card, thanks!"
     assert message.channel == "email"
+
+
+def test_mailgun_takes_a_message_larger_than_the_json_api_limit(client, settings):
+    big = bytes(range(256)) * 2048  # 512 KiB, over API_MAX_REQUEST_BYTES (256 KiB) as base64
+    raw = mailshapes.gmail(attachments=[("scan.pdf", "application/pdf", big)])
+    assert len(raw) > settings.API_MAX_REQUEST_BYTES
+
+    response = client.post("/inbound/mailgun/mime", mailgun_form(raw), HTTP_AUTHORIZATION=basic())
+
+    assert response.status_code == 200, response.content
+    (attachment,) = Attachment.objects.all()
+    assert attachment.size == len(big) and attachment.file.read() == big
+
+
+def test_the_admin_keeps_the_json_api_limit(client, settings):
+    response = client.post(
+        "/admin/login/", {"username": "x" * (settings.API_MAX_REQUEST_BYTES + 10)}
+    )
+
+    assert response.status_code == 413
 
 
 def test_mailgun_with_a_bad_signature_writes_nothing(client):
