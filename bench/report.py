@@ -88,6 +88,19 @@ def print_report(report: dict) -> None:
                 row(name, f"{name} (1 client)", metric, r[metric])
             checked = "ok" if r["nothing_lost_or_duplicated"] else "MISMATCH"
             row(name, f"{name} (1 client)", "DB: none lost/duplic.", checked)
+    if "inbound-1" in results:  # POST /inbound/email, one client
+        r = results["inbound-1"]
+        for metric in CREATE_ROWS + CPU_ROWS:
+            row("inbound-1", "inbound-1 (1 client)", metric, r[metric])
+        checked = "ok" if r["nothing_lost_or_duplicated"] else "MISMATCH"
+        row("inbound-1", "inbound-1 (1 client)", "DB: none lost/duplic.", checked)
+        row(
+            "inbound-1",
+            "inbound-1 (1 client)",
+            "new / threaded",
+            f"{r['new_tickets']}/{r['threaded']}",
+        )
+        row("inbound-1", "inbound-1 (1 client)", "suggestions/message", r["mean_suggestions"])
     if "context-1" in results:
         for r in results["context-1"]["sizes"]:
             label = f"context-1 @{r['tickets_in_table']} tickets"

@@ -21,6 +21,9 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 
 import cpu
@@ -37,7 +40,7 @@ VENV_BIN = Path(sys.executable).parent
 SAMPLE_KB = ROOT / "knowledge" / "sample_kb"
 HOST = "127.0.0.1"
 PG = {"host": HOST, "port": 5432, "user": "postgres"}
-SCENARIOS = ["create-1", "create-8", "context-1", "reply-1", "follow-up-1"]
+SCENARIOS = ["create-1", "create-8", "context-1", "reply-1", "follow-up-1", "inbound-1"]
 WORKERS = 2
 
 
@@ -167,7 +170,8 @@ class Bench:
         with self.timed("kb_sync"):
             log(self.manage("kb_sync").strip().splitlines()[-1])
         # `agent`: the full answer (ticket + customer context + suggestions), as measured before.
-        created = self.manage("create_api_key", "bench", "--scope", "agent")
+        # `inbound` too: the inbound-1 scenario posts raw e-mail with the same key.
+        created = self.manage("create_api_key", "bench", "--scope", "agent,inbound")
         self.key = created.strip().splitlines()[-1]
         with self.timed("seed_customers"):
             log(self.seed("customers", self.args.customers).strip())
@@ -478,6 +482,73 @@ class Bench:
             ][:3] + result.errors[:3]
         return figures
 
+    def inbound(self) -> dict:
+        """POST /inbound/email, one client: Gmail-shaped raw messages (multipart/alternative,
+        quoted-printable, an encoded-word subject), alternately a new e-mail (a new ticket for
+        a pool customer, retrieval, 5 suggestions) and a reply to an earlier one by In-Reply-To
+        with a quote (a follow-up: reopen, retrieval over the thread, a new round)."""
+        args = self.args
+        run_id = f"{os.getpid()}-{int(time.time())}"
+        seeds = 40
+        self.load(
+            lambda seq: self.raw_email(f"<seed-{seq}-{run_id}@bench.example>", seq),
+            requests=seeds,
+            clients=2,
+        )
+
+        def factory(seq: int) -> loadgen.Request:
+            message_id = f"<m-{seq}-{run_id}@bench.example>"
+            if seq % 2:
+                parent = f"<seed-{seq % seeds}-{run_id}@bench.example>"
+                return self.raw_email(message_id, seq % seeds, in_reply_to=parent)
+            return self.raw_email(message_id, seq)
+
+        self.load(factory, requests=args.warmup, clients=1)
+        before = self.query("SELECT count(*) FROM tickets_message")[0][0]
+        result, figures = self.measure(factory, clients=1, first_seq=args.warmup, keep_bodies=True)
+        after = self.query("SELECT count(*) FROM tickets_message")[0][0]
+        created = [s for s in result.samples if s.status == 201]
+        bodies = [json.loads(s.body) for s in created]
+        figures.update(
+            responses_201=len(created),
+            new_tickets=sum(1 for b in bodies if b["created"]),
+            threaded=sum(1 for b in bodies if not b["created"]),
+            messages_table_delta=after - before,
+            nothing_lost_or_duplicated=after - before == len(created) == len(result.samples),
+            degraded_responses=sum(1 for b in bodies if b.get("degraded")),
+            mean_suggestions=round(sum(len(b["suggestions"]) for b in bodies) / len(bodies), 2)
+            if bodies
+            else None,
+        )
+        if len(created) != len(result.samples) or result.errors:
+            figures["first_failures"] = [
+                f"{s.status}: {s.body[:300].decode(errors='replace')}"
+                for s in result.samples
+                if s.status != 201
+            ][:3] + result.errors[:3]
+        return figures
+
+    def raw_email(self, message_id: str, who: int, *, in_reply_to: str = "") -> loadgen.Request:
+        """A raw message as Gmail writes it, from pool customer `who`."""
+        payload = ticket_payload(self.rng, self.pool)
+        customer = self.pool[who % len(self.pool)]
+        message = EmailMessage(policy=email_policy.SMTP)
+        message["From"] = f"{customer['name']} <{customer['email']}>"
+        message["To"] = "Support <support@localhost>"
+        message["Subject"] = ("Re: " if in_reply_to else "") + payload["subject"] + " — ✓"
+        message["Message-ID"] = message_id
+        message["Date"] = format_datetime(datetime.now(UTC))
+        body = f"Hi,\n\n{payload['body']}\n\nThanks,\n{customer['name']}"
+        if in_reply_to:
+            message["In-Reply-To"] = in_reply_to
+            message["References"] = in_reply_to
+            body += "\n\nOn Fri, 4 Dec 2026 at 10:02, Support <support@localhost> wrote:\n> "
+            body += "\n> ".join(["Could you tell us the order number?", "", "Best,", "Sam"])
+        message.set_content(body, cte="quoted-printable")
+        html = '<div dir="ltr">' + "<br>".join(body.split("\n")) + "</div>"
+        message.add_alternative(html, subtype="html", cte="quoted-printable")
+        return "POST", "/inbound/email", message.as_bytes(), {"Content-Type": "message/rfc822"}
+
     def run(self) -> dict:
         started = time.perf_counter()
         report: dict = {
@@ -503,7 +574,7 @@ class Bench:
         log(f"server up on :{self.port}; KB {report['kb']}")
         results: dict = {}
         # context-1 first: its smallest table size must not be exceeded by the create runs.
-        for name in ["context-1", "create-1", "create-8", "reply-1", "follow-up-1"]:
+        for name in ["context-1", "create-1", "create-8", "reply-1", "follow-up-1", "inbound-1"]:
             if name not in self.args.scenarios:
                 continue
             log(f"running {name} ...")
@@ -512,6 +583,8 @@ class Bench:
                     results[name] = self.context()
                 elif name in ("reply-1", "follow-up-1"):
                     results[name] = self.messages(name)
+                elif name == "inbound-1":
+                    results[name] = self.inbound()
                 else:
                     clients = 1 if name == "create-1" else self.args.clients
                     results[name] = self.create(name, clients)

@@ -131,6 +131,20 @@ def kb_s3_event(event: dict, context: Any = None) -> dict:
     return _run_task(work, "KB sync for an S3 event failed: %s", describe(event))
 
 
+def inbound_email_s3_event(event: dict, context: Any = None) -> dict:
+    """Zappa event on the mail bucket: SES's "store in S3" receipt action wrote a raw message
+    under INBOUND_S3_PREFIX; thread it like POST /inbound/email. Never raises: a message that
+    failed stays in the bucket (README "E-mail in")."""
+    from tickets.inbound import email_receive_s3_event
+
+    def work() -> dict:
+        result = email_receive_s3_event(event)
+        logger.info("Inbound e-mail from S3: %s", result)
+        return result
+
+    return _run_task(work, "Inbound e-mail from S3 failed: %s", describe(event))
+
+
 def drain_outbox(event: dict | None = None, context: Any = None) -> dict:
     """Zappa schedule: deliver the interactions waiting in the outbox. Never raises: the next
     scheduled run tries again."""

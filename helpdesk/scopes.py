@@ -7,7 +7,7 @@ A key holds one or more scopes (stored as a space-separated string, as OAuth 2 w
 - `agent`: an integration or agent tool: read and write tickets, customers and orders, a
   ticket's context (customer 360), KB search.
 - `admin`: everything, including KB syncs, inbound e-mail and key-level operations.
-- `inbound`: reserved for inbound e-mail (`POST /inbound/email`, issue 11); nothing else.
+- `inbound`: inbound e-mail (`POST /inbound/email`); nothing else.
 
 Staff sessions keep working: a superuser acts with `admin`, other active staff with `agent`;
 a signed-in user who is not staff has no scope.
@@ -50,7 +50,6 @@ ENDPOINT_SCOPES: dict[str, dict[str, tuple[str, ...]]] = {
     "kb-search": {"GET": (AGENT,)},
     "kb-sync": {"POST": (ADMIN,)},
     "kb-sync-detail": {"GET": (ADMIN,)},
-    # Issue 11 mounts POST /inbound/email under this name.
     "inbound-email": {"POST": (INBOUND,)},
 }
 

@@ -170,7 +170,6 @@ LOGGING = {
 # --- API -------------------------------------------------------------------------------------
 # Largest request body the API reads at all; bigger requests get 413 before parsing.
 API_MAX_REQUEST_BYTES = env.int("API_MAX_REQUEST_BYTES", default=256 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_REQUEST_BYTES
 # Deepest nesting of arrays/objects a JSON body (or `filter` parameter) may have; deeper is a
 # 400 parse_error before parsing (Python's json recurses per level: 10,000 levels were a 500).
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
@@ -341,6 +340,46 @@ ANYMAIL = {
 }
 if env.str("AMAZON_SES_CONFIGURATION_SET", default=""):
     ANYMAIL["AMAZON_SES_CONFIGURATION_SET_NAME"] = env.str("AMAZON_SES_CONFIGURATION_SET")
+# Inbound webhooks (tickets/webhooks.py): `user:password` the provider sends as HTTP basic auth
+# (SES via SNS has nothing else); Mailgun's signing key checks its HMAC signature. A webhook
+# whose secret is empty answers 404.
+if env.str("INBOUND_WEBHOOK_SECRET", default=""):
+    ANYMAIL["WEBHOOK_SECRET"] = env.str("INBOUND_WEBHOOK_SECRET")
+if env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default=""):
+    ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"] = env.str("MAILGUN_WEBHOOK_SIGNING_KEY")
+
+# --- E-mail in: POST /inbound/email (tickets/inbound.py) ---------------------------------------
+# Largest raw message accepted (headers, text and base64-encoded attachments); larger → 413 before
+# anything is read. API Gateway + Lambda take at most 6 MB per request whatever this says.
+INBOUND_MAX_REQUEST_BYTES = env.int("INBOUND_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
+# Django's own cap on a body it parses: the largest per-path limit, so that a provider webhook
+# posting the raw message as a form field (Mailgun's `body-mime`) can be read. Every path's own
+# limit (API_MAX_REQUEST_BYTES; INBOUND_MAX_REQUEST_BYTES under /inbound/) is enforced on the
+# Content-Length first, by helpdesk.api.middleware.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_REQUEST_BYTES, INBOUND_MAX_REQUEST_BYTES)
+# Largest attachment stored (decoded bytes); a larger one is recorded without its content.
+INBOUND_MAX_ATTACHMENT_BYTES = env.int("INBOUND_MAX_ATTACHMENT_BYTES", default=5 * 1024 * 1024)
+# SES's "store in S3" receipt action: the Lambda reads objects created under this prefix of the
+# mail bucket (its S3 event, zappa_settings.json) as raw messages.
+INBOUND_S3_PREFIX = env.str("INBOUND_S3_PREFIX", default="inbound/")
+# Attachments go through Django's storage API: the filesystem under MEDIA_ROOT by default; in
+# production S3 through django-storages (STORAGE_BACKEND=storages.backends.s3.S3Storage and its
+# AWS_STORAGE_BUCKET_NAME; README "E-mail in").
+MEDIA_ROOT = env.str("MEDIA_ROOT", default="") or str(BASE_DIR / "var" / "media")
+MEDIA_URL = "media/"
+STORAGES = {
+    "default": {
+        "BACKEND": env.str("STORAGE_BACKEND", default="")
+        or "django.core.files.storage.FileSystemStorage",
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if env.str("AWS_STORAGE_BUCKET_NAME", default=""):
+    AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME")
+    AWS_S3_REGION_NAME = AWS_REGION
+    AWS_LOCATION = env.str("AWS_STORAGE_PREFIX", default="attachments")
+    AWS_DEFAULT_ACL = None  # private objects; agents read them through signed URLs
+    AWS_QUERYSTRING_AUTH = True
 
 # --- Deadlines: a dependency that hangs never holds a request (issue 10) ----------------------
 # The most a ticket (or /kb/search) waits for KB retrieval, in total: connect, read and retries

@@ -603,3 +603,93 @@ def test_the_email_outbox_schedule_and_ses_backend_are_in_zappa_settings(zappa_s
 
     assert events["helpdesk.lambda_tasks.send_email_outbox"]["expression"] == "rate(1 minute)"
     assert environment["EMAIL_BACKEND"] == "anymail.backends.amazon_ses.EmailBackend"
+
+
+# --- inbound e-mail: SES "store in S3" → the mail bucket's S3 event ---------------------------
+
+
+@pytest.fixture
+def mail_bucket(lambda_settings, dynamodb_server, tmp_path):
+    """The dev stage's mail bucket (zappa_settings.json) on the moto server, where SES's
+    receipt rule stores raw messages under `inbound/`."""
+    lambda_settings.MEDIA_ROOT = str(tmp_path / "media")
+    client = boto3.session.Session().client(
+        "s3", region_name="eu-west-2", endpoint_url=dynamodb_server.url
+    )
+    client.create_bucket(
+        Bucket="helpdesk-mail-dev", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+    )
+    yield SimpleNamespace(client=client, name="helpdesk-mail-dev")
+    for item in client.list_objects_v2(Bucket="helpdesk-mail-dev").get("Contents", []):
+        client.delete_object(Bucket="helpdesk-mail-dev", Key=item["Key"])
+    client.delete_bucket(Bucket="helpdesk-mail-dev")
+
+
+def test_an_e_mail_stored_by_ses_in_s3_becomes_a_ticket_once(invoke, mail_bucket, stubs):
+    from tests import mailshapes
+    from tickets.models import Attachment, Message
+
+    stubs.runtime.add_response(
+        "retrieve",
+        {"retrievalResults": [result("s3://helpdesk-kb-dev/kb/refunds.md", "Refunds.", 0.9)]},
+        None,
+    )
+    key = "inbound/0f1e2d3c4b5a 6978"  # SES names the object after its message id
+    raw = mailshapes.gmail(
+        message_id="<ses-s3@mail.gmail.com>", attachments=[("r.pdf", "application/pdf", b"%PDF")]
+    )
+    mail_bucket.client.put_object(Bucket=mail_bucket.name, Key=key, Body=raw)
+    event = {
+        "Records": [
+            s3_record("ObjectCreated:Put", key, bucket=mail_bucket.name),
+            s3_record("ObjectCreated:Put", "exports/x.csv", bucket=mail_bucket.name),
+        ]
+    }
+
+    outcome = invoke(event)
+
+    ticket = Ticket.objects.get()
+    assert outcome["status"] == "ok"
+    assert outcome["messages"] == [
+        {"key": key, "status": "stored", "ticket": ticket.id, "message": ticket.messages.get().id},
+        {"key": "exports/x.csv", "status": "skipped"},
+    ]
+    assert ticket.customer.email == "jurgen@example.com" and ticket.channel == "email"
+    assert [s.source for s in ticket.suggestions.all()] == ["s3://helpdesk-kb-dev/kb/refunds.md"]
+    assert Attachment.objects.get().name == "r.pdf"
+
+    again = invoke({"Records": [s3_record("ObjectCreated:Put", key, bucket=mail_bucket.name)]})
+
+    assert again["messages"][0]["status"] == "duplicate"
+    assert (Ticket.objects.count(), Message.objects.count()) == (1, 1)
+
+
+def test_an_unreadable_or_missing_object_in_the_mail_bucket_writes_nothing(
+    invoke, mail_bucket, caplog
+):
+    mail_bucket.client.put_object(
+        Bucket=mail_bucket.name, Key="inbound/broken", Body=b"To: x@example.com\r\n\r\nno sender"
+    )
+    event = {
+        "Records": [
+            s3_record("ObjectCreated:Put", "inbound/broken", bucket=mail_bucket.name),
+            s3_record("ObjectCreated:Put", "inbound/gone", bucket=mail_bucket.name),
+        ]
+    }
+
+    outcome = invoke(event)
+
+    assert [m["status"] for m in outcome["messages"]] == ["invalid", "missing"]
+    assert "no sender address" in outcome["messages"][0]["error"]
+    assert not Ticket.objects.exists()
+    assert "not a readable e-mail" in caplog.text
+
+
+def test_the_mail_bucket_event_is_in_zappa_settings(zappa_stage):
+    events = zappa_stage.stage_config["events"]
+    (mail,) = [e for e in events if e["function"].endswith("inbound_email_s3_event")]
+    assert mail["event_source"] == {
+        "arn": "arn:aws:s3:::helpdesk-mail-dev",
+        "prefix": "inbound/",
+        "events": ["s3:ObjectCreated:*"],
+    }

@@ -82,7 +82,7 @@ def test_s3_event_watches_the_kb_source_for_puts_and_deletes(stage):
     bucket, _, prefix = (
         config["environment_variables"]["KB_SOURCE"].removeprefix("s3://").partition("/")
     )
-    (s3_event,) = [e for e in config["events"] if "event_source" in e]
+    (s3_event,) = [e for e in config["events"] if e["function"].endswith(".kb_s3_event")]
 
     assert s3_event["function"] == "helpdesk.lambda_tasks.kb_s3_event"
     assert s3_event["event_source"]["arn"] == f"arn:aws:s3:::{bucket}"
@@ -91,6 +91,22 @@ def test_s3_event_watches_the_kb_source_for_puts_and_deletes(stage):
         "s3:ObjectCreated:*",
         "s3:ObjectRemoved:*",
     ]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_s3_event_on_the_mail_bucket_receives_inbound_e_mail(stage):
+    """SES's "store in S3" action writes raw messages under inbound/ of the stage's mail
+    bucket; the only other S3 event is the KB's."""
+    config = package.stage_config(stage)
+    events = [e for e in config["events"] if "event_source" in e]
+    (mail,) = [e for e in events if e["function"] == "helpdesk.lambda_tasks.inbound_email_s3_event"]
+
+    assert len(events) == 2
+    assert mail["event_source"] == {
+        "arn": f"arn:aws:s3:::helpdesk-mail-{stage}",
+        "prefix": "inbound/",
+        "events": ["s3:ObjectCreated:*"],
+    }
 
 
 def test_lambda_settings_import_nothing_from_the_local_backend(tmp_path):

@@ -41,6 +41,9 @@ MAX_EXAMPLES = 30
 KEY_KINDS = ["intake", "agent", "admin"]
 
 
+# POST /inbound/email takes a raw e-mail: generated as bytes, sent as they are.
+schemathesis.serializer.alias("message/rfc822", "application/octet-stream")
+
 schema = schemathesis.openapi.from_dict(strict_schema())
 schema.app = application
 

@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from tickets.models import EmailOutbox, Feedback, IdempotencyRecord, Message, Suggestion, Ticket
+from tickets.models import (
+    Attachment,
+    EmailOutbox,
+    Feedback,
+    IdempotencyRecord,
+    Message,
+    Suggestion,
+    Ticket,
+)
 
 
 class MessageInline(admin.StackedInline):
@@ -53,7 +61,7 @@ class TicketAdmin(admin.ModelAdmin):
     list_filter = ["status", "priority", "channel", "assignee"]
     search_fields = ["subject", "body", "customer__email", "customer__name", "=id"]
     list_select_related = ["customer", "assignee"]
-    raw_id_fields = ["customer", "order"]
+    raw_id_fields = ["customer", "order", "follow_up_of"]
     # body_clean is derived from body (helpdesk.reading) when the ticket arrives.
     readonly_fields = [
         "number",
@@ -74,6 +82,31 @@ class SuggestionAdmin(admin.ModelAdmin):
     search_fields = ["title", "=ticket__id"]
     list_select_related = ["ticket"]
     raw_id_fields = ["ticket", "article"]
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(admin.ModelAdmin):
+    """Files that came with inbound e-mail; read-only (they are what the customer sent)."""
+
+    list_display = ["name", "content_type", "size", "inline", "skipped", "message", "created_at"]
+    list_filter = ["inline", "content_type"]
+    search_fields = ["name", "=message__ticket__id"]
+    list_select_related = ["message"]
+    raw_id_fields = ["message"]
+    readonly_fields = [
+        "message",
+        "name",
+        "content_type",
+        "size",
+        "file",
+        "inline",
+        "content_id",
+        "skipped",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 @admin.register(EmailOutbox)

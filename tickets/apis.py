@@ -1,16 +1,19 @@
 """Ticket endpoints: ingest, list/read/update, context (customer 360), the conversation
-(messages) and feedback."""
+(messages), feedback, and inbound e-mail."""
 
 import django_filters
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
 from rest_framework.filters import OrderingFilter
 from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from customers.services import normalize_email
-from helpdesk.api.exceptions import NotFound
+from helpdesk.api.exceptions import InvalidInput, NotFound
 from helpdesk.api.fields import CleanCharField, MetadataField, text_problem
 from helpdesk.api.filters import BoundedSearchFilter, IdFilter, UtcDateTimeFilter
 from helpdesk.api.schema import error_response
@@ -19,15 +22,17 @@ from helpdesk.auth import ApiKeyClient, ScopeRequired, has_scope
 from helpdesk.models import ApiKey
 from helpdesk.scopes import AGENT
 from knowledge.filters import validate_filter
-from tickets import selectors, services
+from tickets import inbound, selectors, services
 from tickets.models import Message, Ticket
 from tickets.serializers import (
     FeedbackOutput,
+    InboundEmailOutput,
     MessageOutput,
     SuggestionOutput,
     TicketContextOutput,
     TicketCreatedOutput,
     TicketOutput,
+    attachment_json,
     feedback_json,
     suggestion_json,
     ticket_json,
@@ -296,6 +301,75 @@ class TicketMessagesApi(TicketApiBase):
             },
             status=status.HTTP_201_CREATED,
         )
+
+
+class RawEmailParser(BaseParser):
+    """`message/rfc822`: the raw message, as bytes (the body limit is INBOUND_MAX_REQUEST_BYTES)."""
+
+    media_type = "message/rfc822"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream.read()
+
+
+class InboundEmailApi(APIView):
+    """A raw RFC 822 message → threaded onto its ticket, or a new ticket (tickets/inbound.py)."""
+
+    permission_classes = [ScopeRequired]
+    parser_classes = [RawEmailParser]
+    renderer_classes = [JSONRenderer]  # no browsable API: the body is a raw e-mail
+
+    @extend_schema(
+        request={"message/rfc822": OpenApiTypes.BINARY},
+        responses={
+            200: OpenApiResponse(
+                InboundEmailOutput, description="A duplicate delivery: the first one's answer."
+            ),
+            201: OpenApiResponse(
+                InboundEmailOutput, description="Stored: a new ticket, or a message on one."
+            ),
+            202: OpenApiResponse(
+                InboundEmailOutput,
+                description="Accepted and ignored (auto-reply, bounce, our own mail); "
+                "`ignored` says why.",
+            ),
+            413: error_response(
+                413,
+                "`payload_too_large`: the message is over `INBOUND_MAX_REQUEST_BYTES`.",
+            ),
+            415: error_response(415, "`unsupported_media_type`: send `message/rfc822`."),
+            422: error_response(
+                422,
+                "`invalid_email`: malformed MIME, no From address, an unknown charset, only "
+                "quoted text, or nothing at all; nothing was written.",
+            ),
+        },
+    )
+    def post(self, request):
+        raw = request.data
+        if not isinstance(raw, bytes) or not raw:
+            raise InvalidInput(
+                "Send the raw message as the body, with Content-Type: message/rfc822.",
+                fields={"body": ["Empty."]},
+            )
+        result = inbound.email_receive(raw=raw, actor=actor_of(request))
+        return Response(inbound_json(result), status=result.status_code)
+
+
+def inbound_json(result: inbound.EmailReceived) -> dict:
+    ignored = result.ignored
+    return {
+        "ticket": ticket_json(result.ticket) if result.ticket else None,
+        "message": selectors.message_json(result.message) if result.message else None,
+        "created": result.created,
+        "duplicate": result.duplicate,
+        "ignored": {"reason": ignored.reason, "detail": ignored.detail} if ignored else None,
+        "follow_up_of": result.follow_up_of.id if result.follow_up_of else None,
+        "suggestions": result.suggestions,
+        "degraded": result.degraded,
+        "attachments": [attachment_json(a) for a in result.attachments],
+        "notes": result.notes,
+    }
 
 
 class TicketFeedbackApi(TicketApiBase):

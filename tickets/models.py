@@ -74,6 +74,16 @@ class Ticket(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     first_response_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # A customer who answers a closed ticket's e-mail starts a new ticket that points back at it
+    # (tickets/inbound.py), as Zendesk's follow-up tickets do: closed stays closed.
+    follow_up_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="follow_ups",
+        help_text="The closed ticket this one continues (a reply to its e-mail).",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -211,6 +221,41 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket_id} {self.role} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+def attachment_path(attachment: "Attachment", filename: str) -> str:
+    """`inbound/2026/12/04/<ticket>/<name>`: the storage picks a free name on a clash."""
+    day = timezone.now().strftime("%Y/%m/%d")
+    return f"inbound/{day}/{attachment.message.ticket_id}/{filename}"
+
+
+class Attachment(models.Model):
+    """A file that came with an inbound e-mail, stored through Django's storage API
+    (`STORAGES["default"]`: the filesystem under MEDIA_ROOT, or S3 through django-storages).
+
+    A part over INBOUND_MAX_ATTACHMENT_BYTES is recorded without its content (`file` empty,
+    `skipped` says why), so the agent sees that the customer sent it. Inline images of an HTML
+    mail (`Content-Disposition: inline` with a `Content-ID`) are stored like any other file,
+    marked `inline`, with their `content_id`.
+    """
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField(help_text="Bytes, decoded.")
+    file = models.FileField(upload_to=attachment_path, max_length=500, blank=True)
+    inline = models.BooleanField(default=False)
+    content_id = models.CharField(max_length=255, blank=True)
+    skipped = models.CharField(
+        max_length=200, blank=True, help_text="Why the content was not stored (empty: stored)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["message", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.size} bytes)"
 
 
 class EmailOutbox(models.Model):

@@ -161,3 +161,60 @@ def feedback_json(feedback: Feedback, *, ticket_status: str) -> dict[str, Any]:
         "created_at": iso(feedback.created_at),
         "ticket_status": ticket_status,
     }
+
+
+# --- POST /inbound/email ----------------------------------------------------------------------
+
+
+class AttachmentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField(help_text="Bytes, decoded.")
+    inline = serializers.BooleanField(help_text="An inline image of an HTML mail (Content-ID).")
+    content_id = serializers.CharField(allow_blank=True)
+    stored = serializers.BooleanField(help_text="False: recorded without its content.")
+    skipped = serializers.CharField(allow_blank=True, help_text="Why it was not stored.")
+
+
+def attachment_json(attachment) -> dict[str, Any]:
+    return {
+        "id": attachment.id,
+        "name": attachment.name,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "inline": attachment.inline,
+        "content_id": attachment.content_id,
+        "stored": bool(attachment.file),
+        "skipped": attachment.skipped,
+    }
+
+
+class IgnoredOutput(serializers.Serializer):
+    reason = serializers.ChoiceField(
+        choices=["auto_submitted", "auto_reply", "bounce", "own_address", "own_message"]
+    )
+    detail = serializers.CharField(help_text="The header or sender that decided it.")
+
+
+class InboundEmailOutput(serializers.Serializer):
+    ticket = TicketOutput(allow_null=True, help_text="Null when the message was ignored.")
+    message = MessageOutput(allow_null=True)
+    created = serializers.BooleanField(help_text="A new ticket was opened for it.")
+    duplicate = serializers.BooleanField(
+        help_text="This Message-ID was already received: the first delivery's ticket and message."
+    )
+    ignored = IgnoredOutput(
+        allow_null=True, help_text="Noise (auto-reply, bounce, our own mail): no ticket, no reply."
+    )
+    follow_up_of = serializers.IntegerField(
+        allow_null=True,
+        help_text="The closed ticket this message answered (the new ticket continues it).",
+    )
+    suggestions = SuggestionOutput(many=True, help_text="The round this message produced.")
+    degraded = serializers.ListField(child=DegradedField())
+    attachments = AttachmentOutput(many=True)
+    notes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What was not kept as sent (an attachment over the limit, text cut).",
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -61,6 +62,9 @@ def ticket_create(
     idempotency_scope: str | None = None,
     created_by_key: ApiKey | None = None,
     with_customer: bool = True,
+    follow_up_of: Ticket | None = None,
+    message_fields: dict[str, str] | None = None,
+    on_message: Callable[[Message], None] | None = None,
 ) -> TicketCreated:
     """Ingest a ticket and answer with the customer's picture and KB suggestions.
 
@@ -73,6 +77,10 @@ def ticket_create(
     Without `with_customer` (an intake key) the answer is the ticket and its suggestions only:
     no customer profile, orders or history, and the interactions are not read; a replay of an
     answer stored with them leaves them out too.
+
+    Inbound e-mail (tickets/inbound.py) adds the first message's e-mail headers
+    (`message_fields`), the closed ticket this one continues (`follow_up_of`), and `on_message`,
+    called with the first message inside the ticket's transaction (to store attachments).
     """
     client = idempotency_scope or actor
     fingerprint = request_fingerprint(payload)
@@ -99,6 +107,9 @@ def ticket_create(
                 actor=actor,
                 created_by_key=created_by_key,
                 with_customer=with_customer,
+                follow_up_of=follow_up_of,
+                message_fields=message_fields or {},
+                on_message=on_message,
             )
             if idempotency_key:
                 IdempotencyRecord.objects.create(
@@ -197,6 +208,9 @@ def _create(
     actor: str,
     created_by_key: ApiKey | None,
     with_customer: bool,
+    follow_up_of: Ticket | None = None,
+    message_fields: dict[str, str] | None = None,
+    on_message: Callable[[Message], None] | None = None,
 ) -> TicketCreated:
     customer = _resolve_customer(payload)
     order = _resolve_order(payload, customer)
@@ -210,6 +224,7 @@ def _create(
         priority=payload.get("priority") or Ticket.Priority.NORMAL,
         metadata=payload.get("metadata") or {},
         created_by_key=created_by_key,
+        follow_up_of=follow_up_of,
     )
     # The ticket's body is its first message.
     first = Message.objects.create(
@@ -220,9 +235,11 @@ def _create(
         body_clean=body_clean,
         channel=ticket.channel,
         author=f"customer:{customer.email}"[:200],
-        sender_address=customer.email,
         created_at=ticket.created_at,
+        **{"sender_address": customer.email, **(message_fields or {})},
     )
+    if on_message is not None:
+        on_message(first)
     suggestions = _store_suggestions(ticket, passages, round=1, message=first)
 
     recent: list[InteractionRecord] = []
@@ -425,6 +442,8 @@ def message_create(
     channel: str | None = None,
     user: AbstractBaseUser | None = None,
     api_key: Any = None,
+    message_fields: dict[str, str] | None = None,
+    on_message: Callable[[Message], None] | None = None,
 ) -> MessagePosted:
     """Add a message to a ticket's conversation.
 
@@ -437,6 +456,9 @@ def message_create(
       customer message the focus): a new round of suggestions supersedes the earlier ones,
       which stay, so feedback on them still points at real rows.
     A closed ticket takes notes only. Nothing is half-written: any failure rolls it all back.
+
+    Inbound e-mail passes the customer message's e-mail headers and sender (`message_fields`)
+    and `on_message`, called with the message inside the transaction (to store attachments).
     """
     _check_body_size(body, what="message body")
     if role == Message.Role.CUSTOMER:
@@ -482,11 +504,17 @@ def message_create(
             sender_address=ticket.customer.email if role == Message.Role.CUSTOMER else "",
             created_at=now,
         )
+        for name, value in (message_fields or {}).items():
+            setattr(message, name, value)
+        if role == Message.Role.CUSTOMER and message.sender_address:
+            message.author = f"customer:{message.sender_address}"[:200]
         emailed = role == Message.Role.AGENT and kind == Message.Kind.REPLY
         if emailed:
             message.email_message_id = mail.new_message_id()
             message.email_in_reply_to, message.email_references = mail.thread_headers(ticket)
         message.save()
+        if on_message is not None:
+            on_message(message)
 
         suggestions: list[Suggestion] = []
         if role == Message.Role.CUSTOMER:

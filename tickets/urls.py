@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tickets import apis
+from tickets import apis, webhooks
 
 urlpatterns = [
     path("tickets", apis.TicketListApi.as_view(), name="ticket-list"),
@@ -8,4 +8,9 @@ urlpatterns = [
     path("tickets/<int:pk>/context", apis.TicketContextApi.as_view(), name="ticket-context"),
     path("tickets/<int:pk>/messages", apis.TicketMessagesApi.as_view(), name="ticket-messages"),
     path("tickets/<int:pk>/feedback", apis.TicketFeedbackApi.as_view(), name="ticket-feedback"),
+    path("inbound/email", apis.InboundEmailApi.as_view(), name="inbound-email"),
+    # Provider webhooks (django-anymail), authenticated by the provider's secret, not API keys.
+    path("inbound/ses", webhooks.SesInboundWebhook.as_view(), name="inbound-ses"),
+    # Mailgun posts the raw MIME (`body-mime`) only to a URL that ends in "mime".
+    path("inbound/mailgun/mime", webhooks.MailgunInboundWebhook.as_view(), name="inbound-mailgun"),
 ]

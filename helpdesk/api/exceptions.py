@@ -50,6 +50,14 @@ class InvalidInput(HelpdeskError):
     http_status = 400
 
 
+class InvalidEmail(HelpdeskError):
+    """A raw e-mail that cannot be read as a customer's message (malformed MIME, no sender,
+    an unknown charset, nothing but quoted text)."""
+
+    code = "invalid_email"
+    http_status = 422
+
+
 class KnowledgeBackendUnavailable(HelpdeskError):
     code = "kb_unavailable"
     http_status = 503

@@ -1,7 +1,8 @@
 """API-wide guards that sit in front of DRF.
 
 - A request body larger than API_MAX_REQUEST_BYTES gets 413 before anything reads it; a
-  chunked one is read up to that limit (or refused with 411 by a server that cannot).
+  chunked one is read up to that limit (or refused with 411 by a server that cannot). Raw
+  e-mail (`/inbound/…`) has its own, larger limit, INBOUND_MAX_REQUEST_BYTES.
 - A database that is down or too slow is a 503 with Retry-After, wherever it is noticed.
 - Errors that never reach DRF's handler (unknown URLs, unhandled exceptions, Django's own 4xx)
   become JSON under the API paths, in DEBUG too, so clients never get an HTML page.
@@ -13,7 +14,7 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 
 from helpdesk.api.exceptions import DATABASE_DOWN
 from helpdesk.api.handlers import database_unavailable, error_response
@@ -38,6 +39,17 @@ def is_api_path(path: str) -> bool:
     return not path.startswith(HTML_PREFIXES)
 
 
+# Raw e-mail (with its attachments) has a limit of its own; every other body is JSON.
+INBOUND_PATHS = ("/inbound/",)
+
+
+def body_limit(path: str) -> int:
+    """The largest request body this path reads."""
+    if path.startswith(INBOUND_PATHS):
+        return settings.INBOUND_MAX_REQUEST_BYTES
+    return settings.API_MAX_REQUEST_BYTES
+
+
 class ApiErrorMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -51,13 +63,17 @@ class ApiErrorMiddleware:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 return error_response(400, "bad_request", "Invalid Content-Length header.")
-            if length > settings.API_MAX_REQUEST_BYTES:
+            limit = body_limit(request.path)
+            if length > limit:
                 return error_response(
                     413,
                     "payload_too_large",
-                    f"Request body is {length} bytes; the limit is "
-                    f"{settings.API_MAX_REQUEST_BYTES} bytes.",
+                    f"Request body is {length} bytes; the limit is {limit} bytes.",
                 )
+        elif _content_length(request) > settings.API_MAX_REQUEST_BYTES:
+            # The admin and other HTML pages: Django's own cap (DATA_UPLOAD_MAX_MEMORY_SIZE) is
+            # the inbound limit, so theirs is held here.
+            return HttpResponse("Request body too large.", status=413, content_type="text/plain")
         response = self.get_response(request)
         if (
             response.status_code >= 400
@@ -105,7 +121,7 @@ def _read_chunked_body(request) -> JsonResponse | None:
             "length_required",
             "This server cannot read a chunked request body; send Content-Length.",
         )
-    limit = settings.API_MAX_REQUEST_BYTES
+    limit = body_limit(request.path)
     stream = meta["wsgi.input"]
     body = stream.read(limit + 1)
     if len(body) > limit:
@@ -123,6 +139,13 @@ def _read_chunked_body(request) -> JsonResponse | None:
     meta["CONTENT_LENGTH"] = str(len(body))
     request._stream = LimitedStream(io.BytesIO(body), len(body))
     return None
+
+
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 def _message(response) -> str:
