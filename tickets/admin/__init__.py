@@ -1,43 +1,8 @@
 from django.contrib import admin
 from django.utils.timesince import timesince
 
-from tickets.admin import queue
-from tickets.models import EmailOutbox, Feedback, IdempotencyRecord, Message, Suggestion, Ticket
-
-
-class MessageInline(admin.StackedInline):
-    """The conversation, oldest first, read-only: replies and notes go through the API's
-    rules (status, first response, e-mail outbox), not through a form that bypasses them."""
-
-    model = Message
-    extra = 0
-    fields = [
-        "created_at",
-        "role",
-        "kind",
-        "author",
-        "channel",
-        "body",
-        "body_clean",
-        "sender_address",
-        "email_message_id",
-        "email_in_reply_to",
-        "sent_at",
-    ]
-    readonly_fields = fields
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class SuggestionInline(admin.TabularInline):
-    model = Suggestion
-    extra = 0
-    fields = ["round", "rank", "score", "title", "source", "backend", "superseded_at"]
-    readonly_fields = fields
-    can_delete = False
+from tickets.admin import queue, workspace
+from tickets.models import EmailOutbox, Feedback, IdempotencyRecord, Suggestion, Ticket
 
 
 @admin.register(Ticket)
@@ -71,18 +36,7 @@ class TicketAdmin(admin.ModelAdmin):
     # The exact total of a filtered 10,000-ticket queue costs a second COUNT(*) per page.
     show_full_result_count = False
     list_per_page = 50
-    raw_id_fields = ["customer", "order"]
-    # body_clean is derived from body (helpdesk.reading) when the ticket arrives.
-    readonly_fields = [
-        "number",
-        "body_clean",
-        "created_at",
-        "updated_at",
-        "first_response_at",
-        "resolved_at",
-    ]
     date_hierarchy = "created_at"
-    inlines = [MessageInline, SuggestionInline]
 
     def get_queryset(self, request):
         # Annotated before the ordering that names the annotation (what super() would apply).
@@ -97,6 +51,10 @@ class TicketAdmin(admin.ModelAdmin):
         if ticket_id is not None:
             found = found | queryset.filter(pk=ticket_id)
         return found, duplicates
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The ticket page, not a model form: every change goes through the services.
+        return workspace.ticket_page(self, request, object_id)
 
     def has_add_permission(self, request) -> bool:
         # A ticket comes in through POST /tickets or e-mail (retrieval, the first message, the
