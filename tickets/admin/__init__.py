@@ -108,6 +108,14 @@ class FeedbackAdmin(admin.ModelAdmin):
     list_select_related = ["ticket", "suggestion"]
     raw_id_fields = ["ticket", "suggestion", "user"]
 
+    # Feedback is given on the ticket page (feedback_create: one answer per caller and
+    # suggestion, logged, `resolved` resolving the ticket); here it is read.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(admin.ModelAdmin):

@@ -225,8 +225,12 @@ def page_data(ticket: Ticket, *, actor: str) -> dict[str, Any]:
     for row in conversation:
         row["created_at"] = _when(row["created_at"])
         row["sent_at"] = _when(row["sent_at"])
-        # Quoted history, signatures, greetings: kept, folded away under the new words.
-        row["folded"] = bool(row["body_clean"]) and row["body_clean"].strip() != row["body"].strip()
+        # A customer's quoted history, signature, greeting: kept, folded away under the new
+        # words. What an agent sent is shown as sent.
+        clean = row["body_clean"].strip()
+        from_customer = row["role"] == Message.Role.CUSTOMER
+        row["shown"] = clean if from_customer and clean else row["body"]
+        row["folded"] = from_customer and bool(clean) and clean != row["body"].strip()
 
     suggestions = selectors.suggestions_current(ticket_id=ticket.id)
     given = {
