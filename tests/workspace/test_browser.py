@@ -97,7 +97,7 @@ def test_an_agent_works_a_ticket_in_the_browser(live_server, browser_page, agent
     page.fill("#id_password", PASSWORD)
     shot(page, "01-login")
     page.click("input[type=submit]")
-    page.wait_for_selector("text=Site administration")
+    page.wait_for_selector("#site-name >> text=Helpdesk")
     assert "permission to view or edit anything" not in page.content()
 
     # The queue, filtered to mine.
