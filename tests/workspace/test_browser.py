@@ -2,9 +2,10 @@
 against pytest-django's live server (a transactional test: the server thread reads what the
 test committed).
 
-Log in, filter the queue, open a ticket, read the customer 360 and the suggestions, insert one
-into a reply and send it (the e-mail leaves through the outbox), add a note, mark a suggestion
-helpful, change the status. A screenshot of each page goes to .artifacts/screenshots/ (printed).
+Log in, filter the queue, open a ticket, read the customer 360 and the suggestions, insert a
+macro and a suggestion into a reply and send it (the e-mail leaves through the outbox), add a
+note, mark a suggestion helpful, change the status. A screenshot of each page goes to
+.artifacts/screenshots/ (printed).
 
 Skipped only where Chromium is missing on a developer's machine; in CI (CI=true, where .ci/run
 installs it) a missing Chromium fails.
@@ -21,7 +22,7 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 
 from tests.factories import OrderFactory, SuggestionFactory, TicketFactory
-from tickets.models import EmailOutbox, Feedback, Message
+from tickets.models import EmailOutbox, Feedback, Macro, Message
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(settings.BASE_DIR) / ".artifacts" / "screenshots"
@@ -51,8 +52,8 @@ def browser_page(monkeypatch):
 @pytest.fixture
 def agent_user(transactional_db):
     # An earlier transactional test may have flushed the migration's rows: make them again.
-    migration = importlib.import_module("helpdesk.migrations.0003_support_agent_group")
-    migration.create_group(apps, None)
+    importlib.import_module("helpdesk.migrations.0003_support_agent_group").create_group(apps, None)
+    importlib.import_module("helpdesk.migrations.0004_support_agent_macros").grant(apps, None)
     from helpdesk.staff import support_agent_group
 
     user = get_user_model().objects.create_user(
@@ -90,6 +91,7 @@ def test_an_agent_works_a_ticket_in_the_browser(live_server, browser_page, agent
     )
     SuggestionFactory(ticket=ticket, rank=2, score=0.42, title="Refunds", snippet="Refunds…")
     TicketFactory(subject="Someone else's urgent question", priority="urgent")
+    Macro.objects.create(name="Apology", body="Hi {{ customer.first_name }}, sorry about the jar.")
 
     # Log in.
     page.goto(f"{live_server.url}/admin/")
@@ -119,7 +121,7 @@ def test_an_agent_works_a_ticket_in_the_browser(live_server, browser_page, agent
     shot(page, "03-ticket")
 
     # Insert a suggestion into a reply and send it.
-    page.fill("#id_reply-body", "Hi Ana, sorry about the jar.")
+    page.click("#macros button:text-is('Apology')")
     card.locator("[data-insert]").click()
     reply = page.input_value("#id_reply-body")
     assert reply.startswith("Hi Ana, sorry about the jar.\n\nSend us a photo")

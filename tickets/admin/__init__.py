@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.timesince import timesince
 
 from tickets.admin import queue, workspace
-from tickets.models import EmailOutbox, Feedback, IdempotencyRecord, Suggestion, Ticket
+from tickets.models import EmailOutbox, Feedback, IdempotencyRecord, Macro, Suggestion, Ticket
 
 
 @admin.register(Ticket)
@@ -127,3 +127,12 @@ class IdempotencyRecordAdmin(admin.ModelAdmin):
     list_select_related = ["ticket"]
     raw_id_fields = ["ticket"]
     readonly_fields = ["request_hash", "response"]
+
+
+@admin.register(Macro)
+class MacroAdmin(admin.ModelAdmin):
+    """Canned replies; the body is checked when saved (Macro.clean: placeholders only)."""
+
+    list_display = ["name", "body", "updated_at"]
+    search_fields = ["name", "body"]
+    readonly_fields = ["created_at", "updated_at"]

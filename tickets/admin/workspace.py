@@ -26,12 +26,15 @@ from customers.selectors import RECENT_INTERACTIONS, customer_360, interaction_j
 from helpdesk.api.exceptions import HelpdeskError
 from tickets import selectors, services
 from tickets.admin.queue import actor_of
-from tickets.models import Feedback, Message, Ticket
+from tickets.macros import macro_render
+from tickets.models import Feedback, Macro, Message, Ticket
 
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "admin/tickets/ticket/workspace.html"
 KEEP_STATUS = ""
+# The page lists this many macros (by name); more is a sign they need folders, not a longer page.
+MACROS_SHOWN = 50
 
 
 class MessageForm(forms.Form):
@@ -124,6 +127,13 @@ def ticket_page(model_admin, request, object_id: str) -> TemplateResponse | Http
             "can_change": model_admin.has_change_permission(request, ticket),
             "can_feedback": request.user.has_perm("tickets.add_feedback"),
             **page_data(ticket, actor=actor_of(request)),
+            "macros": [
+                {
+                    "name": macro.name,
+                    "text": macro_render(body=macro.body, ticket=ticket, user=request.user),
+                }
+                for macro in Macro.objects.order_by("name")[:MACROS_SHOWN]
+            ],
         },
     )
 
