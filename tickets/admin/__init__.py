@@ -38,8 +38,9 @@ class TicketAdmin(admin.ModelAdmin):
 
     def get_ordering(self, request):
         # Most severe first, then the oldest: the ticket waiting longest at the top of its
-        # level. (Not `ordering`: the system check wants model fields, this is an annotation.)
-        return ["severity", "created_at", "id"]
+        # level. An expression, not the annotation's name: other admins order their ticket
+        # choices (raw-id fields) with this on a plain queryset.
+        return [queue.severity().asc(), "created_at", "id"]
 
     def get_queryset(self, request):
         # Annotated before the ordering that names the annotation (what super() would apply).
