@@ -1,14 +1,29 @@
+import logging
+from datetime import datetime
+from typing import Any
+
 from django.contrib import admin
 
+from customers.interactions import get_interaction_store
 from customers.models import Customer, Interaction, InteractionOutbox, Order
+from customers.selectors import RECENT_INTERACTIONS, customer_360
+
+logger = logging.getLogger(__name__)
 
 
-class OrderInline(admin.TabularInline):
-    model = Order
-    extra = 0
-    fields = ["number", "status", "total", "currency", "placed_at"]
-    show_change_link = True
-    ordering = ["-placed_at"]
+def customer_page(customer: Customer) -> dict[str, Any]:
+    degraded = []
+    try:
+        recent = get_interaction_store().for_customer(customer.id, limit=RECENT_INTERACTIONS).items
+    except Exception:
+        logger.exception("Reading interactions for the customer page failed")
+        recent, degraded = [], ["interactions"]
+    picture = customer_360(customer=customer, interactions=recent)
+    for order in picture["recent_orders"]:
+        order["placed_at"] = datetime.fromisoformat(order["placed_at"])
+    for event, record in zip(picture["recent_interactions"], recent, strict=True):
+        event["occurred_at"] = record.occurred_at
+    return {"picture": picture, "degraded": degraded}
 
 
 @admin.register(Customer)
@@ -17,7 +32,14 @@ class CustomerAdmin(admin.ModelAdmin):
     list_filter = ["tier", "locale"]
     search_fields = ["email", "name", "external_id", "phone"]
     readonly_fields = ["created_at", "updated_at"]
-    inlines = [OrderInline]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Under the profile: the customer's picture as a ticket shows it (recent orders, open
+        # tickets, timeline, lifetime figures), read-only and bounded however long the history.
+        customer = self.get_object(request, object_id)
+        if customer is not None:
+            extra_context = {**(extra_context or {}), **customer_page(customer)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(Order)

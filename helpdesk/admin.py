@@ -6,6 +6,13 @@ from rest_framework_api_key.models import APIKey
 from helpdesk.models import ApiKey
 from helpdesk.scopes import SCOPES, format_scopes
 
+# The admin is the agents' workspace. "View site" leads to the API's docs (the app serves no
+# other page: "/" is the API's JSON 404).
+admin.site.site_header = "Helpdesk"
+admin.site.site_title = "Helpdesk"
+admin.site.index_title = "Workspace"
+admin.site.site_url = "/docs"
+
 # The package's own concrete model is unused: our ApiKey adds scopes.
 admin.site.unregister(APIKey)
 

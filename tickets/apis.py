@@ -377,16 +377,24 @@ class TicketFeedbackApi(TicketApiBase):
 
     @extend_schema(
         request=FeedbackInput,
-        responses={201: FeedbackOutput},
+        description="One answer per caller and suggestion: the first is created (201); a "
+        "second from the same caller updates it (200), never a second row.",
+        responses={
+            201: OpenApiResponse(FeedbackOutput, description="Recorded."),
+            200: OpenApiResponse(
+                FeedbackOutput, description="The caller's earlier answer on it, updated."
+            ),
+        },
     )
     def post(self, request, pk: int):
         ticket = self.get_ticket(pk)
         data = validated(FeedbackInput, request.data)
         user = request.user if getattr(request.user, "pk", None) else None
-        feedback = services.feedback_create(
+        recorded = services.feedback_create(
             ticket=ticket, actor=actor_of(request), user=user, **data
         )
         ticket.refresh_from_db(fields=["status"])
         return Response(
-            feedback_json(feedback, ticket_status=ticket.status), status=status.HTTP_201_CREATED
+            feedback_json(recorded.feedback, ticket_status=ticket.status),
+            status=status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK,
         )

@@ -1,6 +1,9 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+from tickets.macros import macro_problems
 
 
 class Ticket(models.Model):
@@ -321,3 +324,27 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client}: {self.key}"
+
+
+class Macro(models.Model):
+    """A canned reply with placeholders (tickets/macros.py), inserted into a reply on the
+    ticket page."""
+
+    name = models.CharField(max_length=100, unique=True)
+    body = models.TextField(
+        help_text="Text with placeholders: {{ customer.name }}, {{ customer.first_name }}, "
+        "{{ customer.email }}, {{ ticket.number }}, {{ ticket.subject }}, {{ agent.name }}, "
+        "{{ agent.username }}. No other tags or filters."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if problems := macro_problems(self.body):
+            raise ValidationError({"body": problems})

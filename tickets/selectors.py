@@ -129,6 +129,11 @@ _suggestions = CompiledRead(
 )
 
 
+def suggestions_current(*, ticket_id: int) -> list[dict[str, Any]]:
+    """The ticket's current round of suggestions, best first, as the API shows them."""
+    return _suggestions.rows(ticket_id)
+
+
 # --- the conversation -------------------------------------------------------------------------
 
 # The context shows the newest messages of a long thread (oldest first among them); the whole
@@ -196,7 +201,7 @@ def ticket_context(*, ticket: Ticket) -> dict[str, Any]:
     return {
         "ticket": ticket_json(ticket),
         "customer": customer_360(customer=ticket.customer),
-        "suggestions": _suggestions.rows(ticket.id),
+        "suggestions": suggestions_current(ticket_id=ticket.id),
         "conversation": conversation_recent(ticket_id=ticket.id),
         "history": [interaction_json(record) for record in history],
     }

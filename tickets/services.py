@@ -375,6 +375,12 @@ def ticket_update(
     return ticket
 
 
+@dataclass(frozen=True)
+class FeedbackRecorded:
+    feedback: Feedback
+    created: bool  # False: the caller's earlier answer on this suggestion was updated
+
+
 @transaction.atomic
 def feedback_create(
     *,
@@ -385,29 +391,53 @@ def feedback_create(
     comment: str = "",
     actor: str,
     user: AbstractBaseUser | None = None,
-) -> Feedback:
-    """Record whether a suggestion helped; `resolved` also resolves the ticket if it can."""
-    suggestion = Suggestion.objects.filter(pk=suggestion_id, ticket=ticket).first()
+) -> FeedbackRecorded:
+    """Record whether a suggestion helped; `resolved` also resolves the ticket if it can.
+
+    One answer per caller (`actor`) and suggestion: a second one (a second click, a retry, a
+    change of mind) updates the first instead of counting twice. Each answer is logged.
+    """
+    # Locked: two clicks at once from one caller still make one row.
+    suggestion = (
+        Suggestion.objects.select_for_update().filter(pk=suggestion_id, ticket=ticket).first()
+    )
     if suggestion is None:
         raise InvalidInput(
             "Unknown suggestion for this ticket.",
             fields={"suggestion_id": ["This ticket has no suggestion with this id."]},
         )
-    feedback = Feedback.objects.create(
-        ticket=ticket,
-        suggestion=suggestion,
-        helpful=helpful,
-        resolved=resolved,
-        comment=comment,
-        submitted_by=actor[:200],
-        user=user,
+    submitted_by = actor[:200]
+    feedback = (
+        Feedback.objects.filter(suggestion=suggestion, submitted_by=submitted_by)
+        .order_by("id")
+        .first()
     )
+    created = feedback is None
+    if created:
+        feedback = Feedback.objects.create(
+            ticket=ticket,
+            suggestion=suggestion,
+            helpful=helpful,
+            resolved=resolved,
+            comment=comment,
+            submitted_by=submitted_by,
+            user=user,
+        )
+    else:
+        feedback.helpful, feedback.resolved, feedback.comment = helpful, resolved, comment
+        feedback.user = user or feedback.user
+        feedback.save(update_fields=["helpful", "resolved", "comment", "user"])
     _log_ticket_event(
         ticket,
         kind=Kind.FEEDBACK,
         summary=f"{'Helpful' if helpful else 'Not helpful'}: {suggestion.title}"[:500],
         actor=actor,
-        data={"suggestion_id": suggestion.id, "helpful": helpful, "resolved": resolved},
+        data={
+            "suggestion_id": suggestion.id,
+            "helpful": helpful,
+            "resolved": resolved,
+            **({} if created else {"updated": True}),
+        },
     )
     if (
         resolved
@@ -415,7 +445,7 @@ def feedback_create(
         and ticket.can_transition_to(Ticket.Status.RESOLVED)
     ):
         ticket_update(ticket=ticket, actor=actor, status=Ticket.Status.RESOLVED)
-    return feedback
+    return FeedbackRecorded(feedback, created)
 
 
 # --- the conversation -------------------------------------------------------------------------

@@ -496,3 +496,34 @@ def test_context_endpoint_is_read_only(api):
     assert "PATCH" not in response["Allow"]
     ticket.refresh_from_db()
     assert ticket.status == "new"
+
+
+def test_a_second_answer_on_a_suggestion_updates_the_first(api):
+    """A second click (or a change of mind) from the same caller is one row, updated."""
+    suggestion = SuggestionFactory()
+    url = f"/tickets/{suggestion.ticket_id}/feedback"
+
+    first = api.post(url, {"suggestion_id": suggestion.id, "helpful": True}, format="json")
+    second = api.post(
+        url,
+        {"suggestion_id": suggestion.id, "helpful": False, "comment": "Wrong model"},
+        format="json",
+    )
+
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json()["id"] == first.json()["id"]
+    feedback = Feedback.objects.get()
+    assert (feedback.helpful, feedback.comment) == (False, "Wrong model")
+    logged = Interaction.objects.filter(ticket_id=suggestion.ticket_id, kind="feedback")
+    assert [i.data["helpful"] for i in logged.order_by("id")] == [True, False]
+
+
+def test_answers_from_two_callers_are_two_rows(api, staff):
+    suggestion = SuggestionFactory()
+    url = f"/tickets/{suggestion.ticket_id}/feedback"
+    for client in (api, staff):
+        response = client.post(
+            url, {"suggestion_id": suggestion.id, "helpful": True}, format="json"
+        )
+        assert response.status_code == 201, response.content
+    assert Feedback.objects.count() == 2

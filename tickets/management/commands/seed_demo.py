@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from customers.interactions import InteractionRecord, Kind, get_interaction_store
 from customers.models import Customer, Order
+from helpdesk.staff import support_agent_group
 from tickets.models import Ticket
 from tickets.services import ticket_create, ticket_update
 
@@ -217,6 +218,8 @@ class Command(BaseCommand):
             user.is_superuser = superuser
             user.set_password(DEMO_PASSWORD)
             user.save()
+            if not superuser:  # a superuser needs no group: it may do everything
+                user.groups.add(support_agent_group())
             users[username] = user
         return users
 

@@ -1,0 +1,161 @@
+"""The workspace as an agent uses it, in a real browser: Playwright driving Debian's Chromium
+against pytest-django's live server (a transactional test: the server thread reads what the
+test committed).
+
+Log in, filter the queue, open a ticket, read the customer 360 and the suggestions, insert a
+macro and a suggestion into a reply and send it (the e-mail leaves through the outbox), add a
+note, mark a suggestion helpful, change the status. A screenshot of each page goes to
+.artifacts/screenshots/ (printed).
+
+Skipped only where Chromium is missing on a developer's machine; in CI (CI=true, where .ci/run
+installs it) a missing Chromium fails.
+"""
+
+import importlib
+import os
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import mail
+
+from tests.factories import OrderFactory, SuggestionFactory, TicketFactory
+from tickets.models import EmailOutbox, Feedback, Macro, Message
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(settings.BASE_DIR) / ".artifacts" / "screenshots"
+PASSWORD = "a-long-test-password"
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs it (apt-get install chromium)")
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
+    # plain synchronous code between its steps.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(15_000)
+        yield page
+        browser.close()
+
+
+@pytest.fixture
+def agent_user(transactional_db):
+    # An earlier transactional test may have flushed the migration's rows: make them again.
+    importlib.import_module("helpdesk.migrations.0003_support_agent_group").create_group(apps, None)
+    importlib.import_module("helpdesk.migrations.0004_support_agent_macros").grant(apps, None)
+    from helpdesk.staff import support_agent_group
+
+    user = get_user_model().objects.create_user(
+        "agent", "agent@brightside.example", PASSWORD, is_staff=True
+    )
+    user.groups.add(support_agent_group())
+    return user
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+
+
+def test_an_agent_works_a_ticket_in_the_browser(live_server, browser_page, agent_user):
+    page = browser_page
+    order = OrderFactory(customer__email="ana@example.com", customer__name="Ana Souza")
+    ticket = TicketFactory(
+        customer=order.customer,
+        order=order,
+        subject="Cracked blender jar",
+        body="My ProBlend arrived with a cracked jar. How do I get my money back?",
+        priority="high",
+        assignee=agent_user,
+    )
+    suggestion = SuggestionFactory(
+        ticket=ticket,
+        rank=1,
+        score=0.91,
+        title="Damaged on arrival",
+        snippet="Send us a photo of the damage and we ship a replacement within two days.",
+        source="https://brightside.example/help/orders/damaged.html",
+    )
+    SuggestionFactory(ticket=ticket, rank=2, score=0.42, title="Refunds", snippet="Refunds…")
+    TicketFactory(subject="Someone else's urgent question", priority="urgent")
+    Macro.objects.create(name="Apology", body="Hi {{ customer.first_name }}, sorry about the jar.")
+
+    # Log in.
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", "agent")
+    page.fill("#id_password", PASSWORD)
+    shot(page, "01-login")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name >> text=Helpdesk")
+    assert "permission to view or edit anything" not in page.content()
+
+    # The queue, filtered to mine.
+    page.goto(f"{live_server.url}/admin/tickets/ticket/")
+    assert page.locator("#result_list tbody tr").count() == 2
+    page.click("#changelist-filter a:text-is('Mine')")
+    page.wait_for_url("**assignee=mine**")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1 and "Cracked blender jar" in rows.first.inner_text()
+    shot(page, "02-queue-mine")
+
+    # The ticket page: 360 and suggestions.
+    page.click(f"#result_list a:text-is('{ticket.number}')")
+    page.wait_for_selector("#conversation")
+    assert "Ana Souza" in page.inner_text("#customer")
+    assert order.number in page.inner_text("#customer")
+    card = page.locator(f"[data-suggestion-id='{suggestion.pk}']")
+    assert "replacement within two days" in card.inner_text()
+    shot(page, "03-ticket")
+
+    # Insert a suggestion into a reply and send it.
+    page.click("#macros button:text-is('Apology')")
+    card.locator("[data-insert]").click()
+    reply = page.input_value("#id_reply-body")
+    assert reply.startswith("Hi Ana, sorry about the jar.\n\nSend us a photo")
+    assert reply.endswith("https://brightside.example/help/orders/damaged.html")
+    shot(page, "04-reply-drafted")
+    page.click("#reply-form button[type=submit]")
+    page.wait_for_selector("text=Reply sent to ana@example.com.")
+    (sent,) = mail.outbox
+    assert sent.to == ["ana@example.com"] and f"[{ticket.number}]" in sent.subject
+    assert "we ship a replacement within two days" in sent.body
+    assert "https://brightside.example/help/orders/damaged.html" in sent.body
+    assert not EmailOutbox.objects.exists()
+
+    # A note, then feedback on the suggestion.
+    page.fill("#id_note-body", "Photo received by phone; replacement BH-1 ordered.")
+    page.click("#note-form button[type=submit]")
+    page.wait_for_selector("text=Note added.")
+    assert Message.objects.filter(ticket=ticket, kind="note").count() == 1
+    card = page.locator(f"[data-suggestion-id='{suggestion.pk}']")
+    card.locator("button[value=helpful]").click()
+    page.wait_for_selector("text=Recorded: “Damaged on arrival” helped.")
+    feedback = Feedback.objects.get()
+    assert (feedback.suggestion_id, feedback.helpful, feedback.user) == (
+        suggestion.pk,
+        True,
+        agent_user,
+    )
+
+    # Change the status.
+    page.select_option("#id_controls-status", "pending")
+    page.click("#controls button[type=submit]")
+    page.wait_for_selector(f"text={ticket.number} updated.")
+    ticket.refresh_from_db()
+    assert ticket.status == "pending" and ticket.first_response_at is not None
+    conversation = page.inner_text("#conversation")
+    assert "Agent reply" in conversation and "Internal note" in conversation
+    shot(page, "05-ticket-worked")

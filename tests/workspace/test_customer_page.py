@@ -1,0 +1,49 @@
+"""The customer page: the profile, then orders, open tickets, the timeline and lifetime figures,
+read-only and bounded; "View site" leads to the API docs."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from customers.interactions import InteractionRecord, get_interaction_store
+from tests.factories import CustomerFactory, OrderFactory, TicketFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_customer_page_shows_orders_tickets_and_timeline(agent_client):
+    customer = CustomerFactory(email="ana@example.com", name="Ana Souza")
+    order = OrderFactory(customer=customer)
+    ticket = TicketFactory(customer=customer, subject="Cracked jar")
+    get_interaction_store().append(
+        InteractionRecord(customer_id=customer.id, kind="order_placed", summary="Placed BH-1")
+    )
+
+    response = agent_client.get(f"/admin/customers/customer/{customer.pk}/change/")
+
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert order.number in text and "129.00 USD" in text
+    assert ticket.number in text and "Cracked jar" in text
+    assert "Placed BH-1" in text
+    assert 'name="total"' not in text and 'name="email"' not in text  # read-only for agents
+
+
+def test_the_customer_page_costs_the_same_queries_for_a_long_history(agent_client):
+    customer = CustomerFactory()
+    OrderFactory(customer=customer)
+    url = f"/admin/customers/customer/{customer.pk}/change/"
+    with CaptureQueriesContext(connection) as short:
+        agent_client.get(url)
+    for _ in range(20):
+        OrderFactory(customer=customer)
+        TicketFactory(customer=customer)
+    with CaptureQueriesContext(connection) as long:
+        agent_client.get(url)
+    assert len(long) == len(short)
+
+
+def test_view_site_leads_to_the_api_docs(agent_client):
+    response = agent_client.get("/admin/")
+    assert 'href="/docs"' in response.content.decode()
+    assert agent_client.get("/docs").status_code == 200

@@ -1,0 +1,240 @@
+"""The ticket page: the customer's words read-only, the conversation, replies and notes through
+message_create (e-mail through the outbox), controls through ticket_update, suggestions with
+feedback through feedback_create, the customer 360; a constant number of queries."""
+
+import pytest
+from django.contrib.messages import get_messages
+from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from customers.interactions import InteractionRecord, get_interaction_store
+from customers.models import Interaction
+from tests.factories import OrderFactory, SuggestionFactory, TicketFactory
+from tickets.models import EmailOutbox, Feedback, Message, Ticket
+
+pytestmark = pytest.mark.django_db
+
+
+def page(ticket) -> str:
+    return f"/admin/tickets/ticket/{ticket.pk}/change/"
+
+
+def notes(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+@pytest.fixture
+def ticket():
+    order = OrderFactory(customer__email="ana@example.com", customer__name="Ana Souza")
+    ticket = TicketFactory(
+        customer=order.customer,
+        order=order,
+        subject="Cracked jar",
+        body="My jar arrived cracked.\n\nOn Mon, Ben wrote:\n> earlier text",
+        body_clean="My jar arrived cracked.",
+        first_message=False,
+    )
+    Message.objects.create(
+        ticket=ticket,
+        role="customer",
+        body=ticket.body,
+        body_clean=ticket.body_clean,
+        sender_address="ana@example.com",
+        created_at=ticket.created_at,
+    )
+    SuggestionFactory(
+        ticket=ticket,
+        rank=1,
+        score=0.87,
+        title="Damaged on arrival",
+        snippet="Send us a photo and we ship a new jar.",
+        source="https://brightside.example/help/damaged.html",
+    )
+    return ticket
+
+
+def test_the_page_shows_the_conversation_suggestions_and_the_360(agent_client, ticket):
+    TicketFactory(customer=ticket.customer, subject="Kettle colour")  # another open ticket
+    Message.objects.create(ticket=ticket, role="agent", kind="note", body="Called the warehouse.")
+    get_interaction_store().append(
+        InteractionRecord(customer_id=ticket.customer_id, kind="order_placed", summary="BH-1")
+    )
+
+    response = agent_client.get(page(ticket))
+
+    assert response.status_code == 200
+    text = response.content.decode()
+    # The customer's words: text, not a form field; quoted history folded away.
+    assert "My jar arrived cracked." in text
+    assert 'name="body"' not in text and 'name="subject"' not in text
+    assert "<details><summary>Whole message" in text and "&gt; earlier text" in text
+    assert "Internal note" in text and "Called the warehouse." in text
+    # Suggestions: snippet, score, public link, insert, feedback buttons.
+    assert "Send us a photo and we ship a new jar." in text and "score 0.870" in text
+    assert 'href="https://brightside.example/help/damaged.html"' in text
+    assert 'data-insert="Send us a photo and we ship a new jar.\n\nhttps://brightside' in text
+    assert 'value="helpful"' in text and 'value="resolved"' in text
+    # The 360: profile, orders, other open tickets, interactions, figures.
+    assert "Ana Souza" in text and ticket.order.number in text
+    assert "Kettle colour" in text and "BH-1" in text
+    assert "tickets/workspace.js" in text
+
+
+def test_a_reply_is_emailed_through_the_outbox_and_opens_the_ticket(
+    agent_client, ticket, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = agent_client.post(
+            page(ticket), {"_action": "reply", "reply-body": "A new jar ships today."}
+        )
+
+    assert response.status_code == 302
+    reply = Message.objects.get(role="agent")
+    assert (reply.kind, reply.author, reply.author_user.username) == ("reply", "user:sam", "sam")
+    (sent,) = mail.outbox
+    assert sent.to == ["ana@example.com"] and "A new jar ships today." in sent.body
+    assert f"[{ticket.number}]" in sent.subject
+    assert not EmailOutbox.objects.exists()  # sent, so gone
+    ticket.refresh_from_db()
+    assert ticket.status == "open" and ticket.first_response_at is not None
+    kinds = set(Interaction.objects.filter(ticket_id=ticket.pk).values_list("kind", flat=True))
+    assert {"email_out", "status_changed"} <= kinds
+    followed = agent_client.get(response["Location"])
+    # (Sent after the commit: here, when the capture ends; the browser test sees "sent".)
+    assert "Reply to ana@example.com queued: the outbox sends it." in notes(followed)
+
+
+def test_an_empty_reply_is_a_form_error(agent_client, ticket):
+    response = agent_client.post(page(ticket), {"_action": "reply", "reply-body": "   "})
+    assert response.status_code == 200
+    assert "This field is required." in response.content.decode()
+    assert not Message.objects.filter(role="agent").exists()
+    assert not mail.outbox
+
+
+def test_a_note_is_kept_internal(agent_client, ticket):
+    response = agent_client.post(
+        page(ticket), {"_action": "note", "note-body": "Customer is a reseller."}
+    )
+    assert response.status_code == 302
+    note = Message.objects.get(kind="note")
+    assert note.role == "agent" and note.body == "Customer is a reseller."
+    assert not mail.outbox and not EmailOutbox.objects.exists()
+    assert Interaction.objects.filter(ticket_id=ticket.pk, kind="note").exists()
+    assert Ticket.objects.get(pk=ticket.pk).status == "new"
+
+
+def test_a_reply_on_a_closed_ticket_is_refused(agent_client, ticket):
+    Ticket.objects.filter(pk=ticket.pk).update(status="closed", resolved_at=timezone.now())
+    response = agent_client.post(page(ticket), {"_action": "reply", "reply-body": "Hello?"})
+    assert response.status_code == 302
+    assert any("is closed" in note for note in notes(agent_client.get(page(ticket))))
+    assert not Message.objects.filter(role="agent").exists()
+
+
+def test_controls_change_status_priority_and_assignee(agent_client, ticket, support_agent):
+    response = agent_client.post(
+        page(ticket),
+        {
+            "_action": "update",
+            "controls-status": "pending",
+            "controls-priority": "urgent",
+            "controls-assignee": support_agent.pk,
+        },
+    )
+    assert response.status_code == 302
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.priority, ticket.assignee) == ("pending", "urgent", support_agent)
+    assert ticket.first_response_at is not None  # leaving new, as through the API
+    logged = Interaction.objects.get(ticket_id=ticket.pk, kind="status_changed")
+    assert logged.data == {"from": "new", "to": "pending"}
+
+
+def test_a_forbidden_transition_is_an_error_message_and_no_change(agent_client, ticket):
+    Ticket.objects.filter(pk=ticket.pk).update(status="closed", resolved_at=timezone.now())
+    response = agent_client.post(
+        page(ticket),
+        {"_action": "update", "controls-status": "new", "controls-priority": "urgent"},
+        follow=True,
+    )
+    assert "A closed ticket cannot become new." in notes(response)
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.priority) == ("closed", "normal")
+    assert not Interaction.objects.filter(ticket_id=ticket.pk).exists()
+
+
+def test_feedback_clicked_twice_is_one_row_updated(agent_client, ticket):
+    suggestion = ticket.suggestions.get()
+    for verdict in ("helpful", "not_helpful"):
+        response = agent_client.post(
+            page(ticket),
+            {"_action": "feedback", "suggestion": suggestion.pk, "verdict": verdict},
+        )
+        assert response.status_code == 302
+    feedback = Feedback.objects.get()
+    assert (feedback.helpful, feedback.submitted_by) == (False, "user:sam")
+    assert feedback.user.username == "sam"
+    text = agent_client.get(page(ticket)).content.decode()
+    assert 'value="not_helpful" class="button hd-on"' in text
+
+
+def test_resolved_it_records_feedback_and_resolves_the_ticket(agent_client, ticket):
+    suggestion = ticket.suggestions.get()
+    agent_client.post(
+        page(ticket), {"_action": "feedback", "suggestion": suggestion.pk, "verdict": "resolved"}
+    )
+    feedback = Feedback.objects.get()
+    assert feedback.helpful and feedback.resolved
+    ticket.refresh_from_db()
+    assert ticket.status == "resolved" and ticket.resolved_at is not None
+
+
+def test_feedback_on_another_tickets_suggestion_is_refused(agent_client, ticket):
+    other = SuggestionFactory()
+    response = agent_client.post(
+        page(ticket), {"_action": "feedback", "suggestion": other.pk, "verdict": "helpful"}
+    )
+    assert response.status_code == 302
+    assert not Feedback.objects.exists()
+
+
+def test_staff_without_the_group_cannot_post(ticket, agent):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(agent)  # staff, no group, no permissions
+    assert client.get(page(ticket)).status_code == 403
+    response = client.post(page(ticket), {"_action": "note", "note-body": "hi"})
+    assert response.status_code == 403
+    assert not Message.objects.filter(kind="note").exists()
+
+
+def test_an_unknown_ticket_is_a_404(agent_client):
+    assert agent_client.get("/admin/tickets/ticket/999999/change/").status_code == 404
+
+
+def _grow(ticket, n):
+    Message.objects.bulk_create(
+        Message(ticket=ticket, role=["customer", "agent"][i % 2], body=f"m{i}") for i in range(n)
+    )
+    for i in range(n):
+        OrderFactory(customer=ticket.customer)
+        TicketFactory(customer=ticket.customer, first_message=False)
+        SuggestionFactory(ticket=ticket, rank=10 + i)
+
+
+def test_the_page_costs_the_same_queries_for_a_small_or_a_long_ticket(agent_client, ticket):
+    with CaptureQueriesContext(connection) as small:
+        assert agent_client.get(page(ticket)).status_code == 200
+    _grow(ticket, 30)
+    with CaptureQueriesContext(connection) as large:
+        assert agent_client.get(page(ticket)).status_code == 200
+    assert len(large) == len(small), [q["sql"][:80] for q in large.captured_queries]
+
+
+def test_the_page_stays_within_a_query_budget(agent_client, ticket, django_assert_max_num_queries):
+    _grow(ticket, 5)
+    with django_assert_max_num_queries(16):
+        assert agent_client.get(page(ticket)).status_code == 200

@@ -1,0 +1,274 @@
+"""The ticket page: what an agent works a ticket from.
+
+The customer's words (read-only), the conversation, a reply box and a note box, status /
+priority / assignee controls, the KB suggestions with "insert" and feedback buttons, the
+customer 360 and the ticket's history. Every write goes through tickets.services, exactly as the
+API's, so the same change made here or through the API has the same effects (transitions,
+timestamps, e-mail through the outbox, interactions). Reads are the API's selectors: the page
+costs the same few queries for any ticket, thread or customer.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+
+from customers.interactions import get_interaction_store
+from customers.selectors import RECENT_INTERACTIONS, customer_360, interaction_json
+from helpdesk.api.exceptions import HelpdeskError
+from tickets import selectors, services
+from tickets.admin.queue import actor_of
+from tickets.macros import macro_render
+from tickets.models import Feedback, Macro, Message, Ticket
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE = "admin/tickets/ticket/workspace.html"
+KEEP_STATUS = ""
+# The page lists this many macros (by name); more is a sign they need folders, not a longer page.
+MACROS_SHOWN = 50
+
+
+class MessageForm(forms.Form):
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), strip=True)
+    status = forms.ChoiceField(
+        required=False,
+        choices=[(KEEP_STATUS, "and keep the status"), *Ticket.Status.choices],
+        help_text="A status to move the ticket to with this message (the allowed changes only).",
+    )
+
+
+class ControlsForm(forms.Form):
+    # Every status validates: a change the rules forbid is the service's to refuse (a page
+    # opened before someone else closed the ticket), with its own message. The menu offers
+    # only the allowed ones.
+    status = forms.ChoiceField(choices=Ticket.Status.choices)
+    priority = forms.ChoiceField(choices=Ticket.Priority.choices)
+    assignee = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), required=False, empty_label="Unassigned"
+    )
+
+    def __init__(self, *args, ticket: Ticket, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = (
+            get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
+        )
+        allowed = {ticket.status, *Ticket.TRANSITIONS[ticket.status]}
+        self.fields["status"].widget.choices = [
+            (value, label) for value, label in Ticket.Status.choices if value in allowed
+        ]
+
+
+class FeedbackForm(forms.Form):
+    VERDICTS = {
+        "helpful": (True, False),
+        "not_helpful": (False, False),
+        "resolved": (True, True),
+    }
+    suggestion = forms.IntegerField(min_value=1)
+    verdict = forms.ChoiceField(choices=[(v, v) for v in VERDICTS])
+
+
+def ticket_page(model_admin, request, object_id: str) -> TemplateResponse | HttpResponseRedirect:
+    ticket = selectors.ticket_get(ticket_id=int(object_id)) if object_id.isdigit() else None
+    if ticket is None:
+        raise Http404("No such ticket.")
+    if not model_admin.has_view_or_change_permission(request, ticket):
+        raise PermissionDenied
+    forms_ = {
+        "reply": MessageForm(prefix="reply"),
+        "note": MessageForm(prefix="note"),
+        "controls": ControlsForm(
+            prefix="controls",
+            ticket=ticket,
+            initial={
+                "status": ticket.status,
+                "priority": ticket.priority,
+                "assignee": ticket.assignee_id,
+            },
+        ),
+    }
+    if request.method == "POST":
+        action = request.POST.get("_action", "")
+        handler = ACTIONS.get(action)
+        if handler is None:
+            raise PermissionDenied  # not a form of this page
+        permission, handle = handler
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        try:
+            done = handle(request, ticket, forms_)
+        except HelpdeskError as exc:  # the service said no: nothing was written
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(request.path)
+        if done:
+            messages.success(request, done)
+            return HttpResponseRedirect(request.path)
+        # A form error: shown with the page.
+    return TemplateResponse(
+        request,
+        TEMPLATE,
+        {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.model._meta,
+            "title": f"{ticket.number} {ticket.subject}",
+            "subtitle": None,
+            "ticket": ticket,
+            "forms": forms_,
+            "can_write": request.user.has_perm("tickets.add_message"),
+            "can_change": model_admin.has_change_permission(request, ticket),
+            "can_feedback": request.user.has_perm("tickets.add_feedback"),
+            **page_data(ticket, actor=actor_of(request)),
+            "macros": [
+                {
+                    "name": macro.name,
+                    "text": macro_render(body=macro.body, ticket=ticket, user=request.user),
+                }
+                for macro in Macro.objects.order_by("name")[:MACROS_SHOWN]
+            ],
+        },
+    )
+
+
+def _message(kind: str):
+    def handle(request, ticket: Ticket, forms_: dict) -> str | None:
+        form = MessageForm(request.POST, prefix=kind)
+        forms_[kind] = form
+        if not form.is_valid():
+            return None
+        posted = services.message_create(
+            ticket=ticket,
+            kind=kind,
+            body=form.cleaned_data["body"],
+            status=form.cleaned_data["status"] or None,
+            actor=actor_of(request),
+            user=request.user,
+        )
+        if kind == Message.Kind.NOTE:
+            return "Note added."
+        if posted.message.sent_at:
+            return f"Reply sent to {ticket.customer.email}."
+        return f"Reply to {ticket.customer.email} queued: the outbox sends it."
+
+    return handle
+
+
+def _controls(request, ticket: Ticket, forms_: dict) -> str | None:
+    form = ControlsForm(request.POST, prefix="controls", ticket=ticket)
+    forms_["controls"] = form
+    if not form.is_valid():
+        return None
+    assignee = form.cleaned_data["assignee"]
+    services.ticket_update(
+        ticket=ticket,
+        actor=actor_of(request),
+        status=form.cleaned_data["status"],
+        priority=form.cleaned_data["priority"],
+        assignee=assignee,
+        unassign=assignee is None,
+    )
+    return f"{ticket.number} updated."
+
+
+def _feedback(request, ticket: Ticket, forms_: dict) -> str | None:
+    form = FeedbackForm(request.POST)
+    if not form.is_valid():
+        raise PermissionDenied  # only the page's own buttons post this
+    helpful, resolved = FeedbackForm.VERDICTS[form.cleaned_data["verdict"]]
+    recorded = services.feedback_create(
+        ticket=ticket,
+        suggestion_id=form.cleaned_data["suggestion"],
+        helpful=helpful,
+        resolved=resolved,
+        actor=actor_of(request),
+        user=request.user,
+    )
+    what = "resolved the ticket" if resolved else ("helped" if helpful else "did not help")
+    verb = "Recorded" if recorded.created else "Updated"
+    return f"{verb}: “{recorded.feedback.suggestion.title}” {what}."
+
+
+ACTIONS = {
+    "reply": ("tickets.add_message", _message(Message.Kind.REPLY)),
+    "note": ("tickets.add_message", _message(Message.Kind.NOTE)),
+    "update": ("tickets.change_ticket", _controls),
+    "feedback": ("tickets.add_feedback", _feedback),
+}
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def page_data(ticket: Ticket, *, actor: str) -> dict[str, Any]:
+    """What the page shows, read as the API's /context reads it (bounded queries); an
+    interaction-store outage leaves the history out and says so, never fails the page."""
+    store = get_interaction_store()
+    degraded = []
+    try:
+        history = store.for_ticket(ticket.id, limit=selectors.TICKET_HISTORY).items
+        recent = store.for_customer(ticket.customer_id, limit=RECENT_INTERACTIONS).items
+    except Exception:
+        logger.exception("Reading interactions for the ticket page failed")
+        history, recent = [], []
+        degraded.append("interactions")
+    customer = customer_360(customer=ticket.customer, interactions=recent)
+    for row in customer["recent_orders"]:
+        row["placed_at"] = _when(row["placed_at"])
+    for row in [*customer["recent_interactions"]]:
+        row["occurred_at"] = _when(row["occurred_at"])
+    customer["other_open_tickets"] = [
+        {**row, "created_at": _when(row["created_at"])}
+        for row in customer["open_tickets"]
+        if row["id"] != ticket.id
+    ]
+
+    conversation = selectors.conversation_recent(ticket_id=ticket.id)
+    for row in conversation:
+        row["created_at"] = _when(row["created_at"])
+        row["sent_at"] = _when(row["sent_at"])
+        # A customer's quoted history, signature, greeting: kept, folded away under the new
+        # words. What an agent sent is shown as sent.
+        clean = row["body_clean"].strip()
+        from_customer = row["role"] == Message.Role.CUSTOMER
+        row["shown"] = clean if from_customer and clean else row["body"]
+        row["folded"] = from_customer and bool(clean) and clean != row["body"].strip()
+
+    suggestions = selectors.suggestions_current(ticket_id=ticket.id)
+    given = {
+        row["suggestion_id"]: row
+        for row in Feedback.objects.filter(
+            suggestion_id__in=[s["id"] for s in suggestions], submitted_by=actor[:200]
+        ).values("suggestion_id", "helpful", "resolved")
+    }
+    for row in suggestions:
+        link = row["source"] if row["source"].startswith(("http://", "https://")) else ""
+        row["link"] = link
+        row["insert"] = f"{row['snippet'].strip()}\n\n{link}".strip()
+        answer = given.get(row["id"])
+        row["verdict"] = (
+            None
+            if answer is None
+            else "resolved"
+            if answer["resolved"]
+            else "helpful"
+            if answer["helpful"]
+            else "not_helpful"
+        )
+    return {
+        "customer": customer,
+        "conversation": conversation,
+        "suggestions": suggestions,
+        "history": [
+            {**interaction_json(record), "occurred_at": record.occurred_at} for record in history
+        ],
+        "degraded": degraded,
+    }

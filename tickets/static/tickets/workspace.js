@@ -1,0 +1,21 @@
+// The ticket page: "Insert into reply" puts a suggestion's snippet and public link into the
+// reply box (after what is already there), ready to edit and send.
+"use strict";
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-insert]");
+  if (!button) {
+    return;
+  }
+  event.preventDefault();
+  const box = document.getElementById("id_reply-body");
+  if (!box) {
+    return;
+  }
+  const text = button.dataset.insert;
+  const before = box.value.replace(/\s+$/, "");
+  box.value = before ? `${before}\n\n${text}` : text;
+  box.focus();
+  box.setSelectionRange(box.value.length, box.value.length);
+  box.scrollIntoView({ block: "center" });
+});
