@@ -50,14 +50,16 @@ class TicketAdmin(admin.ModelAdmin):
         "assignee",
         "created_at",
     ]
-    list_filter = ["status", "priority", "channel", "assignee"]
+    list_filter = ["status", "priority", "channel", "category", "assignee"]
     search_fields = ["subject", "body", "customer__email", "customer__name", "=id"]
     list_select_related = ["customer", "assignee"]
     raw_id_fields = ["customer", "order"]
+    autocomplete_fields = ["category"]
     # body_clean is derived from body (helpdesk.reading) when the ticket arrives.
     readonly_fields = [
         "number",
         "body_clean",
+        "category_confidence",
         "created_at",
         "updated_at",
         "first_response_at",
