@@ -46,7 +46,7 @@ REQUIREMENTS = ROOT / "requirements-lambda.txt"
 
 # What goes into the Lambda from the work tree; every local app in INSTALLED_APPS must be here
 # (tests/test_lambda_package.py checks).
-PROJECT_PACKAGES = ("helpdesk", "customers", "tickets", "knowledge")
+PROJECT_PACKAGES = ("helpdesk", "customers", "tickets", "knowledge", "triage")
 PROJECT_FILES = ("manage.py", "zappa_settings.json")
 # Never copied from the project packages, whatever zappa_settings.json excludes.
 PROJECT_IGNORE = ("__pycache__", "*.pyc", "sample_kb", "tests", ".env", ".env.*", "*.sqlite3*")

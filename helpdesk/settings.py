@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "customers",
     "tickets",
     "knowledge",
+    "triage",
 ]
 
 MIDDLEWARE = [
@@ -272,6 +273,15 @@ KB_ENCODER_THREADS = env.int("KB_ENCODER_THREADS", default=0)
 KB_QUERY_PRECISION = env.str("KB_QUERY_PRECISION", default="int8")
 if KB_QUERY_PRECISION not in ("int8", "fp32"):
     raise ImproperlyConfigured(f"KB_QUERY_PRECISION is int8 or fp32, not {KB_QUERY_PRECISION!r}")
+
+# Triage (triage/): a predicted category at or above this confidence is applied to the ticket.
+TRIAGE_APPLY_THRESHOLD = env.float("TRIAGE_APPLY_THRESHOLD", default=0.8)
+if not 0 <= TRIAGE_APPLY_THRESHOLD <= 1:
+    raise ImproperlyConfigured("TRIAGE_APPLY_THRESHOLD is a confidence between 0 and 1")
+# triage_eval's on-disk cache of text embeddings (keyed by text hash and encoder version).
+TRIAGE_EVAL_CACHE_DIR = env.str(
+    "TRIAGE_EVAL_CACHE_DIR", default=str(BASE_DIR / "var" / "triage-cache")
+)
 BEDROCK_KB_ID = env.str("BEDROCK_KB_ID", default="")
 BEDROCK_DATA_SOURCE_ID = env.str("BEDROCK_DATA_SOURCE_ID", default="")
 # HYBRID (vector + keyword) needs a vector store that supports it; SEMANTIC works with all.

@@ -64,6 +64,18 @@ class Ticket(models.Model):
         related_name="assigned_tickets",
     )
     metadata = models.JSONField(default=dict, blank=True)
+    # Triage (triage/): the ticket's category, how sure the model was, and who set it.
+    category = models.ForeignKey(
+        "triage.Category",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tickets",
+    )
+    category_confidence = models.FloatField(null=True, blank=True)
+    category_source = models.CharField(
+        max_length=8, blank=True, choices=[("model", "model"), ("agent", "agent"), ("rule", "rule")]
+    )
     # The API key that created the ticket, if any: an `intake` key may act on its own tickets.
     created_by_key = models.ForeignKey(
         "helpdesk.ApiKey",

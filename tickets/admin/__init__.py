@@ -33,6 +33,7 @@ class TicketAdmin(admin.ModelAdmin):
         queue.WorkFilter,
         "priority",
         "channel",
+        "category",
         queue.AssigneeFilter,
         ("created_at", admin.DateFieldListFilter),
     ]

@@ -1,0 +1,85 @@
+"""triage_train's service and command on real tickets and the real database."""
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.factories import TicketFactory
+from tests.triage.test_classifier import corpus, embed
+from triage.models import Category, TriageModel
+from triage.services import (
+    category_for,
+    current_classifier,
+    training_examples,
+    triage_model_train,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def label_tickets(n_per_label=8, seed=0, source="agent"):
+    texts, labels = corpus(n_per_label, seed)
+    categories = {name: Category.objects.get_or_create(name=name)[0] for name in set(labels)}
+    for text, label in zip(texts, labels, strict=True):
+        TicketFactory(
+            subject="",
+            body=text,
+            category=categories[label],
+            category_source=source,
+        )
+    return categories
+
+
+def train():
+    texts, labels, ids = training_examples()
+    return triage_model_train(texts=texts, labels=labels, ids=ids, embed=embed)
+
+
+def test_it_trains_from_labelled_tickets_and_serves_the_new_model():
+    categories = label_tickets()
+    row = train()
+    assert row.current and row.generation == 1 and row.n_examples == 24
+    model, current, problem = current_classifier()
+    assert problem == "" and current.pk == row.pk
+    [prediction] = model.predict(embed(["refund charge invoice"]), ["refund charge invoice"])
+    assert category_for(current, prediction.alternatives[0][0]) == categories["billing"]
+
+    second = train()  # another process trained: picked up without a restart
+    model2, current2, _ = current_classifier()
+    assert current2.pk == second.pk and model2 is not model
+    assert TriageModel.objects.filter(current=True).count() == 1
+
+
+def test_inactive_categories_are_not_trained_on_nor_applied():
+    categories = label_tickets()
+    row = train()
+    categories["billing"].active = False
+    categories["billing"].save()
+    assert category_for(row, "billing") is None
+    _, labels, _ = training_examples()
+    assert "billing" not in labels
+    categories["delivery"].delete()
+    assert category_for(row, "delivery") is None
+
+
+def test_without_a_model_triage_says_so():
+    model, row, problem = current_classifier()
+    assert model is None and row is None and "triage_train" in problem
+
+
+def test_a_corrupt_stored_model_turns_triage_off():
+    label_tickets()
+    row = train()
+    TriageModel.objects.filter(pk=row.pk).update(blob=b"\x00garbage")
+    TriageModel.objects.filter(pk=row.pk).update(revision="changed")  # as a restore would
+    model, current, problem = current_classifier()
+    assert model is None and current.pk == row.pk and "unreadable" in problem
+
+
+@pytest.mark.parametrize("n_categories", [0, 1])
+def test_the_command_refuses_too_few_categories_and_keeps_the_model(n_categories):
+    if n_categories:
+        category = Category.objects.create(name="billing")
+        TicketFactory.create_batch(3, category=category, category_source="agent")
+    with pytest.raises(CommandError, match="current model is unchanged"):
+        call_command("triage_train")
+    assert not TriageModel.objects.exists()

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Category(models.Model):
+    """A team's own ticket category, managed by staff; what triage learns and predicts."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    # Inactive categories are neither trained on nor applied (kept for history).
+    active = models.BooleanField(default=True)
+    # Applied with the category when triage (or an agent) sets it, if given.
+    default_priority = models.CharField(
+        max_length=16, blank=True, choices=[(p, p) for p in ("low", "normal", "high", "urgent")]
+    )
+    default_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TriageModel(models.Model):
+    """A trained triage classifier (triage.classifier, numpy arrays in one blob), stored where
+    every worker and the Lambda read it. Exactly one row is current; each process keeps the
+    model it loaded keyed by the current row's `revision` (a fresh token per training, as the
+    KB's KnowledgeState does), so a new model is picked up without a restart and a restored
+    database never makes a stale in-memory model look current."""
+
+    generation = models.PositiveIntegerField(unique=True)
+    revision = models.CharField(max_length=32, unique=True, default="")
+    current = models.BooleanField(default=False)
+    blob = models.BinaryField()
+    # Label names the model predicts → Category ids at training time (a category renamed or
+    # deleted later is looked up by id, and not applied when gone or inactive).
+    labels = models.JSONField(default=dict)
+    report = models.JSONField(default=dict, blank=True)  # sizes, fitted weights, CV figures
+    n_examples = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-generation"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["current"], condition=Q(current=True), name="one_current_triage_model"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"triage model {self.generation}{' (current)' if self.current else ''}"
+
+    def save(self, *args, **kwargs):
+        if not self.revision:
+            self.revision = uuid.uuid4().hex
+        super().save(*args, **kwargs)

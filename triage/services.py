@@ -1,0 +1,102 @@
+"""Writes for triage: training a model from labelled tickets and making it current."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import transaction
+from django.db.models import Max
+
+from triage.classifier import TrainingError, TriageClassifier, check_labels
+from triage.models import Category, TriageModel
+
+logger = logging.getLogger(__name__)
+
+
+def _ticket_text(subject: str, body_clean: str, body: str) -> str:
+    """What triage reads of a ticket: its subject and cleaned first message, as retrieval's
+    focus view of a one-message ticket (knowledge.query)."""
+    return "\n".join(t for t in (subject.strip(), (body_clean or body).strip()) if t)
+
+
+def training_examples() -> tuple[list[str], list[str], dict[str, int]]:
+    """(texts, label names, name → category id) from tickets whose category an agent or a
+    rule set, or the model set and nobody corrected; agent labels first, so when a ticket's
+    label changes the agent's wins. Inactive categories are left out."""
+    from tickets.models import Ticket
+
+    rows = (
+        Ticket.objects.filter(category__isnull=False, category__active=True)
+        .values_list("subject", "body_clean", "body", "category__name", "category_id")
+        .order_by("pk")
+    )
+    texts, labels, ids = [], [], {}
+    for subject, body_clean, body, name, category_id in rows:
+        text = _ticket_text(subject, body_clean, body)
+        if text:
+            texts.append(text)
+            labels.append(name)
+            ids[name] = category_id
+    return texts, labels, ids
+
+
+def triage_model_train(*, texts: list[str], labels: list[str], ids: dict[str, int], embed):
+    """Train on (texts, labels) and store the model as the current one. Raises TrainingError
+    (nothing stored, the current model stays) for labels no model can come from."""
+    check_labels(labels)  # before the encoder runs: bad labels cost nothing
+    model = TriageClassifier.fit(texts, labels, embed(texts))
+    return triage_model_store(model=model, ids=ids, n_examples=len(texts))
+
+
+@transaction.atomic
+def triage_model_store(*, model: TriageClassifier, ids: dict[str, int], n_examples: int):
+    last = TriageModel.objects.select_for_update().aggregate(g=Max("generation"))["g"] or 0
+    TriageModel.objects.filter(current=True).update(current=False)
+    return TriageModel.objects.create(
+        generation=last + 1,
+        current=True,
+        blob=model.to_bytes(),
+        labels={name: ids.get(name) for name in model.labels},
+        report=model.report,
+        n_examples=n_examples,
+    )
+
+
+# -- the model a process serves, reloaded when another one becomes current -----------------
+_lock = threading.Lock()
+_loaded: tuple[str, TriageClassifier | None, str] | None = None  # (revision, model, problem)
+
+
+def current_classifier() -> tuple[TriageClassifier | None, TriageModel | None, str]:
+    """(classifier, its row, problem): the current model, loaded once per revision; (None,
+    None, "no model") before any training; (None, row, reason) when the stored model cannot
+    be read (triage is off, tickets are unaffected)."""
+    global _loaded
+    row = TriageModel.objects.filter(current=True).only("revision", "labels").first()
+    if row is None:
+        return None, None, "no trained model: run `manage.py triage_train`"
+    loaded = _loaded
+    if loaded is None or loaded[0] != row.revision:
+        with _lock:
+            loaded = _loaded
+            if loaded is None or loaded[0] != row.revision:
+                blob = TriageModel.objects.filter(pk=row.pk).values_list("blob", flat=True).first()
+                try:
+                    loaded = (row.revision, TriageClassifier.from_bytes(bytes(blob or b"")), "")
+                except ValueError as exc:
+                    logger.warning("Triage model %s unreadable, triage off: %s", row.pk, exc)
+                    loaded = (row.revision, None, f"stored model unreadable: {exc}")
+                _loaded = loaded
+    return loaded[1], row, loaded[2]
+
+
+def category_for(row: TriageModel, label: str | None) -> Category | None:
+    """The active category a predicted label names now (None when deleted or inactive)."""
+    if label is None:
+        return None
+    category_id = (row.labels or {}).get(label)
+    return Category.objects.filter(pk=category_id, active=True).first() if category_id else None
+
+
+__all__ = ["TrainingError", "current_classifier", "category_for", "triage_model_train"]
