@@ -39,6 +39,18 @@ def django_db_setup(django_db_setup, django_db_blocker):
         job = kb_sync_start(trigger=SyncJob.Trigger.COMMAND)
         assert job.status == SyncJob.Status.SUCCEEDED, job.message
         assert job.added >= 25
+    yield
+    # A live-server request thread can still hold a Postgres connection when the session ends
+    # (seen after the browser test: pytest-django then cannot drop the test database and CI
+    # machines keep one per run). End those sessions so the teardown drops the database.
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 @pytest.fixture(autouse=True)
