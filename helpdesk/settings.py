@@ -373,23 +373,30 @@ INBOUND_MAX_ATTACHMENT_BYTES = env.int("INBOUND_MAX_ATTACHMENT_BYTES", default=5
 # mail bucket (its S3 event, zappa_settings.json) as raw messages.
 INBOUND_S3_PREFIX = env.str("INBOUND_S3_PREFIX", default="inbound/")
 # Attachments go through Django's storage API: the filesystem under MEDIA_ROOT by default; in
-# production S3 through django-storages (STORAGE_BACKEND=storages.backends.s3.S3Storage and its
-# AWS_STORAGE_BUCKET_NAME; README "E-mail in").
+# production S3 through django-storages (STORAGE_BACKEND=s3 and AWS_STORAGE_BUCKET_NAME; README
+# "E-mail in"). STORAGE_BACKEND also takes any storage class's dotted path.
 MEDIA_ROOT = env.str("MEDIA_ROOT", default="") or str(BASE_DIR / "var" / "media")
 MEDIA_URL = "media/"
+_STORAGE_ALIASES = {
+    "filesystem": "django.core.files.storage.FileSystemStorage",
+    "s3": "storages.backends.s3.S3Storage",
+}
+_storage_backend = env.str("STORAGE_BACKEND", default="") or "filesystem"
+_storage_backend = _STORAGE_ALIASES.get(_storage_backend, _storage_backend)
 STORAGES = {
-    "default": {
-        "BACKEND": env.str("STORAGE_BACKEND", default="")
-        or "django.core.files.storage.FileSystemStorage",
-    },
+    "default": {"BACKEND": _storage_backend},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-if env.str("AWS_STORAGE_BUCKET_NAME", default=""):
-    AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME")
-    AWS_S3_REGION_NAME = AWS_REGION
-    AWS_LOCATION = env.str("AWS_STORAGE_PREFIX", default="attachments")
-    AWS_DEFAULT_ACL = None  # private objects; agents read them through signed URLs
-    AWS_QUERYSTRING_AUTH = True
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="") or None
+if _storage_backend == _STORAGE_ALIASES["s3"] and not AWS_STORAGE_BUCKET_NAME:
+    # Caught at start-up, not at the first e-mail with an attachment.
+    raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME")
+# django-storages' S3Storage reads these when it is built (unused by the filesystem storage).
+AWS_S3_REGION_NAME = AWS_REGION
+AWS_S3_ENDPOINT_URL = S3_ENDPOINT_URL  # a local S3-protocol server (moto) in tests/development
+AWS_LOCATION = env.str("AWS_STORAGE_PREFIX", default="attachments")
+AWS_DEFAULT_ACL = None  # private objects; agents read them through signed URLs
+AWS_QUERYSTRING_AUTH = True
 
 # --- Deadlines: a dependency that hangs never holds a request (issue 10) ----------------------
 # The most a ticket (or /kb/search) waits for KB retrieval, in total: connect, read and retries

@@ -107,3 +107,27 @@ def test_only_the_configured_proxy_header_counts_as_https(db, api, https_only):
     response = api.get("/tickets", HTTP_X_FORWARDED_SCHEME="https", HTTP_X_FORWARDED_SSL="on")
 
     assert response.status_code == 301
+
+
+def test_s3_attachments_without_a_bucket_refuse_to_start():
+    result = manage("check", STORAGE_BACKEND="s3", AWS_STORAGE_BUCKET_NAME=None)
+
+    assert result.returncode != 0
+    assert "STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME" in result.stderr, result.stderr
+
+
+def test_storage_backend_s3_puts_attachments_in_the_bucket_under_the_prefix():
+    show = "from django.core.files.storage import storages; s = storages['default']; "
+    show += "print(type(s).__name__, s.bucket_name, s.location, s.endpoint_url)"
+    result = manage(
+        "shell",
+        "-c",
+        show,
+        STORAGE_BACKEND="s3",
+        AWS_STORAGE_BUCKET_NAME="hd-files",
+        AWS_STORAGE_PREFIX="mail",
+        S3_ENDPOINT_URL=None,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == ["S3Storage", "hd-files", "mail", "None"]

@@ -31,6 +31,14 @@ class TicketOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     first_response_at = serializers.DateTimeField(allow_null=True)
     resolved_at = serializers.DateTimeField(allow_null=True)
+    follow_up_of = serializers.IntegerField(
+        allow_null=True,
+        help_text="The id of the closed ticket this one continues (a customer's reply to its "
+        "e-mail); null for a ticket that starts a conversation.",
+    )
+    follow_up_of_number = serializers.CharField(
+        allow_null=True, help_text="That ticket's number (`HD-000123`); null when there is none."
+    )
 
 
 def ticket_json(ticket: Ticket) -> dict[str, Any]:
@@ -51,6 +59,11 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "updated_at": iso(ticket.updated_at),
         "first_response_at": iso(ticket.first_response_at),
         "resolved_at": iso(ticket.resolved_at),
+        # From the foreign key's column: no query for the earlier ticket.
+        "follow_up_of": ticket.follow_up_of_id,
+        "follow_up_of_number": (
+            Ticket.number_for(ticket.follow_up_of_id) if ticket.follow_up_of_id else None
+        ),
     }
 
 

@@ -228,12 +228,32 @@ def test_an_answer_to_a_closed_ticket_opens_a_new_one_linked_to_it(inbound):
     ).json()
 
     assert answer["created"] is True and answer["follow_up_of"] == old.id
+    assert (answer["ticket"]["follow_up_of"], answer["ticket"]["follow_up_of_number"]) == (
+        old.id,
+        old.number,
+    )
     new = Ticket.objects.get(pk=answer["ticket"]["id"])
     assert new.follow_up_of == old and new.metadata == {"follow_up_of": old.number}
     assert new.customer == old.customer
     assert new.body_clean == "It is blinking again after descaling."
     old.refresh_from_db()
     assert old.status == "closed" and old.messages.count() == 1
+
+
+def test_a_follow_up_ticket_shows_the_ticket_it_continues(inbound, api):
+    old = TicketFactory(status="closed", resolved_at=timezone.now())
+    new = TicketFactory(customer=old.customer, follow_up_of=old)
+
+    read = api.get(f"/tickets/{new.id}")
+    assert read.status_code == 200
+    body = assert_conforms(read, "GET", "/tickets/{id}")
+    assert (body["follow_up_of"], body["follow_up_of_number"]) == (old.id, old.number)
+
+    earlier = assert_conforms(api.get(f"/tickets/{old.id}"), "GET", "/tickets/{id}")
+    assert (earlier["follow_up_of"], earlier["follow_up_of_number"]) == (None, None)
+
+    listed = {t["id"]: t["follow_up_of"] for t in api.get("/tickets").json()["results"]}
+    assert listed == {new.id: old.id, old.id: None}
 
 
 def test_apple_mail_inline_image_is_stored_inline_not_a_ticket(inbound):
