@@ -102,6 +102,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def first_failures(result, expected: int) -> list[str]:
+    """The first three answers other than `expected` (status and body) and the first three
+    client errors, for the figures of a run that went wrong."""
+    answers = [s for s in result.samples if s.status != expected][:3]
+    return [f"{s.status}: {s.body[:300].decode(errors='replace')}" for s in answers] + (
+        result.errors[:3]
+    )
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -384,11 +393,8 @@ class Bench:
             if bodies
             else None,
         )
-        failures = [s for s in result.samples if s.status != 201]
-        if failures or result.errors:
-            figures["first_failures"] = [
-                f"{s.status}: {s.body[:300].decode(errors='replace')}" for s in failures[:3]
-            ] + result.errors[:3]
+        if any(s.status != 201 for s in result.samples) or result.errors:
+            figures["first_failures"] = first_failures(result, 201)
         return figures
 
     def context(self) -> dict:
@@ -421,11 +427,7 @@ class Bench:
                 distinct_tickets_read=len(set(chosen)),
             )
             if warm.errors or result.errors or set(figures["statuses"]) != {"200"}:
-                figures["first_failures"] = [
-                    f"{s.status}: {s.body[:300].decode(errors='replace')}"
-                    for s in result.samples
-                    if s.status != 200
-                ][:3] + result.errors[:3]
+                figures["first_failures"] = first_failures(result, 200)
             by_size.append(figures)
         medians = [f["median_ms"] for f in by_size if f["median_ms"]]
         return {
@@ -475,11 +477,7 @@ class Bench:
             email_outbox_left=self.query("SELECT count(*) FROM tickets_emailoutbox")[0][0],
         )
         if len(created) != len(result.samples) or result.errors:
-            figures["first_failures"] = [
-                f"{s.status}: {s.body[:300].decode(errors='replace')}"
-                for s in result.samples
-                if s.status != 201
-            ][:3] + result.errors[:3]
+            figures["first_failures"] = first_failures(result, 201)
         return figures
 
     def inbound(self) -> dict:
@@ -521,11 +519,7 @@ class Bench:
             else None,
         )
         if len(created) != len(result.samples) or result.errors:
-            figures["first_failures"] = [
-                f"{s.status}: {s.body[:300].decode(errors='replace')}"
-                for s in result.samples
-                if s.status != 201
-            ][:3] + result.errors[:3]
+            figures["first_failures"] = first_failures(result, 201)
         return figures
 
     def raw_email(self, message_id: str, who: int, *, in_reply_to: str = "") -> loadgen.Request:

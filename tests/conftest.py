@@ -103,6 +103,13 @@ def admin_api(db) -> APIClient:
 
 
 @pytest.fixture
+def inbound(db) -> APIClient:
+    """The mail relay: a key with the `inbound` scope only."""
+    _, key = ApiKey.objects.create_key(name="mail-relay", scopes="inbound")
+    return _client(HTTP_AUTHORIZATION=f"Api-Key {key}")
+
+
+@pytest.fixture
 def intake_key(db):
     """A key for a web form or chat widget: creates tickets, sees no customer data."""
     api_key, key = ApiKey.objects.create_key(name="web-form", scopes="intake")

@@ -3,9 +3,7 @@ session's moto server, as the KB's S3 source tests use it."""
 
 import boto3
 import pytest
-from rest_framework.test import APIClient
 
-from helpdesk.models import ApiKey
 from tests import mailshapes
 from tests.openapi import assert_conforms
 from tickets.models import Attachment
@@ -34,14 +32,6 @@ def bucket(dynamodb_server, settings):
     for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
         client.delete_object(Bucket=BUCKET, Key=item["Key"])
     client.delete_bucket(Bucket=BUCKET)
-
-
-@pytest.fixture
-def inbound(db) -> APIClient:
-    _, key = ApiKey.objects.create_key(name="mail-relay", scopes="inbound")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
 
 
 def test_an_e_mail_attachment_lands_in_the_bucket_with_its_bytes(

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 from django.core import mail
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from customers.models import Customer
 from helpdesk.models import ApiKey
@@ -24,15 +23,6 @@ PDF = b"%PDF-1.4\n" + bytes(range(256)) * 8
 def media(settings, tmp_path) -> Path:
     settings.MEDIA_ROOT = str(tmp_path / "media")
     return tmp_path / "media"
-
-
-@pytest.fixture
-def inbound(db) -> APIClient:
-    """The mail relay: a key with the `inbound` scope only."""
-    _, key = ApiKey.objects.create_key(name="mail-relay", scopes="inbound")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
 
 
 def deliver(client, raw: bytes, *, status: int | None = None, **extra):

@@ -135,28 +135,21 @@ def assign_to_me(modeladmin, request, queryset):
     _update_each(modeladmin, request, queryset, "assigned to you", assignee=request.user)
 
 
-def _status_action(status: str):
-    @admin.action(description=f"Set status: {status}", permissions=["change"])
+def _set_action(field: str, value: str):
+    """A bulk action setting `field` (status or priority) to `value` through ticket_update."""
+
+    @admin.action(description=f"Set {field}: {value}", permissions=["change"])
     def action(modeladmin, request, queryset):
-        _update_each(modeladmin, request, queryset, f"set to {status}", status=status)
+        _update_each(modeladmin, request, queryset, f"set to {value}", **{field: value})
 
-    action.__name__ = f"set_status_{status}"
-    return action
-
-
-def _priority_action(priority: str):
-    @admin.action(description=f"Set priority: {priority}", permissions=["change"])
-    def action(modeladmin, request, queryset):
-        _update_each(modeladmin, request, queryset, f"set to {priority}", priority=priority)
-
-    action.__name__ = f"set_priority_{priority}"
+    action.__name__ = f"set_{field}_{value}"
     return action
 
 
 QUEUE_ACTIONS = [
     assign_to_me,
-    *(_status_action(status) for status in Ticket.Status.values),
-    *(_priority_action(priority) for priority in Ticket.Priority.values),
+    *(_set_action("status", status) for status in Ticket.Status.values),
+    *(_set_action("priority", priority) for priority in Ticket.Priority.values),
 ]
 
 
