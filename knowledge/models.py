@@ -23,6 +23,8 @@ class Article(models.Model):
 
     class Meta:
         ordering = ["title"]
+        # The admin's "KB search" page (knowledge/admin.py): the retriever, as /kb/search.
+        permissions = [("search_kb", "Can search the knowledge base")]
 
     def __str__(self) -> str:
         return self.title
@@ -98,6 +100,8 @@ class SyncJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["source", "status"], name="syncjob_source_status")]
+        # The admin's "Sync now" (knowledge/admin.py); superusers have it, agents do not.
+        permissions = [("start_sync", "Can start a knowledge-base sync")]
 
     # Written only when a sync is claimed (knowledge.services._claim), with explicit fields: a
     # running sync saving its progress must never undo a rerun asked for meanwhile.

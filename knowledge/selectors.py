@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from helpdesk.api.exceptions import KnowledgeBackendUnavailable
 from helpdesk.deadline import DeadlineExceeded, call_within
 from knowledge.backends.base import Passage, get_backend
+from knowledge.models import SyncJob
 
 if TYPE_CHECKING:
     from knowledge.query import TicketQuery
@@ -34,3 +36,33 @@ def kb_retrieve(
         raise KnowledgeBackendUnavailable(
             f"The knowledge base ({backend.name}) did not answer within {seconds:g} s."
         ) from exc
+
+
+def sync_job_running() -> SyncJob | None:
+    """The sync of the configured source that is in progress now (its heartbeat recent), if
+    any. A running job whose process died is not "in progress": the next start replaces it
+    (knowledge.services._claim)."""
+    from knowledge.services import STALE_AFTER
+
+    return (
+        SyncJob.objects.filter(
+            backend=get_backend().name,
+            source=settings.KB_SOURCE,
+            status=SyncJob.Status.RUNNING,
+            heartbeat_at__gt=timezone.now() - STALE_AFTER,
+        )
+        .order_by("-id")
+        .first()
+    )
+
+
+def sync_job_last_finished() -> SyncJob | None:
+    """The latest sync that ended (succeeded or failed), any source."""
+    return (
+        SyncJob.objects.filter(
+            status__in=[SyncJob.Status.SUCCEEDED, SyncJob.Status.FAILED],
+            finished_at__isnull=False,
+        )
+        .order_by("-finished_at", "-id")
+        .first()
+    )
