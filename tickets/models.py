@@ -13,7 +13,7 @@ class Ticket(models.Model):
         CHAT = "chat"
         PHONE = "phone"
         SOCIAL = "social"
-        API = "api"
+        API = "api", "API"
 
     class Status(models.TextChoices):
         NEW = "new"
@@ -198,9 +198,11 @@ class Message(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.REPLY)
     body = models.TextField()
     body_clean = models.TextField(blank=True, default="")
-    channel = models.CharField(
-        max_length=16, choices=Ticket.Channel.choices, default=Ticket.Channel.API
-    )
+    # Where the message was written: a ticket's channels, or the agent workspace (the admin's
+    # ticket page, for its notes; its replies go out as e-mail).
+    WORKSPACE = "workspace"
+    CHANNELS = [*Ticket.Channel.choices, (WORKSPACE, "Agent workspace")]
+    channel = models.CharField(max_length=16, choices=CHANNELS, default=Ticket.Channel.API)
     # Who wrote or sent it: a staff user, an API client (by key), or the ticket's customer
     # (role `customer`, `sender_address`). `author` is the label interactions record.
     author = models.CharField(max_length=200, blank=True)

@@ -577,6 +577,7 @@ def message_create(
                 "message_id": message.id,
                 "kind": kind,
                 "role": role,
+                "channel": message.channel,
                 **({"email_message_id": message.email_message_id} if emailed else {}),
                 **({"suggestions": [s.id for s in suggestions]} if suggestions else {}),
             },

@@ -54,6 +54,9 @@ def agent_user(transactional_db):
     # An earlier transactional test may have flushed the migration's rows: make them again.
     importlib.import_module("helpdesk.migrations.0003_support_agent_group").create_group(apps, None)
     importlib.import_module("helpdesk.migrations.0004_support_agent_macros").grant(apps, None)
+    importlib.import_module("helpdesk.migrations.0005_support_agent_kb_attachments").grant(
+        apps, None
+    )
     from helpdesk.staff import support_agent_group
 
     user = get_user_model().objects.create_user(

@@ -126,7 +126,9 @@ def test_sync_now_starts_one_real_sync_that_runs_to_completion(superuser_client,
     # The job's page: counts and the file that failed, with its reason.
     page = superuser_client.get(response["Location"]).content.decode()
     # (deleted: the session's sample KB, not in this folder)
-    assert f"scanned 3 · added 2 · updated 0 · deleted {job.deleted} · unchanged 0 · failed 1" in page
+    assert (
+        f"scanned 3 · added 2 · updated 0 · deleted {job.deleted} · unchanged 0 · failed 1" in page
+    )
     assert "<code>latin1.txt</code>" in page and "UTF-8" in page
     assert f"Sync {job.pk} started: succeeded." in page
 

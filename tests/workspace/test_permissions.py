@@ -83,3 +83,33 @@ def test_seed_demo_puts_the_demo_agent_in_the_group(settings):
     assert agent.has_perm("tickets.change_ticket")
     assert not agent.has_perm("tickets.delete_ticket")
     assert get_user_model().objects.get(username="admin").is_superuser
+
+
+def test_the_group_may_search_the_kb_and_view_attachments_but_not_sync(support_agent):
+    assert support_agent.has_perm("knowledge.search_kb")
+    assert support_agent.has_perm("tickets.view_attachment")
+    assert not support_agent.has_perm("knowledge.start_sync")
+    assert not support_agent.has_perm("tickets.change_attachment")
+
+
+@pytest.mark.parametrize("page", ["change", "delete", "history"])
+def test_an_agent_opening_an_api_key_url_directly_gets_403(agent_client, page):
+    api_key, _ = ApiKey.objects.create_key(name="crm", scopes="agent")
+    url = f"/admin/helpdesk/apikey/{api_key.pk}/{page}/"
+    assert agent_client.get(url).status_code == 403
+    assert (
+        agent_client.post(url, {"post": "yes", "name": "stolen", "revoked": "on"}).status_code
+        == 403
+    )
+    api_key.refresh_from_db()
+    assert (api_key.name, api_key.revoked) == ("crm", False)
+
+
+def test_an_agent_posting_a_bulk_delete_of_tickets_gets_nothing_deleted(agent_client):
+    tickets = TicketFactory.create_batch(2)
+    response = agent_client.post(
+        "/admin/tickets/ticket/",
+        {"action": "delete_selected", "_selected_action": [t.pk for t in tickets], "post": "yes"},
+    )
+    assert response.status_code in (200, 302)
+    assert Ticket.objects.filter(pk__in=[t.pk for t in tickets]).count() == 2

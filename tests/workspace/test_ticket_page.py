@@ -12,7 +12,7 @@ from django.utils import timezone
 from customers.interactions import InteractionRecord, get_interaction_store
 from customers.models import Interaction
 from tests.factories import OrderFactory, SuggestionFactory, TicketFactory
-from tickets.models import EmailOutbox, Feedback, Message, Ticket
+from tickets.models import Attachment, EmailOutbox, Feedback, Message, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -238,3 +238,40 @@ def test_the_page_stays_within_a_query_budget(agent_client, ticket, django_asser
     _grow(ticket, 5)
     with django_assert_max_num_queries(16):
         assert agent_client.get(page(ticket)).status_code == 200
+
+
+def test_a_note_from_the_workspace_is_labelled_as_such_not_api(agent_client, ticket, api):
+    agent_client.post(page(ticket), {"_action": "note", "note-body": "Checked the courier."})
+    note = Message.objects.get(kind="note")
+    assert note.channel == Message.WORKSPACE
+    logged = Interaction.objects.get(ticket_id=ticket.pk, kind="note")
+    assert logged.data["channel"] == "workspace"
+    text = agent_client.get(page(ticket)).content.decode()
+    assert "Agent workspace" in text and "via Agent workspace" in text
+
+    # The same note through the API is still the API's.
+    response = api.post(
+        f"/tickets/{ticket.pk}/messages", {"kind": "note", "body": "From the CRM."}, format="json"
+    )
+    assert response.status_code == 201 and response.json()["message"]["channel"] == "api"
+    assert Message.objects.get(body="From the CRM.").channel == "api"
+
+
+def test_a_reply_from_the_workspace_is_an_email(agent_client, ticket):
+    agent_client.post(page(ticket), {"_action": "reply", "reply-body": "A new jar is on its way."})
+    assert Message.objects.get(role="agent").channel == "email"
+
+
+def test_the_conversation_shows_attachments_the_agent_can_open(agent_client, ticket):
+    message = Message.objects.get(ticket=ticket)
+    photo = Attachment.objects.create(
+        message=message, name="jar.jpg", content_type="image/jpeg", size=2048
+    )
+    Attachment.objects.create(
+        message=message, name="video.mp4", content_type="video/mp4", size=10**9, skipped="too big"
+    )
+    text = agent_client.get(page(ticket)).content.decode()
+    assert f'href="/admin/tickets/attachment/{photo.pk}/change/">jar.jpg</a>' in text
+    assert "video.mp4" in text and "not stored: too big" in text
+    # The link opens for the agent (the group may view attachments).
+    assert agent_client.get(f"/admin/tickets/attachment/{photo.pk}/change/").status_code == 200

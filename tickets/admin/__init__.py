@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.timesince import timesince
+from django.utils.timezone import localtime
 
 from tickets.admin import queue, workspace
 from tickets.models import (
@@ -44,6 +47,10 @@ class TicketAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     date_hierarchy = "created_at"
+
+    class Media:
+        # The queue's columns wrap to fit the page (no column cut at the edge).
+        css = {"all": ["tickets/queue.css"]}
 
     def get_ordering(self, request):
         # Most severe first, then the oldest: the ticket waiting longest at the top of its
@@ -91,9 +98,18 @@ class TicketAdmin(admin.ModelAdmin):
     def age(self, ticket: Ticket) -> str:
         return timesince(ticket.created_at, depth=1)
 
-    @admin.display(description="last customer message", ordering="last_customer_message_at")
-    def last_customer_message(self, ticket: Ticket):
-        return ticket.last_customer_message_at
+    @admin.display(description="customer wrote", ordering="last_customer_message_at")
+    def last_customer_message(self, ticket: Ticket) -> str:
+        # "2 hours ago", like the age: a full date and time made the last column run off the
+        # page edge (the exact time is in the title).
+        when = ticket.last_customer_message_at
+        if when is None:
+            return "—"
+        return format_html(
+            '<span title="{}">{} ago</span>',
+            date_format(localtime(when), "DATETIME_FORMAT"),
+            timesince(when, depth=1),
+        )
 
 
 @admin.register(Suggestion)

@@ -27,7 +27,7 @@ from helpdesk.api.exceptions import HelpdeskError
 from tickets import selectors, services
 from tickets.admin.queue import actor_of
 from tickets.macros import macro_render
-from tickets.models import Feedback, Macro, Message, Ticket
+from tickets.models import Attachment, Feedback, Macro, Message, Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ TEMPLATE = "admin/tickets/ticket/workspace.html"
 KEEP_STATUS = ""
 # The page lists this many macros (by name); more is a sign they need folders, not a longer page.
 MACROS_SHOWN = 50
+CHANNEL_LABELS = dict(Message.CHANNELS)
 
 
 class MessageForm(forms.Form):
@@ -126,6 +127,7 @@ def ticket_page(model_admin, request, object_id: str) -> TemplateResponse | Http
             "can_write": request.user.has_perm("tickets.add_message"),
             "can_change": model_admin.has_change_permission(request, ticket),
             "can_feedback": request.user.has_perm("tickets.add_feedback"),
+            "can_view_attachments": request.user.has_perm("tickets.view_attachment"),
             **page_data(ticket, actor=actor_of(request)),
             "macros": [
                 {
@@ -149,6 +151,8 @@ def _message(kind: str):
             kind=kind,
             body=form.cleaned_data["body"],
             status=form.cleaned_data["status"] or None,
+            # A note is written here, not through the API; a reply still leaves as e-mail.
+            channel=Message.WORKSPACE if kind == Message.Kind.NOTE else None,
             actor=actor_of(request),
             user=request.user,
         )
@@ -204,6 +208,17 @@ ACTIONS = {
 }
 
 
+def _attachments_of(message_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The files of the messages shown, in one query, by message id."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    rows = Attachment.objects.filter(message_id__in=message_ids).values(
+        "id", "message_id", "name", "content_type", "size", "skipped"
+    )
+    for row in rows.order_by("message_id", "id"):
+        found.setdefault(row["message_id"], []).append(row)
+    return found
+
+
 def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -232,7 +247,10 @@ def page_data(ticket: Ticket, *, actor: str) -> dict[str, Any]:
     ]
 
     conversation = selectors.conversation_recent(ticket_id=ticket.id)
+    attachments = _attachments_of([row["id"] for row in conversation])
     for row in conversation:
+        row["channel_label"] = CHANNEL_LABELS.get(row["channel"], row["channel"])
+        row["attachments"] = attachments.get(row["id"], [])
         row["created_at"] = _when(row["created_at"])
         row["sent_at"] = _when(row["sent_at"])
         # A customer's quoted history, signature, greeting: kept, folded away under the new
@@ -268,7 +286,12 @@ def page_data(ticket: Ticket, *, actor: str) -> dict[str, Any]:
         "conversation": conversation,
         "suggestions": suggestions,
         "history": [
-            {**interaction_json(record), "occurred_at": record.occurred_at} for record in history
+            {
+                **interaction_json(record),
+                "occurred_at": record.occurred_at,
+                "channel_label": CHANNEL_LABELS.get((record.data or {}).get("channel"), ""),
+            }
+            for record in history
         ],
         "degraded": degraded,
     }
