@@ -12,6 +12,8 @@ admin.site.site_header = "Helpdesk"
 admin.site.site_title = "Helpdesk"
 admin.site.index_title = "Workspace"
 admin.site.site_url = "/docs"
+# The index with the workspace's own pages on top: dashboard, KB search, the queue.
+admin.site.index_template = "admin/workspace_index.html"
 
 # The package's own concrete model is unused: our ApiKey adds scopes.
 admin.site.unregister(APIKey)

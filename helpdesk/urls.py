@@ -7,6 +7,7 @@ from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from helpdesk.health import HealthApi
+from tickets.admin.dashboard import dashboard_view
 
 # Swagger UI's own files (drf-spectacular-sidecar), served by the app itself so /docs works
 # offline and wherever the app runs (gunicorn with DEBUG off, the Lambda), with no static-file
@@ -14,6 +15,9 @@ from helpdesk.health import HealthApi
 SIDECAR_STATIC = Path(drf_spectacular_sidecar.__file__).parent / "static"
 
 urlpatterns = [
+    # The agents' dashboard, inside the admin (its login, its look): before the admin's own
+    # catch-all.
+    path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("health", HealthApi.as_view(), name="health"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
