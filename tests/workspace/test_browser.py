@@ -4,7 +4,8 @@ test committed).
 
 Log in, filter the queue, open a ticket, read the customer 360 and the suggestions, insert a
 macro and a suggestion into a reply and send it (the e-mail leaves through the outbox), add a
-note, mark a suggestion helpful, change the status. A screenshot of each page goes to
+note, mark a suggestion helpful, change the status, open the dashboard and KB search; as an
+admin, run "Sync now" and search what it indexed. A screenshot of each page goes to
 .artifacts/screenshots/ (printed).
 
 Skipped only where Chromium is missing on a developer's machine; in CI (CI=true, where .ci/run
@@ -12,6 +13,7 @@ installs it) a missing Chromium fails.
 """
 
 import importlib
+import re
 import os
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import mail
 
+from knowledge.models import Article, SyncJob
 from tests.factories import OrderFactory, SuggestionFactory, TicketFactory
 from tickets.models import EmailOutbox, Feedback, Macro, Message
 
@@ -162,3 +165,66 @@ def test_an_agent_works_a_ticket_in_the_browser(live_server, browser_page, agent
     conversation = page.inner_text("#conversation")
     assert "Agent reply" in conversation and "Internal note" in conversation
     shot(page, "05-ticket-worked")
+
+    # The dashboard, from the admin index: today's tickets, the open work, the helpful rate.
+    page.goto(f"{live_server.url}/admin/")
+    page.click("#workspace-links a:text-is('Dashboard')")
+    page.wait_for_selector("#chart-per-day svg")
+    assert page.inner_text("#kpi-created") == "2"
+    assert page.inner_text("#kpi-helpful") == "100%"
+    assert page.locator("svg.hd-chart").count() == 4  # nothing was rated unhelpful
+    assert "No suggestion was rated unhelpful" in page.inner_text("#chart-least")
+    assert "Damaged on arrival" in page.inner_text("#chart-most")
+    shot(page, "06-dashboard")
+
+    # KB search: what the retriever returns for the customer's question, with scores.
+    page.goto(f"{live_server.url}/admin/")
+    page.click("#workspace-links a:text-is('KB search')")
+    page.fill("#id_q", "my blender jar arrived cracked, can I get a refund?")
+    page.click("#kb-search button[type=submit]")
+    page.wait_for_selector("#kb-results")
+    first = page.locator("#kb-results [data-rank='1']")
+    assert "Damaged or Broken Item on Arrival" in first.inner_text()
+    assert re.search(r"score \d+\.\d{4}", first.inner_text())
+    shot(page, "07-kb-search")
+
+
+@pytest.fixture
+def admin_user(transactional_db):
+    return get_user_model().objects.create_superuser("admin", "admin@brightside.example", PASSWORD)
+
+
+def test_an_admin_runs_sync_now_in_the_browser(
+    live_server, browser_page, admin_user, settings, tmp_path
+):
+    settings.KB_SOURCE = str(tmp_path)
+    (tmp_path / "returns.md").write_text(
+        "# Returns policy\n\nYou can return any item within 30 days of delivery.\n"
+    )
+    (tmp_path / "shipping.md").write_text(
+        "# Shipping options\n\nStandard shipping takes 3-5 business days.\n"
+    )
+    (tmp_path / "latin1.txt").write_bytes("Caf\xe9".encode("latin-1"))
+    page = browser_page
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name >> text=Helpdesk")
+
+    page.goto(f"{live_server.url}/admin/knowledge/article/")
+    page.click("#sync-now button")
+    page.wait_for_selector("text=started: succeeded.")
+    job = SyncJob.objects.get(trigger="manual")
+    assert (job.status, job.added, job.failed) == ("succeeded", 2, 1)
+    assert "latin1.txt" in page.inner_text(".field-file_errors")
+    shot(page, "08-sync-job")
+
+    page.goto(f"{live_server.url}/admin/knowledge/article/")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == Article.objects.count() == 2
+    assert "Last sync:" in page.inner_text(".hd-kb-tools")
+    shot(page, "09-articles")
+
+    page.goto(f"{live_server.url}/admin/knowledge/article/search/?q=how+long+is+shipping")
+    assert "Shipping options" in page.inner_text("#kb-results [data-rank='1']")
