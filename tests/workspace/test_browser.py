@@ -13,8 +13,8 @@ installs it) a missing Chromium fails.
 """
 
 import importlib
-import re
 import os
+import re
 from pathlib import Path
 
 import pytest

@@ -75,12 +75,14 @@ def columns(
                     n,
                 )
             )
-        if i % 7 == 0 or i == len(points) - 1:
+        last = i == len(points) - 1
+        if last or (i % 7 == 0 and len(points) - 1 - i >= 4):  # no tick crowding the last
             parts.append(
                 format_html(
-                    '<text x="{}" y="{}" text-anchor="middle">{}</text>',
+                    '<text x="{}" y="{}" text-anchor="{}">{}</text>',
                     round(x + bar / 2, 1),
                     height - 8,
+                    "end" if last else "middle",
                     day.strftime("%b %d"),
                 )
             )
@@ -120,7 +122,7 @@ def bars(rows: Sequence[tuple[str, str, int]], *, title: str, width: int = 420) 
     return _svg(parts, title=title, width=width, height=height)
 
 
-def split_bars(rows: Sequence[tuple[str, int, int]], *, title: str, width: int = 520) -> SafeString:
+def split_bars(rows: Sequence[tuple[str, int, int]], *, title: str, width: int = 440) -> SafeString:
     """Horizontal bars split in two: (label, helped, did not help) per row."""
     top = _nice_max(max((a + b for _, a, b in rows), default=0))
     plot = width - LABEL_WIDTH - 70

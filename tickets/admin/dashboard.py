@@ -164,6 +164,8 @@ def dashboard_figures(*, now: datetime | None = None, days: int = DAYS) -> dict[
 def _duration(value: timedelta | None) -> str:
     if value is None:
         return "—"
+    if value.total_seconds() < 60:
+        return f"{value.total_seconds():.0f} s"
     minutes = value.total_seconds() / 60
     if minutes < 60:
         return f"{minutes:.0f} min"
