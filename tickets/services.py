@@ -36,7 +36,7 @@ from knowledge.selectors import kb_retrieve
 from tickets import mail
 from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
 from tickets.serializers import suggestion_json, ticket_json
-from triage.similar import store_on_create as store_ticket_embedding
+from triage.similar_base import store_on_create as store_ticket_embedding
 
 logger = logging.getLogger(__name__)
 

@@ -12,10 +12,9 @@ from rest_framework.response import Response
 from helpdesk.api.exceptions import HelpdeskError
 from helpdesk.api.schema import error_response
 from helpdesk.api.utils import iso, validated
-from knowledge.encoder import EncoderUnavailable
 from tickets.apis import TicketApiBase
 from tickets.models import Ticket
-from triage import similar
+from triage import similar_base as similar
 
 
 class SimilarUnavailable(HelpdeskError):
@@ -38,7 +37,7 @@ class SimilarInput(serializers.Serializer):
         help_text="Lowest cosine similarity answered (default: SIMILAR_TICKETS_THRESHOLD).",
     )
     limit = serializers.IntegerField(
-        required=False, min_value=1, max_value=similar.MAX_LIMIT, default=10
+        required=False, min_value=1, max_value=similar.MAX_LIMIT, default=similar.DEFAULT_LIMIT
     )
 
     def validate_threshold(self, value: float) -> float:
@@ -71,7 +70,8 @@ class SimilarOutput(serializers.Serializer):
     results = SimilarTicketOutput(many=True, help_text="Most similar first.")
 
 
-def similar_json(item: similar.SimilarTicket) -> dict:
+def similar_json(item) -> dict:
+    """One `triage.similar.SimilarTicket`."""
     ticket = item.ticket
     return {
         "id": ticket.pk,
@@ -96,8 +96,13 @@ class TicketSimilarApi(TicketApiBase):
         data = validated(SimilarInput, request.query_params)
         ticket = self.get_ticket(pk)
         threshold = data.get("threshold", settings.SIMILAR_TICKETS_THRESHOLD)
+        try:  # numpy and the encoder: not in every deployment (the Lambda has neither)
+            from knowledge.encoder import EncoderUnavailable
+            from triage.similar import similar_tickets
+        except ImportError as exc:
+            raise SimilarUnavailable(f"Similar tickets need the local encoder: {exc}") from exc
         try:
-            found = similar.similar_tickets(ticket=ticket, threshold=threshold, limit=data["limit"])
+            found = similar_tickets(ticket=ticket, threshold=threshold, limit=data["limit"])
         except EncoderUnavailable as exc:
             raise SimilarUnavailable(str(exc)) from exc
         return Response(

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from knowledge.encoder import EMBED_DIM
 from triage import vectors
+from triage.similar_base import POSSIBLE_INCIDENT, PROBABLE_DUPLICATE
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +43,6 @@ FULL_REFRESH_SECONDS = 300
 OVERLAP = timedelta(seconds=60)
 BLOCK_ROWS = 8192
 CHECK_BATCH = 100  # candidates checked against the database per query
-PROBABLE_DUPLICATE = "probable_duplicate"
-POSSIBLE_INCIDENT = "possible_incident"
-MAX_LIMIT = 50
 
 
 # -- storing ------------------------------------------------------------------------------
@@ -62,26 +59,19 @@ def ticket_embedding_store(*, ticket, vector: np.ndarray) -> None:
         pass
 
 
-def store_on_create(ticket) -> bool:
-    """Called by ticket ingest (tickets/services.py) once the ticket row exists: store the
-    vector retrieval just computed for it, read from the encoder's cache (no encoder pass).
-    False when retrieval did not embed it here (another KB backend, a deadline, an outage):
-    the ticket gets one when it is first asked for similar tickets, or from the backfill.
-    Never raises: a ticket is never refused for this."""
-    try:
-        from knowledge.backends.local import loaded_encoder
+def store_cached_vector(ticket) -> bool:
+    """Store the vector retrieval computed for `ticket` in this process, if it is still in the
+    encoder's cache (triage.similar_base.store_on_create, at ingest)."""
+    from knowledge.backends.local import loaded_encoder
 
-        encoder = loaded_encoder()
-        if encoder is None:
-            return False
-        vector = vectors.cached_vector(encoder, ticket.subject, ticket.body_clean)
-        if vector is None:
-            return False
-        ticket_embedding_store(ticket=ticket, vector=vector)
-        return True
-    except Exception:
-        logger.exception("Storing the embedding of ticket %s failed", ticket.pk)
+    encoder = loaded_encoder()
+    if encoder is None:
         return False
+    vector = vectors.cached_vector(encoder, ticket.subject, ticket.body_clean)
+    if vector is None:
+        return False
+    ticket_embedding_store(ticket=ticket, vector=vector)
+    return True
 
 
 def ticket_vector(ticket) -> np.ndarray:
@@ -324,7 +314,3 @@ def similar_tickets(*, ticket, threshold: float, limit: int) -> list[SimilarTick
         with _lock:
             matrix.drop(gone)
     return found
-
-
-def default_threshold() -> float:
-    return settings.SIMILAR_TICKETS_THRESHOLD

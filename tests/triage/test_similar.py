@@ -204,3 +204,12 @@ def test_the_matrix_drops_closed_and_deleted_tickets_and_grows():
     assert int(np.argmax(scores)) == 41 and scores[41] == pytest.approx(1.0, abs=1e-5)
     matrix.drop([42])
     assert matrix.scores(query)[41] == 0.0 and 42 not in matrix.position
+
+
+def test_ingest_on_another_kb_backend_stores_nothing_and_never_fails(settings):
+    from triage.similar_base import store_on_create
+
+    settings.KB_BACKEND = "bedrock"  # no local encoder ran (the Lambda has none installed)
+    ticket = TicketFactory(subject=REFUND[0], body=REFUND[1], body_clean=REFUND[1])
+    assert store_on_create(ticket) is False
+    assert not TicketEmbedding.objects.filter(pk=ticket.pk).exists()
