@@ -278,6 +278,11 @@ if KB_QUERY_PRECISION not in ("int8", "fp32"):
 TRIAGE_APPLY_THRESHOLD = env.float("TRIAGE_APPLY_THRESHOLD", default=0.8)
 if not 0 <= TRIAGE_APPLY_THRESHOLD <= 1:
     raise ImproperlyConfigured("TRIAGE_APPLY_THRESHOLD is a confidence between 0 and 1")
+# GET /tickets/{id}/similar: open tickets at or above this cosine to the ticket (chosen on half of
+# the stackfaq rewordings for the best F1 of "is a duplicate", bench/similar_eval.py, TRIAGE.md).
+SIMILAR_TICKETS_THRESHOLD = env.float("SIMILAR_TICKETS_THRESHOLD", default=0.6)
+if not 0 <= SIMILAR_TICKETS_THRESHOLD <= 1:
+    raise ImproperlyConfigured("SIMILAR_TICKETS_THRESHOLD is a cosine between 0 and 1")
 # triage_eval's on-disk cache of text embeddings (keyed by text hash and encoder version).
 TRIAGE_EVAL_CACHE_DIR = env.str(
     "TRIAGE_EVAL_CACHE_DIR", default=str(BASE_DIR / "var" / "triage-cache")

@@ -47,6 +47,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("tickets/<int:pk>/messages", "POST"): AGENT,
     # An intake key only on tickets it created; this ticket was created by none.
     ("tickets/<int:pk>/feedback", "POST"): AGENT,
+    ("tickets/<int:pk>/similar", "GET"): AGENT,
     ("customers", "GET"): AGENT,
     ("customers", "POST"): AGENT,
     ("customers/<int:pk>", "GET"): AGENT,

@@ -36,6 +36,7 @@ from knowledge.selectors import kb_retrieve
 from tickets import mail
 from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
 from tickets.serializers import suggestion_json, ticket_json
+from triage.similar_base import store_on_create as store_ticket_embedding
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +242,7 @@ def _create(
     if on_message is not None:
         on_message(first)
     suggestions = _store_suggestions(ticket, passages, round=1, message=first)
+    store_ticket_embedding(ticket)  # retrieval's query vector, for similar tickets
 
     recent: list[InteractionRecord] = []
     try:

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from tickets import apis, webhooks
+from triage.apis import TicketSimilarApi
 
 urlpatterns = [
     path("tickets", apis.TicketListApi.as_view(), name="ticket-list"),
@@ -8,6 +9,7 @@ urlpatterns = [
     path("tickets/<int:pk>/context", apis.TicketContextApi.as_view(), name="ticket-context"),
     path("tickets/<int:pk>/messages", apis.TicketMessagesApi.as_view(), name="ticket-messages"),
     path("tickets/<int:pk>/feedback", apis.TicketFeedbackApi.as_view(), name="ticket-feedback"),
+    path("tickets/<int:pk>/similar", TicketSimilarApi.as_view(), name="ticket-similar"),
     path("inbound/email", apis.InboundEmailApi.as_view(), name="inbound-email"),
     # Provider webhooks (django-anymail), authenticated by the provider's secret, not API keys.
     path("inbound/ses", webhooks.SesInboundWebhook.as_view(), name="inbound-ses"),

@@ -69,3 +69,18 @@ class TriageModel(models.Model):
         if not self.revision:
             self.revision = uuid.uuid4().hex
         super().save(*args, **kwargs)
+
+
+class TicketEmbedding(models.Model):
+    """A ticket's query vector as retrieval computed it on arrival (triage/vectors.py: 384
+    int8 components), for similar tickets (triage/similar.py). One per ticket; tickets stored
+    before this table get theirs from `manage.py similar_backfill`."""
+
+    ticket = models.OneToOneField(
+        "tickets.Ticket", on_delete=models.CASCADE, primary_key=True, related_name="embedding"
+    )
+    vector = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"embedding of ticket {self.ticket_id}"

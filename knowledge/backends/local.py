@@ -60,6 +60,11 @@ def shared_encoder() -> Encoder:
     return _encoder
 
 
+def loaded_encoder() -> Encoder | None:
+    """The process's encoder if something has made it (None: nothing was embedded here)."""
+    return _encoder
+
+
 def vector_bytes(vectors: np.ndarray) -> list[bytes]:
     return [row.astype(np.float32).tobytes() for row in vectors]
 

@@ -1,0 +1,33 @@
+"""What the rest of the app needs of similar tickets without importing numpy or the encoder
+(the Lambda package has neither: tests/test_lambda_package.py): the answer's vocabulary and the
+ingest hook. The work is in triage/similar.py, imported when it is needed."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+PROBABLE_DUPLICATE = "probable_duplicate"
+POSSIBLE_INCIDENT = "possible_incident"
+MAX_LIMIT = 50
+DEFAULT_LIMIT = 10
+
+
+def store_on_create(ticket) -> bool:
+    """Called by ticket ingest (tickets/services.py) once the ticket row exists: store the
+    vector retrieval just computed for it, read from the encoder's cache (no encoder pass).
+    False when retrieval did not embed it in this process (another KB backend, a deadline, an
+    outage): the ticket gets one when it is first asked for similar tickets, or from
+    `manage.py similar_backfill`. Never raises: a ticket is never refused for this."""
+    if settings.KB_BACKEND != "local":
+        return False  # no local encoder ran (and none may be installed: the Lambda)
+    try:
+        from triage.similar import store_cached_vector
+
+        return store_cached_vector(ticket)
+    except Exception:
+        logger.exception("Storing the embedding of ticket %s failed", ticket.pk)
+        return False
