@@ -278,6 +278,11 @@ if KB_QUERY_PRECISION not in ("int8", "fp32"):
 TRIAGE_APPLY_THRESHOLD = env.float("TRIAGE_APPLY_THRESHOLD", default=0.8)
 if not 0 <= TRIAGE_APPLY_THRESHOLD <= 1:
     raise ImproperlyConfigured("TRIAGE_APPLY_THRESHOLD is a confidence between 0 and 1")
+# The priority rule: a new ticket whose sentiment (VADER compound, -1 … 1) is at or below this
+# gets at least `high` priority (triage/arrival.py). -1 turns the rule off in practice.
+TRIAGE_NEGATIVE_SENTIMENT = env.float("TRIAGE_NEGATIVE_SENTIMENT", default=-0.8)
+if not -1 <= TRIAGE_NEGATIVE_SENTIMENT <= 1:
+    raise ImproperlyConfigured("TRIAGE_NEGATIVE_SENTIMENT is a score between -1 and 1")
 # triage_eval's on-disk cache of text embeddings (keyed by text hash and encoder version).
 TRIAGE_EVAL_CACHE_DIR = env.str(
     "TRIAGE_EVAL_CACHE_DIR", default=str(BASE_DIR / "var" / "triage-cache")

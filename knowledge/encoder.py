@@ -314,6 +314,12 @@ class Encoder:
                 self._cache.popitem(last=False)
         return result
 
+    def cached_queries(self, texts: list[str]) -> np.ndarray | None:
+        """What `encode_queries(texts)` returned earlier in this process, or None: never runs
+        the encoder (a ticket's stored vector reuses retrieval's, triage/vectors.py)."""
+        with self._lock:
+            return self._cache.get(tuple(texts))
+
     def pool(self):
         """Threads for a query's side work (num_threads - 1 of them: its other parts, half of
         the scoring), or None with one encoder thread."""

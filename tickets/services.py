@@ -36,6 +36,7 @@ from knowledge.selectors import kb_retrieve
 from tickets import mail
 from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
 from tickets.serializers import suggestion_json, ticket_json
+from triage.arrival import triage_on_create
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +242,9 @@ def _create(
     if on_message is not None:
         on_message(first)
     suggestions = _store_suggestions(ticket, passages, round=1, message=first)
+    ticket, triage = triage_on_create(
+        ticket, suggestions=suggestions, priority_given=bool(payload.get("priority")), actor=actor
+    )
 
     recent: list[InteractionRecord] = []
     try:
@@ -272,6 +276,7 @@ def _create(
     if with_customer:
         body["customer"] = customer_360(customer=customer, interactions=recent)
     body["suggestions"] = [suggestion_json(s) for s in suggestions]
+    body["triage"] = triage
     body["degraded"] = sorted(set(degraded))
     return TicketCreated(201, body, queued=queued)
 
@@ -328,7 +333,7 @@ def ticket_update(
     # The answer shows the assignee: read it with the row (`of`: Postgres locks no outer join).
     ticket = (
         Ticket.objects.select_for_update(of=("self",))
-        .select_related("customer", "assignee")
+        .select_related("customer", "assignee", "category")
         .get(pk=ticket.pk)
     )
     changed: list[str] = []

@@ -6,8 +6,9 @@ import logging
 import threading
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Case, Max, When
 
+from triage.arrival import ticket_text
 from triage.classifier import TrainingError, TriageClassifier, check_labels
 from triage.models import Category, TriageModel
 
@@ -16,8 +17,8 @@ logger = logging.getLogger(__name__)
 
 def _ticket_text(subject: str, body_clean: str, body: str) -> str:
     """What triage reads of a ticket: its subject and cleaned first message, as retrieval's
-    focus view of a one-message ticket (knowledge.query)."""
-    return "\n".join(t for t in (subject.strip(), (body_clean or body).strip()) if t)
+    focus view of a one-message ticket (knowledge.query), the text POST /tickets embeds."""
+    return ticket_text(subject, body_clean or body)
 
 
 def training_examples() -> tuple[list[str], list[str], dict[str, int]]:
@@ -29,7 +30,8 @@ def training_examples() -> tuple[list[str], list[str], dict[str, int]]:
     rows = (
         Ticket.objects.filter(category__isnull=False, category__active=True)
         .values_list("subject", "body_clean", "body", "category__name", "category_id")
-        .order_by("pk")
+        # Agent- and rule-set labels first, then what the model set and nobody corrected.
+        .order_by(Case(When(category_source="model", then=1), default=0), "pk")
     )
     texts, labels, ids = [], [], {}
     for subject, body_clean, body, name, category_id in rows:
