@@ -44,3 +44,40 @@ class TriageOutput(serializers.Serializer):
     priority_rule = serializers.CharField(
         allow_blank=True, help_text="Set when the sentiment rule raised the priority."
     )
+
+
+class MetricsInput(serializers.Serializer):
+    days = serializers.IntegerField(
+        min_value=1, max_value=3650, default=90, help_text="Tickets created in the last N days."
+    )
+
+
+class ConfusedPairOutput(serializers.Serializer):
+    predicted = serializers.CharField(help_text="The model's best category.")
+    corrected = serializers.CharField(help_text="The agent's category (`(none)`: cleared).")
+    count = serializers.IntegerField(min_value=1)
+
+
+class MetricsOutput(serializers.Serializer):
+    days = serializers.IntegerField()
+    threshold = serializers.FloatField(help_text="TRIAGE_APPLY_THRESHOLD now.")
+    model = serializers.IntegerField(allow_null=True, help_text="The current model's generation.")
+    tickets_read = serializers.IntegerField(help_text="Tickets the model read (had words).")
+    applied = serializers.IntegerField(help_text="Of those, how many got the category applied.")
+    coverage = serializers.FloatField(allow_null=True, help_text="applied / tickets_read.")
+    applied_changed_by_agent = serializers.IntegerField()
+    applied_accuracy = serializers.FloatField(
+        allow_null=True, help_text="Applied predictions no agent changed afterwards, as a share."
+    )
+    applied_reviewed = serializers.IntegerField(
+        help_text="Applied predictions an agent later set a category on (confirmed or changed)."
+    )
+    applied_reviewed_accuracy = serializers.FloatField(allow_null=True)
+    not_applied_reviewed = serializers.IntegerField(
+        help_text="Tickets left for an agent (below the threshold, out of scope) that an agent "
+        "then categorised."
+    )
+    not_applied_agreement = serializers.FloatField(
+        allow_null=True, help_text="How often that agent's category was the model's best guess."
+    )
+    confused_pairs = ConfusedPairOutput(many=True, help_text="Most frequent first.")
