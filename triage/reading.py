@@ -8,7 +8,7 @@
   the compound score in [-1, 1] and its label (≥ 0.05 positive, ≤ -0.05 negative, as its
   authors define). None when VADER is not installed.
 
-Both load once per process, lazily (the first ticket pays a few hundred ms; bench/triage_cost.py).
+Both load once per process, lazily; figures in bench/triage_cost.py and README ("Triage").
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ def _language_detector():
                     _detector = (
                         LanguageDetectorBuilder.from_languages(*languages)
                         .with_minimum_relative_distance(0.1)
+                        # Trigram models only: ≈ 0.05 ms a ticket and nothing to load up front,
+                        # against ≈ 4 ms and 0.7 s in high-accuracy mode (bench/triage_cost.py);
+                        # its weakness is text of a few words, not a ticket.
+                        .with_low_accuracy_mode()
                         .build()
                     )
                 except ImportError:

@@ -135,3 +135,21 @@ def test_triage_adds_no_encoder_pass(api, categories, settings, monkeypatch):
     body = post(api, "Parcel 2", "My second parcel is also not here, where is it?")
     assert body["triage"]["status"] == "no_model"
     assert len(passes) == 1
+
+
+def test_no_suggestion_in_another_language_than_the_kb_says_why(api):
+    body = post(
+        api,
+        "Paket nicht angekommen",
+        "Mein Paket ist seit zwei Wochen unterwegs und immer noch nicht angekommen. Wo ist es?",
+        kb_filters={"equals": {"key": "product", "value": "no-such-product"}},
+    )
+    assert body["suggestions"] == []
+    assert body["triage"]["language"] == "de" and body["ticket"]["language"] == "de"
+    note = body["triage"]["suggestions_note"]
+    assert "'de'" in note and "'en'" in note
+
+    english = post(
+        api, *REFUND, kb_filters={"equals": {"key": "product", "value": "no-such-product"}}
+    )
+    assert english["suggestions"] == [] and english["triage"]["suggestions_note"] == ""
