@@ -51,6 +51,19 @@ def triage_model_train(*, texts: list[str], labels: list[str], ids: dict[str, in
     return triage_model_store(model=model, ids=ids, n_examples=len(texts))
 
 
+def triage_model_train_from_tickets(*, encoder):
+    """`manage.py triage_train` and the scheduled retrain: train on the tickets' labels with
+    the ticket vectors POST /tickets computes (`encode_queries([text, text])`)."""
+    import numpy as np
+
+    texts, labels, ids = training_examples()
+
+    def embed(batch):
+        return np.stack([encoder.encode_queries([t, t])[0] for t in batch]) if batch else None
+
+    return triage_model_train(texts=texts, labels=labels, ids=ids, embed=embed)
+
+
 @transaction.atomic
 def triage_model_store(*, model: TriageClassifier, ids: dict[str, int], n_examples: int):
     last = TriageModel.objects.select_for_update().aggregate(g=Max("generation"))["g"] or 0
