@@ -85,6 +85,9 @@ class Ticket(models.Model):
         choices=[("negative", "negative"), ("neutral", "neutral"), ("positive", "positive")],
     )
     sentiment_score = models.FloatField(null=True, blank=True)
+    # What triage decided on arrival (triage.arrival._decision: status, label, confidence,
+    # applied, model generation, threshold), for GET /triage/metrics; {} for older tickets.
+    triage = models.JSONField(default=dict, blank=True, editable=False)
     # The API key that created the ticket, if any: an `intake` key may act on its own tickets.
     created_by_key = models.ForeignKey(
         "helpdesk.ApiKey",

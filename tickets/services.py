@@ -36,7 +36,7 @@ from knowledge.selectors import kb_retrieve
 from tickets import mail
 from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
 from tickets.serializers import suggestion_json, ticket_json
-from triage.arrival import triage_on_create
+from triage.arrival import triage_read
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +215,7 @@ def _create(
 ) -> TicketCreated:
     customer = _resolve_customer(payload)
     order = _resolve_order(payload, customer)
+    triage = triage_read(payload, body_clean, passages)  # no query: written with the ticket
     ticket = Ticket.objects.create(
         customer=customer,
         order=order,
@@ -222,10 +223,10 @@ def _create(
         body=payload["body"],
         body_clean=body_clean,
         channel=payload.get("channel") or Ticket.Channel.API,
-        priority=payload.get("priority") or Ticket.Priority.NORMAL,
         metadata=payload.get("metadata") or {},
         created_by_key=created_by_key,
         follow_up_of=follow_up_of,
+        **triage.ticket_fields,  # the priority, and what triage read and applied
     )
     # The ticket's body is its first message.
     first = Message.objects.create(
@@ -242,9 +243,6 @@ def _create(
     if on_message is not None:
         on_message(first)
     suggestions = _store_suggestions(ticket, passages, round=1, message=first)
-    ticket, triage = triage_on_create(
-        ticket, suggestions=suggestions, priority_given=bool(payload.get("priority")), actor=actor
-    )
 
     recent: list[InteractionRecord] = []
     try:
@@ -276,7 +274,7 @@ def _create(
     if with_customer:
         body["customer"] = customer_360(customer=customer, interactions=recent)
     body["suggestions"] = [suggestion_json(s) for s in suggestions]
-    body["triage"] = triage
+    body["triage"] = triage.answer
     body["degraded"] = sorted(set(degraded))
     return TicketCreated(201, body, queued=queued)
 

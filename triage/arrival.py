@@ -1,15 +1,16 @@
-"""Triage of a new ticket, inside its creation (tickets/services.py calls `triage_on_create`).
+"""Triage of a new ticket, inside its creation (tickets/services.py calls `triage_read`).
 
-What it does, in the ticket's transaction:
-- reads the ticket's language and sentiment (triage/reading.py) and stores them on it;
+What it does, before the ticket's row is inserted (so it adds no query: the fields go into the
+INSERT):
+- reads the ticket's language and sentiment (triage/reading.py);
 - predicts its category from the query vector retrieval already computed for it (the encoder's
   LRU cache, key `[recent, focus]`: no second encoder pass) and the current triage model;
 - at or above TRIAGE_APPLY_THRESHOLD applies the category (source `model`) and its default
-  priority (unless the request set one) and default assignee (unless it has one), through
-  `ticket_update` like PATCH; below it the prediction is only shown (left for an agent);
+  priority (unless the request set one) and default assignee, as an agent's PATCH would;
+  below it the prediction is only shown (left for an agent);
 - raises the priority to at least `high` when the sentiment score is at or below
   TRIAGE_NEGATIVE_SENTIMENT (the priority rule; never lowers it);
-- records the decision (triage.models.TriageDecision) for GET /tickets/{id} and the metrics.
+- keeps the decision on the ticket (Ticket.triage) for GET /triage/metrics.
 
 Never fails a ticket: any error in triage is logged and answered as status `error`.
 This module imports no numpy at load time (the Lambda package has none).
@@ -18,6 +19,7 @@ This module imports no numpy at load time (the Lambda package has none).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -55,14 +57,23 @@ def ticket_text(subject: str, body_clean: str) -> str:
     return TicketQuery.of(subject=subject, turns=[Turn(CUSTOMER, body_clean)]).parts().focus
 
 
-def triage_on_create(ticket, *, suggestions: list, priority_given: bool, actor: str):
-    """(ticket, the `triage` answer of POST /tickets). The ticket returned carries any
-    priority, assignee and category triage set."""
+@dataclass(frozen=True)
+class TriageRead:
+    ticket_fields: dict[str, Any]  # for Ticket.objects.create: nothing is written afterwards
+    answer: dict[str, Any]  # the `triage` of POST /tickets
+
+
+def triage_read(payload: dict[str, Any], body_clean: str, passages: list) -> TriageRead:
+    """What triage decides for a ticket about to be created from `payload` (validated input),
+    given retrieval's `passages`. Never fails a ticket: an error is logged and answered as
+    status `error`, and the ticket is created as if triage were not there."""
+    priority = payload.get("priority") or "normal"
     try:
-        return _triage(ticket, suggestions=suggestions, priority_given=priority_given, actor=actor)
+        return _read(payload, body_clean, passages, priority)
     except Exception:
-        logger.exception("Triage of ticket %s failed; the ticket is kept as it is", ticket.pk)
-        return ticket, _answer(ERROR, "triage failed; the ticket is unaffected")
+        logger.exception("Triage failed; the ticket is created without it")
+        answer = _answer(ERROR, "triage failed; the ticket is unaffected")
+        return TriageRead({"priority": priority, "triage": _decision(answer)}, answer)
 
 
 def _answer(status: str, reason: str = "", **fields: Any) -> dict[str, Any]:
@@ -84,72 +95,64 @@ def _answer(status: str, reason: str = "", **fields: Any) -> dict[str, Any]:
     }
 
 
-def _triage(ticket, *, suggestions: list, priority_given: bool, actor: str):
+def _read(payload: dict[str, Any], body_clean: str, passages: list, priority: str) -> TriageRead:
     from triage import reading
-    from triage.models import TriageDecision
 
-    text = ticket_text(ticket.subject, ticket.body_clean or ticket.body)
-    words = ticket.body_clean or ticket.body
-    language = reading.detect_language(f"{ticket.subject}\n{words}")
-    sentiment = reading.sentiment_of(f"{ticket.subject}\n{words}")
-    answer = _predict(text)
+    subject = payload["subject"]
+    words = f"{subject}\n{body_clean or payload['body']}"
+    language = reading.detect_language(words)
+    sentiment = reading.sentiment_of(words)
+    answer = _predict(ticket_text(subject, body_clean or payload["body"]))
+    category = answer.pop("_category", None)
     answer["language"] = language or None
     answer["sentiment"] = (
         {"label": sentiment.label, "score": sentiment.score} if sentiment is not None else None
     )
-    if not suggestions and language:
+    if not passages and language:
         kb = kb_language()
         if kb and kb != language:
             answer["suggestions_note"] = (
                 f"No suggestion: the ticket is in {language!r}, the knowledge base's articles "
                 f"are in {kb!r}."
             )
-
-    # What changes on the ticket.
-    ticket.language = language
-    ticket.sentiment = sentiment.label if sentiment else ""
-    ticket.sentiment_score = sentiment.score if sentiment else None
-    ticket.save(update_fields=["language", "sentiment", "sentiment_score", "updated_at"])
-    category = answer.pop("_category", None)
-    priority = assignee = None
+    fields: dict[str, Any] = {
+        "language": language,
+        "sentiment": sentiment.label if sentiment else "",
+        "sentiment_score": sentiment.score if sentiment else None,
+    }
     if category is not None and answer["status"] == APPLIED:
-        ticket.category = category
-        ticket.category_confidence = answer["confidence"]
-        ticket.category_source = "model"
-        ticket.save(update_fields=["category", "category_confidence", "category_source"])
-        if category.default_priority and not priority_given:
+        # As an agent setting it would: the category, its default priority (unless the client
+        # gave one) and its default assignee (a new ticket has none).
+        fields.update(category=category, category_confidence=answer["confidence"])
+        fields["category_source"] = "model"
+        if category.default_priority and not payload.get("priority"):
             priority = category.default_priority
-        if category.default_assignee_id and ticket.assignee_id is None:
-            assignee = category.default_assignee
-    if sentiment is not None and sentiment.score <= settings.TRIAGE_NEGATIVE_SENTIMENT:
-        current = priority or ticket.priority
-        if PRIORITY_ORDER.index(current) < PRIORITY_ORDER.index(NEGATIVE_PRIORITY):
-            priority = NEGATIVE_PRIORITY
-            answer["priority_rule"] = (
-                f"sentiment {sentiment.score} ≤ {settings.TRIAGE_NEGATIVE_SENTIMENT}: "
-                f"priority raised to {NEGATIVE_PRIORITY}"
-            )
-    if priority is not None or assignee is not None:
-        from tickets.services import ticket_update
-
-        updated = ticket_update(ticket=ticket, actor=actor, priority=priority, assignee=assignee)
-        ticket.priority, ticket.assignee = updated.priority, updated.assignee
-        ticket.updated_at = updated.updated_at
-
-    TriageDecision.objects.create(
-        ticket=ticket,
-        status=answer["status"],
-        reason=answer["reason"][:300],
-        model_generation=answer["model"],
-        label=answer.pop("_label", "") or "",
-        category_id=answer["category_id"],
-        confidence=answer["confidence"],
-        applied=answer["applied"],
-        alternatives=answer["alternatives"],
-        threshold=answer["threshold"],
-    )
+        if category.default_assignee_id:
+            fields["assignee_id"] = category.default_assignee_id
+    negative = sentiment is not None and sentiment.score <= settings.TRIAGE_NEGATIVE_SENTIMENT
+    if negative and PRIORITY_ORDER.index(priority) < PRIORITY_ORDER.index(NEGATIVE_PRIORITY):
+        priority = NEGATIVE_PRIORITY
+        answer["priority_rule"] = (
+            f"sentiment {sentiment.score} ≤ {settings.TRIAGE_NEGATIVE_SENTIMENT}: "
+            f"priority raised to {NEGATIVE_PRIORITY}"
+        )
+    fields["priority"] = priority
+    fields["triage"] = _decision(answer)
     answer.pop("_label", None)
-    return ticket, answer
+    return TriageRead(fields, answer)
+
+
+def _decision(answer: dict[str, Any]) -> dict[str, Any]:
+    """What is kept on the ticket (Ticket.triage) for GET /triage/metrics."""
+    return {
+        "status": answer["status"],
+        "label": answer.get("_label") or "",
+        "category_id": answer["category_id"],
+        "confidence": answer["confidence"],
+        "applied": answer["applied"],
+        "model": answer["model"],
+        "threshold": answer["threshold"],
+    }
 
 
 def _predict(text: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from triage.arrival import APPLIED, CATEGORY_UNAVAILABLE, OUT_OF_SCOPE, SUGGESTED
-from triage.models import CategoryCorrection, TriageDecision, TriageModel
+from triage.models import Category, CategoryCorrection, TriageModel
 
 READ_BY_MODEL = (APPLIED, SUGGESTED, OUT_OF_SCOPE, CATEGORY_UNAVAILABLE)
 NONE = "(none)"
@@ -29,12 +29,18 @@ def _ratio(part: int, whole: int) -> float | None:
 
 
 def triage_metrics(*, days: int, top: int = 5) -> dict:
+    from tickets.models import Ticket
+
     since = timezone.now() - timedelta(days=days)
-    decisions = list(
-        TriageDecision.objects.filter(created_at__gte=since, status__in=READ_BY_MODEL).values(
-            "ticket_id", "status", "label", "applied", "category__name", "category_id"
-        )
-    )
+    decisions = []
+    for ticket_id, decision in (
+        Ticket.objects.filter(created_at__gte=since).exclude(triage={}).values_list("id", "triage")
+    ):
+        if isinstance(decision, dict) and decision.get("status") in READ_BY_MODEL:
+            decisions.append({"ticket_id": ticket_id, **decision})
+    names = dict(Category.objects.values_list("id", "name"))
+    for d in decisions:
+        d["category__name"] = names.get(d.get("category_id"))
     final: dict[int, str] = {}
     for ticket_id, name in (
         CategoryCorrection.objects.filter(ticket_id__in=[d["ticket_id"] for d in decisions])

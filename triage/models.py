@@ -71,30 +71,6 @@ class TriageModel(models.Model):
         super().save(*args, **kwargs)
 
 
-class TriageDecision(models.Model):
-    """What triage said about a ticket on arrival (one per ticket): the prediction, whether it
-    was applied, and why not. Later corrections are measured against it (GET /triage/metrics)."""
-
-    ticket = models.OneToOneField(
-        "tickets.Ticket", on_delete=models.CASCADE, related_name="triage_decision"
-    )
-    status = models.CharField(max_length=24)  # triage.ticket_triage.STATUSES
-    reason = models.CharField(max_length=300, blank=True)
-    model_generation = models.PositiveIntegerField(null=True, blank=True)
-    label = models.CharField(max_length=100, blank=True)  # the best in-scope label
-    category = models.ForeignKey(
-        Category, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    confidence = models.FloatField(null=True, blank=True)
-    applied = models.BooleanField(default=False)
-    alternatives = models.JSONField(default=list, blank=True)
-    threshold = models.FloatField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    def __str__(self) -> str:
-        return f"triage of ticket {self.ticket_id}: {self.status}"
-
-
 class CategoryCorrection(models.Model):
     """An agent set a ticket's category (API or admin): a training label, and the measure of
     what triage got wrong."""

@@ -7,7 +7,7 @@ from tests.factories import TicketFactory
 from tests.helpers import assert_error
 from tests.triage.test_arrival import REFUND, post
 from tickets.models import Ticket
-from triage.models import Category, CategoryCorrection, TriageDecision
+from triage.models import Category, CategoryCorrection
 from triage.services import training_examples
 
 pytestmark = pytest.mark.django_db
@@ -80,14 +80,14 @@ def test_metrics_count_coverage_accuracy_and_confusions(api, categories):
     refunds, delivery = categories["Refunds"], categories["Delivery"]
 
     def decided(label, applied, corrected_to=None, status=None):
-        ticket = TicketFactory()
-        TriageDecision.objects.create(
-            ticket=ticket,
-            status=status or ("applied" if applied else "suggested"),
-            label=label,
-            category=Category.objects.get(name=label),
-            confidence=0.9 if applied else 0.4,
-            applied=applied,
+        ticket = TicketFactory(
+            triage={
+                "status": status or ("applied" if applied else "suggested"),
+                "label": label,
+                "category_id": Category.objects.get(name=label).pk,
+                "confidence": 0.9 if applied else 0.4,
+                "applied": applied,
+            }
         )
         if corrected_to is not None:
             CategoryCorrection.objects.create(
@@ -99,7 +99,7 @@ def test_metrics_count_coverage_accuracy_and_confusions(api, categories):
     decided("Refunds", True, corrected_to=delivery)  # wrong
     decided("Delivery", False, corrected_to=delivery)  # below threshold, agent agreed
     decided("Delivery", False, corrected_to=refunds)  # below threshold, agent disagreed
-    TriageDecision.objects.create(ticket=TicketFactory(), status="no_model")  # not read
+    TicketFactory(triage={"status": "no_model"})  # not read by a model
 
     body = api.get("/triage/metrics", {"days": 30}).json()
 
