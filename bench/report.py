@@ -101,6 +101,16 @@ def print_report(report: dict) -> None:
             f"{r['new_tickets']}/{r['threaded']}",
         )
         row("inbound-1", "inbound-1 (1 client)", "suggestions/message", r["mean_suggestions"])
+    if "triage-1" in results:  # POST /tickets, one client, without / with / without a model
+        r = results["triage-1"]
+        for phase in ["no_model", "model", "no_model_again"]:
+            p = r["phases"][phase]
+            for metric in ["median_ms", "p90_ms", "server_cpu_ms_per_req"]:
+                if metric in p:
+                    row("triage-1", f"triage-1 {phase}", metric, p[metric])
+        row("triage-1", "triage-1 model", "statuses", json.dumps(r["model_statuses"]))
+        delta = r["model_minus_no_model_median_ms"]
+        row("triage-1", "triage-1 model - no model", "median_ms", delta)
     if "context-1" in results:
         for r in results["context-1"]["sizes"]:
             label = f"context-1 @{r['tickets_in_table']} tickets"

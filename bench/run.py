@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,7 +41,15 @@ VENV_BIN = Path(sys.executable).parent
 SAMPLE_KB = ROOT / "knowledge" / "sample_kb"
 HOST = "127.0.0.1"
 PG = {"host": HOST, "port": 5432, "user": "postgres"}
-SCENARIOS = ["create-1", "create-8", "context-1", "reply-1", "follow-up-1", "inbound-1"]
+SCENARIOS = [
+    "create-1",
+    "create-8",
+    "context-1",
+    "reply-1",
+    "follow-up-1",
+    "inbound-1",
+    "triage-1",
+]
 WORKERS = 2
 
 
@@ -397,6 +406,42 @@ class Bench:
             figures["first_failures"] = first_failures(result, 201)
         return figures
 
+    def triage(self) -> dict:
+        """POST /tickets (one client) without a triage model, with seed_demo's model, and without
+        again (the model made not current): the same server, run and text generator; the
+        difference of medians is what the prediction adds (language and sentiment run in all)."""
+        phases: dict = {}
+        phases["no_model"] = self.create("triage-1-no-model", 1)
+        self.manage(
+            "shell",
+            "-c",
+            "from customers.models import Customer; "
+            "from tickets.management.commands.seed_demo import Command; "
+            "Command()._triage_examples(list(Customer.objects.order_by('id')[:20]))",
+        )
+        time.sleep(1.5)  # the workers re-read the current model at most once a second
+        phases["model"] = self.create("triage-1-model", 1)
+        statuses = self.query(
+            "SELECT triage->>'status', count(*) FROM tickets_ticket "
+            "WHERE metadata->>'bench_scenario' = 'triage-1-model' GROUP BY 1"
+        )
+        self.manage(
+            "shell",
+            "-c",
+            "from triage.models import TriageModel; "
+            "TriageModel.objects.filter(current=True).update(current=False)",
+        )
+        time.sleep(1.5)
+        phases["no_model_again"] = self.create("triage-1-no-model-again", 1)
+        base = statistics.median(
+            [phases["no_model"]["median_ms"], phases["no_model_again"]["median_ms"]]
+        )
+        return {
+            "phases": phases,
+            "model_statuses": dict(statuses),
+            "model_minus_no_model_median_ms": round(phases["model"]["median_ms"] - base, 2),
+        }
+
     def context(self) -> dict:
         args = self.args
         # Tickets made through the API (with suggestions and interactions) are the ones read;
@@ -568,7 +613,9 @@ class Bench:
         log(f"server up on :{self.port}; KB {report['kb']}")
         results: dict = {}
         # context-1 first: its smallest table size must not be exceeded by the create runs.
-        for name in ["context-1", "create-1", "create-8", "reply-1", "follow-up-1", "inbound-1"]:
+        order = ["context-1", "create-1", "create-8", "reply-1", "follow-up-1", "inbound-1"]
+        # triage-1 last: it trains a model, which every later POST /tickets would then use.
+        for name in [*order, "triage-1"]:
             if name not in self.args.scenarios:
                 continue
             log(f"running {name} ...")
@@ -579,6 +626,8 @@ class Bench:
                     results[name] = self.messages(name)
                 elif name == "inbound-1":
                     results[name] = self.inbound()
+                elif name == "triage-1":
+                    results[name] = self.triage()
                 else:
                     clients = 1 if name == "create-1" else self.args.clients
                     results[name] = self.create(name, clients)

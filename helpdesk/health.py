@@ -128,6 +128,17 @@ def _email() -> dict:
     }
 
 
+def _triage() -> dict:
+    from triage.arrival import triage_health
+
+    started = time.perf_counter()
+    try:
+        check = triage_health()
+    except Exception as exc:
+        check = {"status": "degraded", "detail": redact(f"{exc.__class__.__name__}: {exc}")}
+    return {**check, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
 STATUSES = ["ok", "degraded", "down"]
 
 
@@ -152,7 +163,8 @@ class HealthCheckOutput(serializers.Serializer):
         required=False, min_value=0, help_text="knowledge_base (local): passages indexed."
     )
     generation = serializers.IntegerField(
-        required=False, help_text="knowledge_base (local): the index's KB generation."
+        required=False,
+        help_text="knowledge_base (local): the index's KB generation; triage: the model's.",
     )
     query_precision = serializers.CharField(
         required=False, help_text="knowledge_base (local): `int8` or `fp32`."
@@ -172,6 +184,11 @@ class HealthChecksOutput(serializers.Serializer):
     )
     email = HealthCheckOutput(
         required=False, help_text="The e-mail outbox. Not checked while the database is down."
+    )
+    triage = HealthCheckOutput(
+        required=False,
+        help_text="The triage model: `degraded` when the stored model is unreadable (triage is "
+        "off; tickets are unaffected). Not checked while the database is down.",
     )
 
 
@@ -210,6 +227,7 @@ class HealthApi(APIView):
                 **_component(backend_check, started),
             }
             checks["email"] = _email()
+            checks["triage"] = _triage()
         statuses = {check["status"] for check in checks.values()}
         overall = "ok" if statuses == {"ok"} else "degraded"
         if database["status"] != "ok":

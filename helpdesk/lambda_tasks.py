@@ -200,3 +200,34 @@ def send_email_outbox(event: dict | None = None, context: Any = None) -> dict:
         return {"status": "ok", **result}
 
     return _run_task(work, "Sending the e-mail outbox failed; the next scheduled run retries")
+
+
+def retrain_triage(event: dict | None = None, context: Any = None) -> dict:
+    """Zappa schedule: retrain the triage model from the tickets' current labels (agent
+    corrections included), as `manage.py triage_train` does. Never raises: too few labels is
+    `{"status": "skipped"}` with the reason, and the current model stays. Where triage cannot
+    train (a package without numpy and the local encoder, as the Bedrock Lambda is built
+    today) it is skipped and says so."""
+
+    def work() -> dict:
+        try:
+            import numpy  # noqa: F401
+
+            from knowledge.backends.local import shared_encoder
+            from triage.classifier import TrainingError
+            from triage.services import triage_model_train_from_tickets
+        except ImportError as exc:
+            result = {"status": "skipped", "reason": f"cannot train here: no {exc.name}"}
+            logger.warning("Triage retrain: %s", result)
+            return result
+        try:
+            row = triage_model_train_from_tickets(encoder=shared_encoder())
+        except TrainingError as exc:
+            result = {"status": "skipped", "reason": str(exc)}
+            logger.warning("Triage retrain: %s", result)
+            return result
+        result = {"status": "ok", "generation": row.generation, "examples": row.n_examples}
+        logger.info("Triage retrain: %s", result)
+        return result
+
+    return _run_task(work, "Triage retrain failed; the current model stays")

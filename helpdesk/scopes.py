@@ -52,6 +52,7 @@ ENDPOINT_SCOPES: dict[str, dict[str, tuple[str, ...]]] = {
     "kb-sync": {"POST": (ADMIN,)},
     "kb-sync-detail": {"GET": (ADMIN,)},
     "inbound-email": {"POST": (INBOUND,)},
+    "triage-metrics": {"GET": (AGENT,)},
 }
 
 

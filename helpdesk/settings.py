@@ -283,6 +283,12 @@ if not 0 <= TRIAGE_APPLY_THRESHOLD <= 1:
 SIMILAR_TICKETS_THRESHOLD = env.float("SIMILAR_TICKETS_THRESHOLD", default=0.6)
 if not 0 <= SIMILAR_TICKETS_THRESHOLD <= 1:
     raise ImproperlyConfigured("SIMILAR_TICKETS_THRESHOLD is a cosine between 0 and 1")
+
+# The priority rule: a new ticket whose sentiment (VADER compound, -1 … 1) is at or below this
+# gets at least `high` priority (triage/arrival.py). -1 turns the rule off in practice.
+TRIAGE_NEGATIVE_SENTIMENT = env.float("TRIAGE_NEGATIVE_SENTIMENT", default=-0.8)
+if not -1 <= TRIAGE_NEGATIVE_SENTIMENT <= 1:
+    raise ImproperlyConfigured("TRIAGE_NEGATIVE_SENTIMENT is a score between -1 and 1")
 # triage_eval's on-disk cache of text embeddings (keyed by text hash and encoder version).
 TRIAGE_EVAL_CACHE_DIR = env.str(
     "TRIAGE_EVAL_CACHE_DIR", default=str(BASE_DIR / "var" / "triage-cache")

@@ -32,6 +32,7 @@ urlpatterns = [
     path("", include("tickets.urls")),
     path("", include("customers.urls")),
     path("", include("knowledge.urls")),
+    path("", include("triage.urls")),
 ]
 
 handler404 = "helpdesk.api.middleware.handler404"

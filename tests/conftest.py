@@ -68,6 +68,15 @@ def plain_http(settings):
 
 
 @pytest.fixture(autouse=True)
+def forget_the_current_triage_model():
+    """Each test reads which triage model is current afresh (triage.services caches it for
+    RECHECK_SECONDS): a model from a rolled-back test never answers for another."""
+    from triage.services import forget_current
+
+    forget_current()
+
+
+@pytest.fixture(autouse=True)
 def forget_verified_api_keys():
     """Each test starts with no key remembered (helpdesk.auth caches verified keys per process),
     so a key or scope changed by one test never answers for another."""

@@ -47,7 +47,8 @@ def test_intake_key_creates_a_ticket_and_gets_no_customer_data_back(intake_api, 
 
     assert response.status_code == 201, response.content
     body = response.json()
-    assert set(body) == {"ticket", "suggestions", "degraded"}
+    # `triage` reads only the ticket's own text (category, language, sentiment): no customer data.
+    assert set(body) == {"ticket", "suggestions", "triage", "degraded"}
     assert body["suggestions"], "the suggestions are the point of an intake answer"
     text = response.content.decode()
     for secret in ("Ana Souza", "5555-0101", "BH-SECRET-1", "Earlier private matter"):
@@ -83,7 +84,7 @@ def test_an_intake_replay_carries_no_customer_data_even_if_first_answered_to_an_
 
     assert replay.status_code == 201
     assert replay["Idempotent-Replayed"] == "true"
-    assert set(replay.json()) == {"ticket", "suggestions", "degraded"}
+    assert set(replay.json()) == {"ticket", "suggestions", "triage", "degraded"}
     assert replay.json()["ticket"]["id"] == first.json()["ticket"]["id"]
     assert Ticket.objects.filter(subject=TICKET["subject"]).count() == 1
 

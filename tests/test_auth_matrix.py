@@ -60,6 +60,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("kb/sync", "POST"): ADMIN,
     ("kb/sync/<int:job_id>", "GET"): ADMIN,
     ("inbound/email", "POST"): ADMIN | {"inbound"},
+    ("triage/metrics", "GET"): AGENT,
     # Provider webhooks: the provider's own secret (basic auth, a signature), not API keys;
     # unconfigured here, so 404 for everyone (tests/tickets/test_email_webhooks.py).
     ("inbound/ses", "POST"): EVERYONE,

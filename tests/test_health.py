@@ -10,7 +10,8 @@ def test_health_is_public_and_reports_each_dependency(outsider):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "interaction_store", "knowledge_base", "email"}
+    checks = {"database", "interaction_store", "knowledge_base", "email", "triage"}
+    assert set(body["checks"]) == checks
     assert body["checks"]["interaction_store"]["name"] == "database"
     kb = body["checks"]["knowledge_base"]
     assert kb["name"] == "local" and kb["status"] == "ok" and kb["chunks"] > 100

@@ -316,7 +316,8 @@ def test_kb_answers_are_the_documented_shape(api, admin_api):
 def test_health_is_the_documented_shape(outsider):
     body = assert_conforms(outsider.get("/health"), "GET", "/health")
 
-    assert body["checks"].keys() == {"database", "interaction_store", "knowledge_base", "email"}
+    checks = {"database", "interaction_store", "knowledge_base", "email", "triage"}
+    assert body["checks"].keys() == checks
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 
 import django_filters
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
 from rest_framework.filters import OrderingFilter
@@ -37,6 +38,8 @@ from tickets.serializers import (
     suggestion_json,
     ticket_json,
 )
+from triage.corrections import ticket_categorize
+from triage.models import Category
 
 
 def actor_of(request) -> str:
@@ -96,6 +99,21 @@ class TicketUpdateInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False)
     assignee = serializers.CharField(required=False, allow_null=True, max_length=150)
+    category_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="Set the category as an agent (null clears it): recorded as a correction of "
+        "triage, a training label, and its default priority/assignee follow unless given here.",
+    )
+
+    def validate_category_id(self, value):
+        if value is None:
+            return None
+        category = Category.objects.filter(pk=value, active=True).first()
+        if category is None:
+            raise serializers.ValidationError("No active category with this id.")
+        return category
 
     def validate_assignee(self, value):
         if value is None:
@@ -229,14 +247,23 @@ class TicketDetailApi(TicketApiBase):
     def patch(self, request, pk: int):
         ticket = self.get_ticket(pk)
         data = validated(TicketUpdateInput, request.data, partial=True)
-        ticket = services.ticket_update(
-            ticket=ticket,
-            actor=actor_of(request),
-            status=data.get("status"),
-            priority=data.get("priority"),
-            assignee=data.get("assignee"),
-            unassign="assignee" in data and data["assignee"] is None,
-        )
+        with transaction.atomic():
+            if "category_id" in data:
+                ticket = ticket_categorize(
+                    ticket=ticket,
+                    category=data["category_id"],
+                    actor=actor_of(request),
+                    priority_given="priority" in data,
+                    assignee_given="assignee" in data,
+                )
+            ticket = services.ticket_update(
+                ticket=ticket,
+                actor=actor_of(request),
+                status=data.get("status"),
+                priority=data.get("priority"),
+                assignee=data.get("assignee"),
+                unassign="assignee" in data and data["assignee"] is None,
+            )
         # The service returns the saved row (its `updated_at` included): no second read.
         return Response(ticket_json(ticket))
 

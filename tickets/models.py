@@ -76,6 +76,18 @@ class Ticket(models.Model):
     category_source = models.CharField(
         max_length=8, blank=True, choices=[("model", "model"), ("agent", "agent"), ("rule", "rule")]
     )
+    # Read by triage on arrival (triage/signals.py): ISO 639-1 code ("" when undetected), and
+    # the first message's sentiment (VADER compound score in [-1, 1] and its label).
+    language = models.CharField(max_length=8, blank=True)
+    sentiment = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=[("negative", "negative"), ("neutral", "neutral"), ("positive", "positive")],
+    )
+    sentiment_score = models.FloatField(null=True, blank=True)
+    # What triage decided on arrival (triage.arrival._decision: status, label, confidence,
+    # applied, model generation, threshold), for GET /triage/metrics; {} for older tickets.
+    triage = models.JSONField(default=dict, blank=True, editable=False)
     # The API key that created the ticket, if any: an `intake` key may act on its own tickets.
     created_by_key = models.ForeignKey(
         "helpdesk.ApiKey",

@@ -13,6 +13,7 @@ from helpdesk.api.compiled import CompiledRead
 from helpdesk.api.utils import iso
 from tickets.models import Message, Suggestion, Ticket
 from tickets.serializers import SUGGESTION_FIELDS, ticket_json
+from triage.models import Category
 
 TICKET_HISTORY = 20
 # Ticket ids are a signed 64-bit column: anything larger names no ticket.
@@ -21,7 +22,7 @@ _MAX_ID = 2**63 - 1
 
 def ticket_list() -> QuerySet[Ticket]:
     # `ticket_json` shows the assignee's username and only the order's id.
-    return Ticket.objects.select_related("customer", "assignee")
+    return Ticket.objects.select_related("customer", "assignee", "category")
 
 
 _TICKET_FIELDS = tuple(f.attname for f in Ticket._meta.concrete_fields)
@@ -34,6 +35,7 @@ def _ticket_row(ticket_id: int) -> QuerySet:
         *_TICKET_FIELDS,
         *(f"customer__{name}" for name in _CUSTOMER_FIELDS),
         f"assignee__{username}",
+        "category__name",
     )
 
 
@@ -60,6 +62,10 @@ def ticket_get(*, ticket_id: int) -> Ticket | None:
             DEFAULT_DB_ALIAS,
             [user_model._meta.pk.attname, username],
             [ticket.assignee_id, row[f"assignee__{username}"]],
+        )
+    if ticket.category_id is not None:
+        ticket.category = Category.from_db(
+            DEFAULT_DB_ALIAS, ["id", "name"], [ticket.category_id, row["category__name"]]
         )
     return ticket
 

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from customers.serializers import Customer360Output, InteractionOutput
 from helpdesk.api.utils import iso
 from tickets.models import Feedback, Message, Ticket
+from triage.serializers import TriageOutput
 
 
 class TicketOutput(serializers.Serializer):
@@ -39,6 +40,19 @@ class TicketOutput(serializers.Serializer):
     follow_up_of_number = serializers.CharField(
         allow_null=True, help_text="That ticket's number (`HD-000123`); null when there is none."
     )
+    category = serializers.CharField(allow_null=True, help_text="The category's name.")
+    category_id = serializers.IntegerField(allow_null=True)
+    category_confidence = serializers.FloatField(
+        allow_null=True, help_text="The model's confidence when the model set the category."
+    )
+    category_source = serializers.ChoiceField(
+        choices=["", "model", "agent", "rule"], help_text='Who set the category ("": nobody).'
+    )
+    language = serializers.CharField(allow_blank=True, help_text='ISO 639-1 code ("": unknown).')
+    sentiment = serializers.CharField(
+        allow_blank=True, help_text='`negative`, `neutral` or `positive` ("": not read).'
+    )
+    sentiment_score = serializers.FloatField(allow_null=True, help_text="VADER compound, -1 … 1.")
 
 
 def ticket_json(ticket: Ticket) -> dict[str, Any]:
@@ -64,6 +78,13 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "follow_up_of_number": (
             Ticket.number_for(ticket.follow_up_of_id) if ticket.follow_up_of_id else None
         ),
+        "category": ticket.category.name if ticket.category_id else None,
+        "category_id": ticket.category_id,
+        "category_confidence": ticket.category_confidence,
+        "category_source": ticket.category_source,
+        "language": ticket.language,
+        "sentiment": ticket.sentiment,
+        "sentiment_score": ticket.sentiment_score,
     }
 
 
@@ -131,6 +152,7 @@ class TicketCreatedOutput(serializers.Serializer):
         help_text="The same object `GET /tickets/{id}/context` shows; absent for an `intake` key.",
     )
     suggestions = SuggestionOutput(many=True)
+    triage = TriageOutput(help_text="Category, language and sentiment read on arrival.")
     degraded = serializers.ListField(
         child=DegradedField(),
         help_text="What could not be done now (the ticket is kept all the same): no KB "

@@ -36,6 +36,7 @@ from knowledge.selectors import kb_retrieve
 from tickets import mail
 from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
 from tickets.serializers import suggestion_json, ticket_json
+from triage.arrival import triage_read
 from triage.similar_base import store_on_create as store_ticket_embedding
 
 logger = logging.getLogger(__name__)
@@ -215,6 +216,7 @@ def _create(
 ) -> TicketCreated:
     customer = _resolve_customer(payload)
     order = _resolve_order(payload, customer)
+    triage = triage_read(payload, body_clean, passages)  # no query: written with the ticket
     ticket = Ticket.objects.create(
         customer=customer,
         order=order,
@@ -222,10 +224,10 @@ def _create(
         body=payload["body"],
         body_clean=body_clean,
         channel=payload.get("channel") or Ticket.Channel.API,
-        priority=payload.get("priority") or Ticket.Priority.NORMAL,
         metadata=payload.get("metadata") or {},
         created_by_key=created_by_key,
         follow_up_of=follow_up_of,
+        **triage.ticket_fields,  # the priority, and what triage read and applied
     )
     # The ticket's body is its first message.
     first = Message.objects.create(
@@ -274,6 +276,7 @@ def _create(
     if with_customer:
         body["customer"] = customer_360(customer=customer, interactions=recent)
     body["suggestions"] = [suggestion_json(s) for s in suggestions]
+    body["triage"] = triage.answer
     body["degraded"] = sorted(set(degraded))
     return TicketCreated(201, body, queued=queued)
 
@@ -330,7 +333,7 @@ def ticket_update(
     # The answer shows the assignee: read it with the row (`of`: Postgres locks no outer join).
     ticket = (
         Ticket.objects.select_for_update(of=("self",))
-        .select_related("customer", "assignee")
+        .select_related("customer", "assignee", "category")
         .get(pk=ticket.pk)
     )
     changed: list[str] = []

@@ -1,4 +1,5 @@
-"""`GET /tickets/{id}/similar`: open tickets that look like this one (triage/similar.py)."""
+"""Triage endpoints: `GET /tickets/{id}/similar` (open tickets that look like this one,
+triage/similar.py) and `GET /triage/metrics`."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from helpdesk.api.exceptions import HelpdeskError
 from helpdesk.api.schema import error_response
 from helpdesk.api.utils import iso, validated
+from helpdesk.auth import ScopeRequired
 from tickets.apis import TicketApiBase
 from tickets.models import Ticket
 from triage import similar_base as similar
+from triage.metrics import triage_metrics
+from triage.serializers import MetricsInput, MetricsOutput
 
 
 class SimilarUnavailable(HelpdeskError):
@@ -113,3 +118,12 @@ class TicketSimilarApi(TicketApiBase):
                 "results": [similar_json(item) for item in found],
             }
         )
+
+
+class TriageMetricsApi(APIView):
+    permission_classes = [ScopeRequired]
+
+    @extend_schema(parameters=[MetricsInput], responses=MetricsOutput)
+    def get(self, request):
+        data = validated(MetricsInput, request.query_params)
+        return Response(triage_metrics(days=data["days"]))

@@ -84,3 +84,27 @@ class TicketEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"embedding of ticket {self.ticket_id}"
+
+
+class CategoryCorrection(models.Model):
+    """An agent set a ticket's category (API or admin): a training label, and the measure of
+    what triage got wrong."""
+
+    ticket = models.ForeignKey(
+        "tickets.Ticket", on_delete=models.CASCADE, related_name="category_corrections"
+    )
+    previous = models.ForeignKey(
+        Category, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    previous_source = models.CharField(max_length=8, blank=True)
+    category = models.ForeignKey(
+        Category, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"ticket {self.ticket_id}: {self.previous_id} → {self.category_id}"

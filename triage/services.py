@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Case, Max, When
 
+from triage.arrival import ticket_text
 from triage.classifier import TrainingError, TriageClassifier, check_labels
 from triage.models import Category, TriageModel
 
@@ -16,8 +18,8 @@ logger = logging.getLogger(__name__)
 
 def _ticket_text(subject: str, body_clean: str, body: str) -> str:
     """What triage reads of a ticket: its subject and cleaned first message, as retrieval's
-    focus view of a one-message ticket (knowledge.query)."""
-    return "\n".join(t for t in (subject.strip(), (body_clean or body).strip()) if t)
+    focus view of a one-message ticket (knowledge.query), the text POST /tickets embeds."""
+    return ticket_text(subject, body_clean or body)
 
 
 def training_examples() -> tuple[list[str], list[str], dict[str, int]]:
@@ -29,7 +31,8 @@ def training_examples() -> tuple[list[str], list[str], dict[str, int]]:
     rows = (
         Ticket.objects.filter(category__isnull=False, category__active=True)
         .values_list("subject", "body_clean", "body", "category__name", "category_id")
-        .order_by("pk")
+        # Agent- and rule-set labels first, then what the model set and nobody corrected.
+        .order_by(Case(When(category_source="model", then=1), default=0), "pk")
     )
     texts, labels, ids = [], [], {}
     for subject, body_clean, body, name, category_id in rows:
@@ -49,10 +52,25 @@ def triage_model_train(*, texts: list[str], labels: list[str], ids: dict[str, in
     return triage_model_store(model=model, ids=ids, n_examples=len(texts))
 
 
+def triage_model_train_from_tickets(*, encoder):
+    """`manage.py triage_train` and the scheduled retrain: train on the tickets' labels with
+    the ticket vectors POST /tickets computes (`encode_queries([text, text])`)."""
+    import numpy as np
+
+    texts, labels, ids = training_examples()
+
+    def embed(batch):
+        return np.stack([encoder.encode_queries([t, t])[0] for t in batch]) if batch else None
+
+    return triage_model_train(texts=texts, labels=labels, ids=ids, embed=embed)
+
+
 @transaction.atomic
 def triage_model_store(*, model: TriageClassifier, ids: dict[str, int], n_examples: int):
     last = TriageModel.objects.select_for_update().aggregate(g=Max("generation"))["g"] or 0
     TriageModel.objects.filter(current=True).update(current=False)
+    transaction.on_commit(forget_current)
+    forget_current()
     return TriageModel.objects.create(
         generation=last + 1,
         current=True,
@@ -66,14 +84,33 @@ def triage_model_store(*, model: TriageClassifier, ids: dict[str, int], n_exampl
 # -- the model a process serves, reloaded when another one becomes current -----------------
 _lock = threading.Lock()
 _loaded: tuple[str, TriageClassifier | None, str] | None = None  # (revision, model, problem)
+# Which row is current is read at most once per RECHECK_SECONDS per process: a new model
+# reaches every worker within that, and a ticket does not pay a query for it.
+RECHECK_SECONDS = 1.0
+_checked: tuple[float, TriageModel | None, dict[int, Category]] | None = None
+
+
+def forget_current() -> None:
+    """Read the current row again on the next call (after a training in this process)."""
+    global _checked
+    _checked = None
 
 
 def current_classifier() -> tuple[TriageClassifier | None, TriageModel | None, str]:
     """(classifier, its row, problem): the current model, loaded once per revision; (None,
     None, "no model") before any training; (None, row, reason) when the stored model cannot
     be read (triage is off, tickets are unaffected)."""
-    global _loaded
-    row = TriageModel.objects.filter(current=True).only("revision", "labels").first()
+    global _loaded, _checked
+    now = time.monotonic()
+    checked = _checked
+    if checked is not None and now - checked[0] < RECHECK_SECONDS:
+        row = checked[1]
+    else:
+        row = TriageModel.objects.filter(current=True).only("revision", "labels", "generation")
+        row = row.first()
+        # The active categories, read with it (a handful of rows): what may be applied.
+        active = {c.pk: c for c in Category.objects.filter(active=True)} if row else {}
+        _checked = (now, row, active)
     if row is None:
         return None, None, "no trained model: run `manage.py triage_train`"
     loaded = _loaded
@@ -92,11 +129,18 @@ def current_classifier() -> tuple[TriageClassifier | None, TriageModel | None, s
 
 
 def category_for(row: TriageModel, label: str | None) -> Category | None:
-    """The active category a predicted label names now (None when deleted or inactive)."""
+    """The active category a predicted label names now (None when deleted or inactive), as
+    read at most RECHECK_SECONDS ago (this process forgets at once when it changes one)."""
     if label is None:
         return None
     category_id = (row.labels or {}).get(label)
-    return Category.objects.filter(pk=category_id, active=True).first() if category_id else None
+    checked = _checked
+    if checked is None or checked[1] is None or checked[1].pk != row.pk:
+        current_classifier()
+        checked = _checked
+    if checked is None or checked[1] is None or checked[1].pk != row.pk:
+        return Category.objects.filter(pk=category_id, active=True).first() if category_id else None
+    return checked[2].get(category_id) if category_id else None
 
 
 __all__ = ["TrainingError", "current_classifier", "category_for", "triage_model_train"]

@@ -9,6 +9,7 @@ from triage.models import Category, TriageModel
 from triage.services import (
     category_for,
     current_classifier,
+    forget_current,
     training_examples,
     triage_model_train,
 )
@@ -71,6 +72,7 @@ def test_a_corrupt_stored_model_turns_triage_off():
     row = train()
     TriageModel.objects.filter(pk=row.pk).update(blob=b"\x00garbage")
     TriageModel.objects.filter(pk=row.pk).update(revision="changed")  # as a restore would
+    forget_current()  # another process sees it within RECHECK_SECONDS
     model, current, problem = current_classifier()
     assert model is None and current.pk == row.pk and "unreadable" in problem
 

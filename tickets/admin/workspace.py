@@ -28,6 +28,8 @@ from tickets import selectors, services
 from tickets.admin.queue import actor_of
 from tickets.macros import macro_render
 from tickets.models import Attachment, Feedback, Macro, Message, Ticket
+from triage.corrections import ticket_categorize
+from triage.models import Category
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,10 @@ class ControlsForm(forms.Form):
     priority = forms.ChoiceField(choices=Ticket.Priority.choices)
     assignee = forms.ModelChoiceField(
         queryset=get_user_model().objects.none(), required=False, empty_label="Unassigned"
+    )
+    # A change here is an agent's label: recorded as a correction of triage (triage/corrections).
+    category = forms.ModelChoiceField(
+        queryset=Category.objects.filter(active=True), required=False, empty_label="No category"
     )
 
     def __init__(self, *args, ticket: Ticket, **kwargs):
@@ -94,6 +100,7 @@ def ticket_page(model_admin, request, object_id: str) -> TemplateResponse | Http
                 "status": ticket.status,
                 "priority": ticket.priority,
                 "assignee": ticket.assignee_id,
+                "category": ticket.category_id,
             },
         ),
     }
@@ -171,6 +178,27 @@ def _controls(request, ticket: Ticket, forms_: dict) -> str | None:
     if not form.is_valid():
         return None
     assignee = form.cleaned_data["assignee"]
+    category = form.cleaned_data["category"]
+    if (category.pk if category else None) != ticket.category_id:
+        priority_given = form.cleaned_data["priority"] != ticket.priority
+        assignee_given = (assignee.pk if assignee else None) != ticket.assignee_id
+        categorized = ticket_categorize(
+            ticket=ticket,
+            category=category,
+            actor=actor_of(request),
+            priority_given=priority_given,
+            assignee_given=assignee_given,
+        )
+        # What the category's defaults set stays unless the agent chose otherwise here.
+        services.ticket_update(
+            ticket=categorized,
+            actor=actor_of(request),
+            status=form.cleaned_data["status"],
+            priority=form.cleaned_data["priority"] if priority_given else None,
+            assignee=assignee if assignee_given else None,
+            unassign=assignee_given and assignee is None,
+        )
+        return f"{ticket.number} updated."
     services.ticket_update(
         ticket=ticket,
         actor=actor_of(request),

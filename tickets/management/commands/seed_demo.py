@@ -195,7 +195,9 @@ class Command(BaseCommand):
         users = self._staff()
         customers = self._customers()
         orders = self._orders(customers)
-        created = self._tickets(customers, orders, users["agent"])
+        # Labelled examples and a model first, so the demo tickets below are triaged on arrival.
+        created = self._triage_examples(customers)
+        created += self._tickets(customers, orders, users["agent"])
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {len(customers)} customers, {len(orders)} orders, "
@@ -294,4 +296,42 @@ class Command(BaseCommand):
                         data={"to": ticket.customer.email},
                     )
                 )
+        return created
+
+    def _triage_examples(self, customers) -> int:
+        """The demo categories, six agent-labelled (closed) tickets each, and a triage model
+        trained on them when none is current (triage/demo.py)."""
+        from triage.corrections import ticket_categorize
+        from triage.demo import CATEGORIES
+        from triage.models import Category, TriageModel
+
+        created = 0
+        n = 0
+        for name, (description, priority, examples) in CATEGORIES.items():
+            category, _ = Category.objects.get_or_create(
+                name=name, defaults={"description": description, "default_priority": priority}
+            )
+            for subject, body in examples:
+                result = ticket_create(
+                    payload={
+                        "customer_id": customers[n % len(customers)].id,
+                        "subject": subject,
+                        "body": body,
+                        "channel": "email",
+                    },
+                    actor="seed_demo",
+                    idempotency_key=f"seed-demo-triage-{n}",
+                )
+                n += 1
+                if result.replayed:
+                    continue
+                created += 1
+                ticket = Ticket.objects.get(pk=result.body["ticket"]["id"])
+                ticket_categorize(ticket=ticket, category=category, actor="user:agent")
+                for status in PATHS["closed"]:
+                    ticket = ticket_update(ticket=ticket, actor="user:agent", status=status)
+        if settings.KB_BACKEND == "local" and not TriageModel.objects.filter(current=True).exists():
+            from django.core.management import call_command
+
+            call_command("triage_train", stdout=self.stdout)
         return created

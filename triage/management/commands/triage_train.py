@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from triage.classifier import TrainingError
-from triage.services import training_examples, triage_model_train
+from triage.services import training_examples, triage_model_train_from_tickets
 
 
 class Command(BaseCommand):
@@ -13,17 +13,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         from knowledge.backends.local import shared_encoder
 
-        texts, labels, ids = training_examples()
+        texts, labels, _ = training_examples()
         self.stdout.write(f"{len(texts)} labelled tickets, {len(set(labels))} categories")
-        encoder = shared_encoder()
-
-        def embed(batch):
-            import numpy as np
-
-            return np.stack([encoder.encode_queries([t, t])[0] for t in batch]) if batch else None
-
         try:
-            row = triage_model_train(texts=texts, labels=labels, ids=ids, embed=embed)
+            row = triage_model_train_from_tickets(encoder=shared_encoder())
         except TrainingError as exc:
             raise CommandError(f"{exc} The current model is unchanged.") from exc
         report = row.report

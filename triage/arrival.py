@@ -1,0 +1,272 @@
+"""Triage of a new ticket, inside its creation (tickets/services.py calls `triage_read`).
+
+What it does, before the ticket's row is inserted (so it adds no query: the fields go into the
+INSERT):
+- reads the ticket's language and sentiment (triage/reading.py);
+- predicts its category from the query vector retrieval already computed for it (the encoder's
+  LRU cache, key `[recent, focus]`: no second encoder pass) and the current triage model;
+- at or above TRIAGE_APPLY_THRESHOLD applies the category (source `model`) and its default
+  priority (unless the request set one) and default assignee, as an agent's PATCH would;
+  below it the prediction is only shown (left for an agent);
+- raises the priority to at least `high` when the sentiment score is at or below
+  TRIAGE_NEGATIVE_SENTIMENT (the priority rule; never lowers it);
+- keeps the decision on the ticket (Ticket.triage) for GET /triage/metrics.
+
+Never fails a ticket: any error in triage is logged and answered as status `error`.
+This module imports no numpy at load time (the Lambda package has none).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from knowledge.query import CUSTOMER, TicketQuery, Turn
+
+logger = logging.getLogger(__name__)
+
+APPLIED = "applied"  # the category was set on the ticket
+SUGGESTED = "suggested"  # below the threshold: shown, left for an agent
+OUT_OF_SCOPE = "out_of_scope"  # none of the categories (the model abstained)
+CATEGORY_UNAVAILABLE = "category_unavailable"  # the predicted category is deleted or inactive
+NO_MODEL = "no_model"  # nothing trained yet
+OFF = "off"  # the stored model cannot be read
+UNAVAILABLE = "unavailable"  # no local encoder / numpy here (the Lambda)
+ERROR = "error"
+STATUSES = (
+    APPLIED,
+    SUGGESTED,
+    OUT_OF_SCOPE,
+    CATEGORY_UNAVAILABLE,
+    NO_MODEL,
+    OFF,
+    UNAVAILABLE,
+    ERROR,
+)
+
+PRIORITY_ORDER = ("low", "normal", "high", "urgent")
+NEGATIVE_PRIORITY = "high"
+
+
+def ticket_text(subject: str, body_clean: str) -> str:
+    """The focus view retrieval embeds for a one-message ticket (knowledge.query): what
+    triage reads, trains on and looks up in the encoder's cache."""
+    return TicketQuery.of(subject=subject, turns=[Turn(CUSTOMER, body_clean)]).parts().focus
+
+
+@dataclass(frozen=True)
+class TriageRead:
+    ticket_fields: dict[str, Any]  # for Ticket.objects.create: nothing is written afterwards
+    answer: dict[str, Any]  # the `triage` of POST /tickets
+
+
+def triage_read(payload: dict[str, Any], body_clean: str, passages: list) -> TriageRead:
+    """What triage decides for a ticket about to be created from `payload` (validated input),
+    given retrieval's `passages`. Never fails a ticket: an error is logged and answered as
+    status `error`, and the ticket is created as if triage were not there."""
+    priority = payload.get("priority") or "normal"
+    try:
+        return _read(payload, body_clean, passages, priority)
+    except Exception:
+        logger.exception("Triage failed; the ticket is created without it")
+        answer = _answer(ERROR, "triage failed; the ticket is unaffected")
+        return TriageRead({"priority": priority, "triage": _decision(answer)}, answer)
+
+
+def _answer(status: str, reason: str = "", **fields: Any) -> dict[str, Any]:
+    return {
+        "status": status,
+        "reason": reason,
+        "category": None,
+        "category_id": None,
+        "confidence": None,
+        "applied": False,
+        "alternatives": [],
+        "threshold": settings.TRIAGE_APPLY_THRESHOLD,
+        "model": None,
+        "language": None,
+        "sentiment": None,
+        "suggestions_note": "",
+        "priority_rule": "",
+        **fields,
+    }
+
+
+def _read(payload: dict[str, Any], body_clean: str, passages: list, priority: str) -> TriageRead:
+    from triage import reading
+
+    subject = payload["subject"]
+    words = f"{subject}\n{body_clean or payload['body']}"
+    language = reading.detect_language(words)
+    sentiment = reading.sentiment_of(words)
+    answer = _predict(ticket_text(subject, body_clean or payload["body"]))
+    category = answer.pop("_category", None)
+    answer["language"] = language or None
+    answer["sentiment"] = (
+        {"label": sentiment.label, "score": sentiment.score} if sentiment is not None else None
+    )
+    if not passages and language:
+        kb = kb_language()
+        if kb and kb != language:
+            answer["suggestions_note"] = (
+                f"No suggestion: the ticket is in {language!r}, the knowledge base's articles "
+                f"are in {kb!r}."
+            )
+    fields: dict[str, Any] = {
+        "language": language,
+        "sentiment": sentiment.label if sentiment else "",
+        "sentiment_score": sentiment.score if sentiment else None,
+    }
+    if category is not None and answer["status"] == APPLIED:
+        # As an agent setting it would: the category, its default priority (unless the client
+        # gave one) and its default assignee (a new ticket has none).
+        fields.update(category=category, category_confidence=answer["confidence"])
+        fields["category_source"] = "model"
+        if category.default_priority and not payload.get("priority"):
+            priority = category.default_priority
+        if category.default_assignee_id:
+            fields["assignee_id"] = category.default_assignee_id
+    negative = sentiment is not None and sentiment.score <= settings.TRIAGE_NEGATIVE_SENTIMENT
+    if negative and PRIORITY_ORDER.index(priority) < PRIORITY_ORDER.index(NEGATIVE_PRIORITY):
+        priority = NEGATIVE_PRIORITY
+        answer["priority_rule"] = (
+            f"sentiment {sentiment.score} ≤ {settings.TRIAGE_NEGATIVE_SENTIMENT}: "
+            f"priority raised to {NEGATIVE_PRIORITY}"
+        )
+    fields["priority"] = priority
+    fields["triage"] = _decision(answer)
+    answer.pop("_label", None)
+    return TriageRead(fields, answer)
+
+
+def _decision(answer: dict[str, Any]) -> dict[str, Any]:
+    """What is kept on the ticket (Ticket.triage) for GET /triage/metrics."""
+    return {
+        "status": answer["status"],
+        "label": answer.get("_label") or "",
+        "category_id": answer["category_id"],
+        "confidence": answer["confidence"],
+        "applied": answer["applied"],
+        "model": answer["model"],
+        "threshold": answer["threshold"],
+    }
+
+
+def _predict(text: str) -> dict[str, Any]:
+    """The model's answer for `text` (status, category, confidence, alternatives)."""
+    try:
+        import numpy as np  # noqa: F401  (absent on the Lambda)
+
+        from triage.learn import has_words
+        from triage.services import category_for, current_classifier
+    except ImportError as exc:
+        return _answer(UNAVAILABLE, f"triage cannot run here ({exc.name} is not installed)")
+    classifier, row, problem = current_classifier()
+    if classifier is None:
+        return _answer(OFF if row is not None else NO_MODEL, problem)
+    generation = row.generation
+    if not has_words(text):
+        return _answer(
+            OUT_OF_SCOPE, "no words to read (empty, punctuation or emoji only)", model=generation
+        )
+    vector = query_vector(text)
+    if vector is None:
+        return _answer(
+            UNAVAILABLE, "no local encoder (KB_BACKEND is not `local`)", model=generation
+        )
+    [prediction] = classifier.predict(vector[None, :], [text])
+    alternatives = [
+        {"category": label, "confidence": confidence}
+        for label, confidence in prediction.alternatives
+    ]
+    best_label = prediction.alternatives[0][0] if prediction.alternatives else None
+    fields = {
+        "model": generation,
+        "alternatives": alternatives,
+        "confidence": prediction.confidence,
+        "_label": best_label,
+    }
+    if prediction.out_of_scope:
+        return _answer(
+            OUT_OF_SCOPE,
+            f"none of the categories fits (best {best_label!r} at {prediction.confidence}, "
+            f"below the model's abstain threshold {classifier.threshold:.3f})",
+            **fields,
+        )
+    category = category_for(row, prediction.label)
+    if category is None:
+        return _answer(
+            CATEGORY_UNAVAILABLE,
+            f"the predicted category {prediction.label!r} was deleted or is inactive",
+            **fields,
+        )
+    fields.update(category=category.name, category_id=category.pk, _category=category)
+    threshold = settings.TRIAGE_APPLY_THRESHOLD
+    if threshold < 1 and prediction.confidence >= threshold:  # 1: never applied
+        return _answer(APPLIED, f"confidence ≥ {threshold}", applied=True, **fields)
+    return _answer(
+        SUGGESTED,
+        f"confidence below TRIAGE_APPLY_THRESHOLD {threshold}: left for an agent",
+        **fields,
+    )
+
+
+def query_vector(text: str):
+    """The ticket's query vector: retrieval's, from the encoder's LRU cache (no pass); encoded
+    here only when retrieval did not embed it (the KB was down or timed out)."""
+    if settings.KB_BACKEND != "local":
+        return None
+    from knowledge.backends.local import shared_encoder
+
+    encoder = shared_encoder()
+    key = [text, text]  # [recent, focus] of a one-message ticket
+    cached = encoder.cached_queries(key)
+    return (cached if cached is not None else encoder.encode_queries(key))[1]
+
+
+_kb_language: tuple[str, str] | None = None  # (KB revision, language)
+
+
+def kb_language() -> str:
+    """The language most of the KB's article titles are in ("" when unknown), once per KB
+    revision."""
+    global _kb_language
+    from knowledge.models import Article, KnowledgeState
+    from triage import reading
+
+    _, revision = KnowledgeState.current()
+    if _kb_language is not None and _kb_language[0] == revision:
+        return _kb_language[1]
+    titles = list(Article.objects.order_by("pk").values_list("title", flat=True)[:50])
+    counts: dict[str, int] = {}
+    for title in titles:
+        code = reading.detect_language(title)
+        if code:
+            counts[code] = counts.get(code, 0) + 1
+    language = max(counts, key=counts.get) if counts else ""
+    _kb_language = (revision, language)
+    return language
+
+
+def triage_health() -> dict[str, Any]:
+    """GET /health's `triage` check: degraded when the stored model cannot be read (triage is
+    off, tickets are unaffected); ok with no model yet, or where triage cannot run."""
+    try:
+        import numpy as np  # noqa: F401
+
+        from triage.services import current_classifier
+    except ImportError:
+        return {"status": "ok", "detail": "not available in this deployment (no numpy)"}
+    classifier, row, problem = current_classifier()
+    if classifier is None and row is not None:
+        return {
+            "status": "degraded",
+            "detail": f"triage off: {problem}",
+            "generation": row.generation,
+        }
+    if row is None:
+        return {"status": "ok", "detail": problem}
+    return {"status": "ok", "detail": "ok", "generation": row.generation}

@@ -1,0 +1,80 @@
+"""GET /triage/metrics: how triage does against what agents later decided.
+
+- coverage: of the tickets the model read (it had a model and words to read), the share whose
+  category was applied at TRIAGE_APPLY_THRESHOLD;
+- applied accuracy: of the applied predictions, the share no agent changed afterwards
+  (`applied_accuracy`), and among those an agent did set a category on
+  (`applied_reviewed_accuracy`: the agent set the same one, or another);
+- suggestions below the threshold: how often the agent's category was the model's best guess;
+- the most-confused pairs: (predicted, agent's category) where they differ, most frequent first.
+Each ticket counts its latest correction (the agent's final word). No numpy."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from triage.arrival import APPLIED, CATEGORY_UNAVAILABLE, OUT_OF_SCOPE, SUGGESTED
+from triage.models import Category, CategoryCorrection, TriageModel
+
+READ_BY_MODEL = (APPLIED, SUGGESTED, OUT_OF_SCOPE, CATEGORY_UNAVAILABLE)
+NONE = "(none)"
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def triage_metrics(*, days: int, top: int = 5) -> dict:
+    from tickets.models import Ticket
+
+    since = timezone.now() - timedelta(days=days)
+    decisions = []
+    for ticket_id, decision in (
+        Ticket.objects.filter(created_at__gte=since).exclude(triage={}).values_list("id", "triage")
+    ):
+        if isinstance(decision, dict) and decision.get("status") in READ_BY_MODEL:
+            decisions.append({"ticket_id": ticket_id, **decision})
+    names = dict(Category.objects.values_list("id", "name"))
+    for d in decisions:
+        d["category__name"] = names.get(d.get("category_id"))
+    final: dict[int, str] = {}
+    for ticket_id, name in (
+        CategoryCorrection.objects.filter(ticket_id__in=[d["ticket_id"] for d in decisions])
+        .order_by("created_at", "id")
+        .values_list("ticket_id", "category__name")
+    ):
+        final[ticket_id] = name or NONE  # the latest wins
+    applied = [d for d in decisions if d["applied"]]
+    applied_reviewed = [d for d in applied if d["ticket_id"] in final]
+    applied_right = [d for d in applied_reviewed if final[d["ticket_id"]] == d["category__name"]]
+    changed = len(applied_reviewed) - len(applied_right)
+    others = [d for d in decisions if not d["applied"] and d["ticket_id"] in final]
+    others_right = [d for d in others if final[d["ticket_id"]] == d["label"]]
+    confused = Counter(
+        (d["label"] or NONE, final[d["ticket_id"]])
+        for d in decisions
+        if d["ticket_id"] in final and d["label"] and final[d["ticket_id"]] != d["label"]
+    )
+    current = TriageModel.objects.filter(current=True).values_list("generation", flat=True).first()
+    return {
+        "days": days,
+        "threshold": settings.TRIAGE_APPLY_THRESHOLD,
+        "model": current,
+        "tickets_read": len(decisions),
+        "applied": len(applied),
+        "coverage": _ratio(len(applied), len(decisions)),
+        "applied_changed_by_agent": changed,
+        "applied_accuracy": _ratio(len(applied) - changed, len(applied)),
+        "applied_reviewed": len(applied_reviewed),
+        "applied_reviewed_accuracy": _ratio(len(applied_right), len(applied_reviewed)),
+        "not_applied_reviewed": len(others),
+        "not_applied_agreement": _ratio(len(others_right), len(others)),
+        "confused_pairs": [
+            {"predicted": predicted, "corrected": corrected, "count": count}
+            for (predicted, corrected), count in confused.most_common(top)
+        ],
+    }

@@ -1,0 +1,83 @@
+"""The `triage` answer of POST /tickets and GET /triage/metrics, as output serializers (what
+the OpenAPI schema shows; tests/test_schema.py checks the builders against them)."""
+
+from rest_framework import serializers
+
+from triage.arrival import STATUSES
+
+
+class AlternativeOutput(serializers.Serializer):
+    category = serializers.CharField(help_text="A category name the model knows.")
+    confidence = serializers.FloatField(min_value=0, max_value=1)
+
+
+class SentimentOutput(serializers.Serializer):
+    label = serializers.ChoiceField(choices=["negative", "neutral", "positive"])
+    score = serializers.FloatField(min_value=-1, max_value=1, help_text="VADER compound score.")
+
+
+class TriageOutput(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=list(STATUSES),
+        help_text="`applied`: the category was set; `suggested`: below TRIAGE_APPLY_THRESHOLD, "
+        "left for an agent; `out_of_scope`: no category fits; `category_unavailable`: the "
+        "predicted category was deleted or made inactive; `no_model`: nothing trained yet; "
+        "`off`: the stored model is unreadable (see GET /health); `unavailable`: no local "
+        "encoder here; `error`: triage failed (the ticket is unaffected).",
+    )
+    reason = serializers.CharField(allow_blank=True)
+    category = serializers.CharField(allow_null=True, help_text="The predicted category's name.")
+    category_id = serializers.IntegerField(allow_null=True)
+    confidence = serializers.FloatField(
+        allow_null=True, min_value=0, max_value=1, help_text="Of the best in-scope category."
+    )
+    applied = serializers.BooleanField(help_text="The category was set on the ticket.")
+    alternatives = AlternativeOutput(many=True, help_text="The best categories, best first.")
+    threshold = serializers.FloatField(help_text="TRIAGE_APPLY_THRESHOLD.")
+    model = serializers.IntegerField(allow_null=True, help_text="The model's generation.")
+    language = serializers.CharField(allow_null=True, help_text="ISO 639-1 code, if detected.")
+    sentiment = SentimentOutput(allow_null=True)
+    suggestions_note = serializers.CharField(
+        allow_blank=True,
+        help_text="Why no suggestion came back, when the ticket's language is not the KB's.",
+    )
+    priority_rule = serializers.CharField(
+        allow_blank=True, help_text="Set when the sentiment rule raised the priority."
+    )
+
+
+class MetricsInput(serializers.Serializer):
+    days = serializers.IntegerField(
+        min_value=1, max_value=3650, default=90, help_text="Tickets created in the last N days."
+    )
+
+
+class ConfusedPairOutput(serializers.Serializer):
+    predicted = serializers.CharField(help_text="The model's best category.")
+    corrected = serializers.CharField(help_text="The agent's category (`(none)`: cleared).")
+    count = serializers.IntegerField(min_value=1)
+
+
+class MetricsOutput(serializers.Serializer):
+    days = serializers.IntegerField()
+    threshold = serializers.FloatField(help_text="TRIAGE_APPLY_THRESHOLD now.")
+    model = serializers.IntegerField(allow_null=True, help_text="The current model's generation.")
+    tickets_read = serializers.IntegerField(help_text="Tickets the model read (had words).")
+    applied = serializers.IntegerField(help_text="Of those, how many got the category applied.")
+    coverage = serializers.FloatField(allow_null=True, help_text="applied / tickets_read.")
+    applied_changed_by_agent = serializers.IntegerField()
+    applied_accuracy = serializers.FloatField(
+        allow_null=True, help_text="Applied predictions no agent changed afterwards, as a share."
+    )
+    applied_reviewed = serializers.IntegerField(
+        help_text="Applied predictions an agent later set a category on (confirmed or changed)."
+    )
+    applied_reviewed_accuracy = serializers.FloatField(allow_null=True)
+    not_applied_reviewed = serializers.IntegerField(
+        help_text="Tickets left for an agent (below the threshold, out of scope) that an agent "
+        "then categorised."
+    )
+    not_applied_agreement = serializers.FloatField(
+        allow_null=True, help_text="How often that agent's category was the model's best guess."
+    )
+    confused_pairs = ConfusedPairOutput(many=True, help_text="Most frequent first.")
