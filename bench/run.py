@@ -91,6 +91,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--customers", type=int, default=200, help="customer pool size")
     parser.add_argument("--db-name", default="helpdesk_bench")
+    parser.add_argument(
+        "--keep-db",
+        action="store_true",
+        help="leave the database (KB indexed, customers seeded) for a later --reuse-db run",
+    )
+    parser.add_argument(
+        "--reuse-db",
+        action="store_true",
+        help="measure on the database a --keep-db run left (no migrate, kb_sync or seeding; "
+        "a new API key); implies --keep-db. For A/B runs of two checkouts (--server-root)",
+    )
+    parser.add_argument(
+        "--server-root",
+        type=Path,
+        default=ROOT,
+        help="serve this checkout (e.g. a `git worktree` of another commit) with this bench "
+        "and this virtualenv (default: this checkout)",
+    )
     parser.add_argument("--port", type=int, default=0, help="gunicorn port (default: a free one)")
     parser.add_argument("--seed", type=int, default=1, help="random seed for request bodies")
     args = parser.parse_args(argv)
@@ -98,6 +116,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    args.keep_db = args.keep_db or args.reuse_db
+    args.server_root = args.server_root.resolve()
     args.tickets_sizes = sorted(int(s) for s in args.tickets_sizes.split(",") if s.strip())
     return args
 
@@ -162,6 +182,10 @@ class Bench:
         if self.args.interaction_store == "dynamodb":
             with self.timed("dynamodb"):
                 self.start_dynamodb()
+        if self.args.reuse_db:
+            created = self.manage("create_api_key", "bench", "--scope", "agent,inbound")
+            self.key = created.strip().splitlines()[-1]
+            return {"source": f"reused database {self.args.db_name}"}
         with self.timed("database"):
             self._admin_sql(f'DROP DATABASE IF EXISTS "{self.args.db_name}" WITH (FORCE)')
             self._admin_sql(f'CREATE DATABASE "{self.args.db_name}"')
@@ -202,7 +226,7 @@ class Bench:
         with self.timed("server_start"):
             self.server = subprocess.Popen(
                 command,
-                cwd=ROOT,
+                cwd=self.args.server_root,
                 env=self.env,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
@@ -249,7 +273,7 @@ class Bench:
             except subprocess.TimeoutExpired:
                 self.server.kill()
                 self.server.wait()
-        if self.db_created:
+        if self.db_created and not self.args.keep_db:
             try:
                 self._admin_sql(f'DROP DATABASE IF EXISTS "{self.args.db_name}" WITH (FORCE)')
             except psycopg.Error as exc:
@@ -559,6 +583,8 @@ class Bench:
                 "workers": WORKERS,
                 "customers": self.args.customers,
                 "interaction_store": self.args.interaction_store,
+                "server_root": str(self.args.server_root),
+                "server_commit": _commit(self.args.server_root),
             },
         }
         report["kb"] = self.prepare()
@@ -588,6 +614,18 @@ class Bench:
         report["timings_s"] = self.timings
         report["total_s"] = round(time.perf_counter() - started, 1)
         return report
+
+
+def _commit(root: Path) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return done.stdout.strip() + ("+dirty" if dirty else "")
 
 
 def log(message: str) -> None:
