@@ -143,6 +143,7 @@ class Bench:
         self.rng = random.Random(args.seed)
         self.pool = customer_pool(args.customers)
         self.timings: dict[str, float] = {}
+        self.started = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
         self.env = {
             **os.environ,
             "DATABASE_URL": f"postgres://postgres@{HOST}:5432/{args.db_name}",
@@ -375,10 +376,15 @@ class Bench:
     def create_factory(self, scenario: str):
         def factory(seq: int) -> loadgen.Request:
             payload = ticket_payload(self.rng, self.pool)
-            payload["metadata"] = {"bench_scenario": scenario, "bench_seq": seq}
+            payload["metadata"] = {"bench_scenario": self.tag(scenario), "bench_seq": seq}
             return "POST", "/tickets", json.dumps(payload).encode()
 
         return factory
+
+    def tag(self, scenario: str) -> str:
+        """The scenario's name in the tickets' metadata; unique to this run on a reused
+        database, so its checks count this run's tickets only."""
+        return f"{scenario}@{self.started}" if self.args.reuse_db else scenario
 
     # --- scenarios ---------------------------------------------------------------------------
 
@@ -400,7 +406,7 @@ class Bench:
         rows, distinct = self.query(
             "SELECT count(*), count(DISTINCT metadata->>'bench_seq') FROM tickets_ticket "
             "WHERE metadata->>'bench_scenario' = %s",
-            (scenario,),
+            (self.tag(scenario),),
         )[0]
         figures.update(
             tickets_in_table_before=before,
@@ -472,7 +478,8 @@ class Bench:
         ids = [
             row[0]
             for row in self.query(
-                "SELECT id FROM tickets_ticket WHERE metadata->>'bench_scenario' = %s", (seed,)
+                "SELECT id FROM tickets_ticket WHERE metadata->>'bench_scenario' = %s",
+                (self.tag(seed),),
             )
         ]
         customer = scenario == "follow-up-1"

@@ -54,7 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         help="use the database as it is (e.g. one `bench/run.py --keep-db --chunks 10000` left, "
         "same --db-name) and keep it: no migrate, kb_sync or seeding",
     )
+    parser.add_argument(
+        "--server-root",
+        type=Path,
+        default=ROOT,
+        help="measure this checkout (e.g. a `git worktree` of another commit; default: this one)",
+    )
     args = parser.parse_args(argv)
+    root = args.server_root.resolve()
 
     env = {
         **os.environ,
@@ -79,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         def manage(*command: str) -> str:
             return subprocess.run(
                 [PY, "manage.py", *command],
-                cwd=ROOT,
+                cwd=root,
                 env=env,
                 check=True,
                 capture_output=True,
@@ -97,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         key = manage("create_api_key", "bench", "--scope", "agent").strip().splitlines()[-1]
         os.environ.update(env)
-        report = count(key, args)
+        report = count(key, args, root)
     finally:
         if not args.reuse_db:
             with psycopg.connect(**admin, autocommit=True) as conn:
@@ -114,17 +121,26 @@ def _kind(sql: str) -> str:
     return f"{head} {table.group(1) if table else '?'}"
 
 
-def count(key: str, args: argparse.Namespace) -> dict:
-    sys.path[:0] = [str(ROOT), str(BENCH)]
+def count(key: str, args: argparse.Namespace, root: Path) -> dict:
+    sys.path[:0] = [str(root), str(BENCH)]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
     import django
 
     django.setup()
+    import onnxruntime
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
     from texts import customer_pool, ticket_payload
 
+    passes = [0]
+    run = onnxruntime.InferenceSession.run
+
+    def counted_run(self, *args, **kwargs):
+        passes[0] += 1
+        return run(self, *args, **kwargs)
+
+    onnxruntime.InferenceSession.run = counted_run  # counts the encoder passes per create
     client = Client(HTTP_AUTHORIZATION=f"Api-Key {key}", REMOTE_ADDR="127.0.0.1")
     rng = random.Random(1)
     pool = customer_pool(200)
@@ -142,6 +158,7 @@ def count(key: str, args: argparse.Namespace) -> dict:
     totals, kinds, sizes, last = [], Counter(), [], []
     profiler = cProfile.Profile() if args.profile else None
     cpu_started = time.process_time()
+    passes[0] = 0
     for _ in range(args.requests):
         if profiler:
             profiler.enable()
@@ -153,6 +170,7 @@ def count(key: str, args: argparse.Namespace) -> dict:
         sizes.append(size)
         last = sqls
     cpu_ms = (time.process_time() - cpu_started) * 1000 / args.requests
+    passes_per_create = passes[0] / args.requests
     if args.show:
         for sql in last:
             print(sql[:300], file=sys.stderr)
@@ -160,10 +178,12 @@ def count(key: str, args: argparse.Namespace) -> dict:
         for order in ("tottime", "cumulative"):
             pstats.Stats(profiler, stream=sys.stderr).sort_stats(order).print_stats(args.profile)
     return {
-        "statements_per_create": sorted(totals),
+        "server_root": str(root),
+        "statements_per_create": dict(sorted(Counter(totals).items())),  # count: requests
         "per_create_by_kind": {k: round(v / args.requests, 2) for k, v in kinds.most_common()},
         "response_bytes_median": sorted(sizes)[len(sizes) // 2],
         "process_cpu_ms_per_create": round(cpu_ms, 2),
+        "encoder_passes_per_create": passes_per_create,
         "profiled": bool(profiler),
     }
 
