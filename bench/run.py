@@ -100,6 +100,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--customers", type=int, default=200, help="customer pool size")
     parser.add_argument("--db-name", default="helpdesk_bench")
+    parser.add_argument(
+        "--keep-db",
+        action="store_true",
+        help="leave the database (KB indexed, customers seeded) for a later --reuse-db run",
+    )
+    parser.add_argument(
+        "--reuse-db",
+        action="store_true",
+        help="measure on the database a --keep-db run left (no migrate, kb_sync or seeding; "
+        "a new API key); implies --keep-db. For A/B runs of two checkouts (--server-root)",
+    )
+    parser.add_argument(
+        "--server-root",
+        type=Path,
+        default=ROOT,
+        help="serve this checkout (e.g. a `git worktree` of another commit) with this bench "
+        "and this virtualenv (default: this checkout)",
+    )
     parser.add_argument("--port", type=int, default=0, help="gunicorn port (default: a free one)")
     parser.add_argument("--seed", type=int, default=1, help="random seed for request bodies")
     args = parser.parse_args(argv)
@@ -107,6 +125,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    args.keep_db = args.keep_db or args.reuse_db
+    args.server_root = args.server_root.resolve()
     args.tickets_sizes = sorted(int(s) for s in args.tickets_sizes.split(",") if s.strip())
     return args
 
@@ -132,6 +152,7 @@ class Bench:
         self.rng = random.Random(args.seed)
         self.pool = customer_pool(args.customers)
         self.timings: dict[str, float] = {}
+        self.started = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
         self.env = {
             **os.environ,
             "DATABASE_URL": f"postgres://postgres@{HOST}:5432/{args.db_name}",
@@ -171,6 +192,10 @@ class Bench:
         if self.args.interaction_store == "dynamodb":
             with self.timed("dynamodb"):
                 self.start_dynamodb()
+        if self.args.reuse_db:
+            created = self.manage("create_api_key", "bench", "--scope", "agent,inbound")
+            self.key = created.strip().splitlines()[-1]
+            return {"source": f"reused database {self.args.db_name}"}
         with self.timed("database"):
             self._admin_sql(f'DROP DATABASE IF EXISTS "{self.args.db_name}" WITH (FORCE)')
             self._admin_sql(f'CREATE DATABASE "{self.args.db_name}"')
@@ -211,7 +236,7 @@ class Bench:
         with self.timed("server_start"):
             self.server = subprocess.Popen(
                 command,
-                cwd=ROOT,
+                cwd=self.args.server_root,
                 env=self.env,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
@@ -258,7 +283,7 @@ class Bench:
             except subprocess.TimeoutExpired:
                 self.server.kill()
                 self.server.wait()
-        if self.db_created:
+        if self.db_created and not self.args.keep_db:
             try:
                 self._admin_sql(f'DROP DATABASE IF EXISTS "{self.args.db_name}" WITH (FORCE)')
             except psycopg.Error as exc:
@@ -360,10 +385,15 @@ class Bench:
     def create_factory(self, scenario: str):
         def factory(seq: int) -> loadgen.Request:
             payload = ticket_payload(self.rng, self.pool)
-            payload["metadata"] = {"bench_scenario": scenario, "bench_seq": seq}
+            payload["metadata"] = {"bench_scenario": self.tag(scenario), "bench_seq": seq}
             return "POST", "/tickets", json.dumps(payload).encode()
 
         return factory
+
+    def tag(self, scenario: str) -> str:
+        """The scenario's name in the tickets' metadata; unique to this run on a reused
+        database, so its checks count this run's tickets only."""
+        return f"{scenario}@{self.started}" if self.args.reuse_db else scenario
 
     # --- scenarios ---------------------------------------------------------------------------
 
@@ -385,7 +415,7 @@ class Bench:
         rows, distinct = self.query(
             "SELECT count(*), count(DISTINCT metadata->>'bench_seq') FROM tickets_ticket "
             "WHERE metadata->>'bench_scenario' = %s",
-            (scenario,),
+            (self.tag(scenario),),
         )[0]
         figures.update(
             tickets_in_table_before=before,
@@ -493,7 +523,8 @@ class Bench:
         ids = [
             row[0]
             for row in self.query(
-                "SELECT id FROM tickets_ticket WHERE metadata->>'bench_scenario' = %s", (seed,)
+                "SELECT id FROM tickets_ticket WHERE metadata->>'bench_scenario' = %s",
+                (self.tag(seed),),
             )
         ]
         customer = scenario == "follow-up-1"
@@ -604,6 +635,8 @@ class Bench:
                 "workers": WORKERS,
                 "customers": self.args.customers,
                 "interaction_store": self.args.interaction_store,
+                "server_root": str(self.args.server_root),
+                "server_commit": _commit(self.args.server_root),
             },
         }
         report["kb"] = self.prepare()
@@ -637,6 +670,18 @@ class Bench:
         report["timings_s"] = self.timings
         report["total_s"] = round(time.perf_counter() - started, 1)
         return report
+
+
+def _commit(root: Path) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return done.stdout.strip() + ("+dirty" if dirty else "")
 
 
 def log(message: str) -> None:

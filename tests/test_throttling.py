@@ -174,3 +174,42 @@ def test_two_processes_share_one_counter(rates):
     assert throttling.count("failed_auth", ADDRESS) is None  # the third
     assert throttling.count("failed_auth", ADDRESS) is not None  # the fourth: over
     assert_error(client_from(ADDRESS).get("/tickets"), 429, code="throttled")
+
+
+@pytest.mark.django_db
+def test_a_counted_request_costs_two_statements_on_the_database_cache(rates):
+    """After a window's first request, one read and one compare-and-set UPDATE; the count is
+    exact and the request over the rate writes nothing."""
+    assert throttling.count("failed_auth", ADDRESS) is None
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            assert throttling.count("failed_auth", ADDRESS) is None
+        statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+        assert statements == ["SELECT", "UPDATE"]
+    with CaptureQueriesContext(connection) as queries:
+        assert throttling.count("failed_auth", ADDRESS) is not None
+    assert [q["sql"].split()[0].upper() for q in queries.captured_queries] == ["SELECT"]
+    assert throttling.hits("failed_auth", ADDRESS)[0] == 3
+
+
+@pytest.mark.django_db
+def test_a_count_changed_by_another_process_is_read_again(rates, monkeypatch):
+    """The compare-and-set fails when another process counted between the read and the write;
+    the request then reads the new count and counts on it."""
+    assert throttling.count("failed_auth", ADDRESS) is None
+    real_loads = throttling.pickle.loads
+    raced = []
+
+    def loads_then_race(data):
+        value = real_loads(data)
+        if not raced:  # another process counts right after this read
+            raced.append(value)
+            key = throttling._window("failed_auth", ADDRESS, 60)[0]
+            cache.set(key, value + 1, timeout=60)
+        return value
+
+    monkeypatch.setattr(throttling.pickle, "loads", loads_then_race)
+    assert throttling.count("failed_auth", ADDRESS) is None
+    monkeypatch.setattr(throttling.pickle, "loads", real_loads)
+    assert throttling.hits("failed_auth", ADDRESS)[0] == 3
+    assert throttling.count("failed_auth", ADDRESS) is not None
