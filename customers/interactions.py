@@ -8,6 +8,7 @@ relational DB; the `dynamodb` store (PynamoDB) is the scale path.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -25,10 +26,24 @@ from helpdesk.api.utils import elapsed_ms
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+_ULID_LOCK = threading.Lock()
+_ulid_last = [0, 0]  # this process's previous id: (millisecond, random part)
+
+
 def new_ulid(at: datetime | None = None) -> str:
-    """A ULID: 48-bit millisecond time + 80 random bits, Crockford base32, sorts by time."""
+    """A ULID: 48-bit millisecond time + 80 random bits, Crockford base32, sorts by time.
+
+    Monotonic within a process: an id in the same millisecond as the one before it takes that
+    one's random part plus one, so two events logged in one millisecond (a status change and its
+    note) keep the order they were logged in."""
     millis = int((at.timestamp() if at else time.time()) * 1000)
-    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    random_part = int.from_bytes(os.urandom(10), "big")
+    with _ULID_LOCK:
+        last_millis, last_random = _ulid_last
+        if millis == last_millis and last_random + 1 < 1 << 80:
+            random_part = last_random + 1
+        _ulid_last[:] = [millis, random_part]
+    value = (millis << 80) | random_part
     chars = []
     for _ in range(26):
         value, index = divmod(value, 32)

@@ -32,7 +32,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-# Per operation, phase and mode: about 1,600 requests over the 19 operations, ≈ 45 s of CPU on
+# Per operation, phase and mode: about 1,600 requests over the schema's operations, ≈ 45 s of CPU on
 # top of the suite's start-up (README, "The schema").
 MAX_EXAMPLES = 30
 

@@ -243,3 +243,10 @@ def test_check_reports_ok_with_latency(store):
     assert health.ok is True
     assert health.detail == "ok"
     assert health.latency_ms >= 0
+
+
+def test_ids_made_in_one_millisecond_keep_their_order():
+    at = timezone.now()
+    ids = [new_ulid(at) for _ in range(1000)]
+    assert ids == sorted(ids) and len(set(ids)) == 1000
+    assert len({i[:10] for i in ids}) == 1  # one timestamp, ordered by the random part
