@@ -70,7 +70,12 @@ def store_cached_vector(ticket) -> bool:
     vector = vectors.cached_vector(encoder, ticket.subject, ticket.body_clean)
     if vector is None:
         return False
-    ticket_embedding_store(ticket=ticket, vector=vector)
+    from triage.models import TicketEmbedding
+
+    # The ticket row was inserted in this transaction a moment ago: nothing else can have stored
+    # its embedding yet, so one INSERT (not ticket_embedding_store's savepoint + get_or_create,
+    # four more statements on POST /tickets).
+    TicketEmbedding.objects.create(ticket_id=ticket.pk, vector=vectors.to_bytes(vector))
     return True
 
 
