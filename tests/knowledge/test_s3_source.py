@@ -64,7 +64,8 @@ def titles(query: str) -> list[str]:
     return [p.title for p in get_backend().retrieve(query, k=5)]
 
 
-def test_full_sync_lists_every_page_and_reads_sidecars(s3, monkeypatch):
+def test_full_sync_lists_every_page_and_reads_sidecars(s3, monkeypatch, settings):
+    settings.KB_PUBLIC_BASE_URL = ""  # the object's own URI (make run's .env sets a base URL)
     monkeypatch.setattr(s3_source, "LIST_PAGE_SIZE", 2)
     for n in range(5):
         put(s3, f"kb/article-{n}.md", f"# Article {n}\n\nTopic number{n} explained.\n")
