@@ -6,9 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Tests need a key but never a real one; everything else comes from the environment/.env.
-# Servers the tests start speak plain HTTP on loopback: no redirect to HTTPS.
-TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret} DEBUG=false SECURE_SSL_REDIRECT=false
+# Tests need a key but never a real one; everything else comes from the environment, never from
+# the development .env `make run` writes (ENV_FILE empty). Servers the tests start speak plain
+# HTTP on loopback: no redirect to HTTPS.
+TEST_ENV := ENV_FILE= SECRET_KEY=$${SECRET_KEY:-test-only-secret} DEBUG=false SECURE_SSL_REDIRECT=false
 
 .DEFAULT_GOAL := help
 
