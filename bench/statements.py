@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--show", action="store_true", help="print the last request's SQL")
     parser.add_argument(
+        "--profile-out",
+        metavar="FILE",
+        help="with --profile, also write the profile to FILE (pstats format, for callers/callees)",
+    )
+    parser.add_argument(
         "--profile",
         type=int,
         default=0,
@@ -174,6 +179,8 @@ def count(key: str, args: argparse.Namespace, root: Path) -> dict:
     if args.show:
         for sql in last:
             print(sql[:300], file=sys.stderr)
+    if profiler and args.profile_out:
+        profiler.dump_stats(args.profile_out)
     if profiler:
         for order in ("tottime", "cumulative"):
             pstats.Stats(profiler, stream=sys.stderr).sort_stats(order).print_stats(args.profile)

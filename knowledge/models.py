@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import F
 from django.utils import timezone
 
+from helpdesk.api.compiled import CompiledRead
+
 
 class Article(models.Model):
     """One source document of the knowledge base (a file in a folder or an S3 object)."""
@@ -152,9 +154,10 @@ class KnowledgeState(models.Model):
 
     @classmethod
     def current(cls) -> tuple[int, str]:
-        """(generation, revision) of the KB as last changed by a sync; (0, "") before any."""
-        state = cls.objects.filter(pk=1).values_list("generation", "revision").first()
-        return state or (0, "")
+        """(generation, revision) of the KB as last changed by a sync; (0, "") before any.
+        Read on every retrieval: a compiled read (its SQL built once per process)."""
+        rows = _current_state.rows()
+        return (rows[0]["generation"], rows[0]["revision"]) if rows else (0, "")
 
     @classmethod
     def bump(cls) -> None:
@@ -163,3 +166,10 @@ class KnowledgeState(models.Model):
         updated = cls.objects.filter(pk=1).update(generation=F("generation") + 1, revision=revision)
         if not updated:
             cls.objects.create(pk=1, generation=1, revision=revision)
+
+
+def _current_state_read():
+    return KnowledgeState.objects.filter(pk=1).values("generation", "revision")[:1]
+
+
+_current_state = CompiledRead(_current_state_read)
