@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils import timezone
 
 from helpdesk.api.exceptions import KnowledgeBackendUnavailable
-from helpdesk.deadline import DeadlineExceeded, call_within
+from helpdesk.deadline import DeadlineExceeded, start, wait
 from knowledge.backends.base import Passage, get_backend
 from knowledge.models import SyncJob
 
@@ -27,15 +30,48 @@ def kb_retrieve(
     at the deadline. Bedrock's socket timeouts and retries are sized from the same deadline, so
     the abandoned call ends soon after too.
     """
+    return kb_retrieval_start(query, k=k, filters=filters).result()
+
+
+@dataclass
+class PendingRetrieval:
+    """A search started in a worker (`kb_retrieval_start`); `result()` waits for its passages
+    within what is left of the deadline, which runs from the start."""
+
+    future: Future
+    started: float
+    seconds: float
+    backend: str
+    remote: bool  # a network call (Bedrock): never awaited inside a database transaction
+
+    def result(self) -> list[Passage]:
+        remaining = self.seconds - (time.monotonic() - self.started)
+        try:
+            return wait(self.future, seconds=remaining, what="KB retrieval")
+        except DeadlineExceeded as exc:
+            raise _unavailable(self.backend, self.seconds) from exc
+
+
+def kb_retrieval_start(
+    query: TicketQuery | str, *, k: int, filters: dict[str, Any] | None = None
+) -> PendingRetrieval:
+    """`kb_retrieve` in two steps, so the caller can do other work (its own database reads)
+    while the search runs: the database part now, the search started in a worker."""
     backend = get_backend()
     search = backend.retrieval(query, k=k, filters=filters)
     seconds = settings.KB_RETRIEVAL_DEADLINE_SECONDS
+    started = time.monotonic()
     try:
-        return call_within(search, seconds=seconds, what="KB retrieval")
+        future = start(search, what="KB retrieval")
     except DeadlineExceeded as exc:
-        raise KnowledgeBackendUnavailable(
-            f"The knowledge base ({backend.name}) did not answer within {seconds:g} s."
-        ) from exc
+        raise _unavailable(backend.name, seconds) from exc
+    return PendingRetrieval(future, started, seconds, backend.name, backend.remote)
+
+
+def _unavailable(backend: str, seconds: float) -> KnowledgeBackendUnavailable:
+    return KnowledgeBackendUnavailable(
+        f"The knowledge base ({backend}) did not answer within {seconds:g} s."
+    )
 
 
 def sync_job_running() -> SyncJob | None:

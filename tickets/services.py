@@ -32,7 +32,7 @@ from helpdesk.models import ApiKey
 from helpdesk.reading import clean_message
 from knowledge.backends.base import Passage, get_backend
 from knowledge.query import CUSTOMER, TicketQuery, Turn
-from knowledge.selectors import kb_retrieve
+from knowledge.selectors import PendingRetrieval, kb_retrieval_start
 from tickets import mail
 from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
 from tickets.serializers import suggestion_json, ticket_json
@@ -98,7 +98,11 @@ def ticket_create(
     degraded: list[str] = []
     body_clean = clean_message(payload["body"])
     query = TicketQuery.of(subject=payload["subject"], turns=[Turn(CUSTOMER, body_clean)])
-    passages = _retrieve(query, payload.get("kb_filters"), degraded)
+    # The search runs in a worker while this thread resolves the customer and reads their
+    # history; a remote one (Bedrock) is awaited first, never inside the transaction.
+    passages = _retrieval_start(query, payload.get("kb_filters"), degraded)
+    if passages.remote:
+        passages = _Passages.ready(passages.get())
     try:
         with transaction.atomic():
             result = _create(
@@ -162,14 +166,51 @@ def _replay(record: IdempotencyRecord, fingerprint: str, *, with_customer: bool)
 
 
 def _retrieve(query: TicketQuery, filters: dict | None, degraded: list[str]) -> list[Passage]:
+    return _retrieval_start(query, filters, degraded).get()
+
+
+@dataclass
+class _Passages:
+    """Retrieval's answer for a ticket, started early (`_retrieval_start`) and read with
+    `get()`: the passages, or [] with `knowledge_base` added to `degraded` when it failed."""
+
+    pending: PendingRetrieval | None
+    degraded: list[str]
+    passages: list[Passage] | None = None
+
+    @classmethod
+    def ready(cls, passages: list[Passage]) -> _Passages:
+        return cls(None, [], passages)
+
+    @property
+    def remote(self) -> bool:
+        return self.pending is not None and self.pending.remote
+
+    def get(self) -> list[Passage]:
+        if self.passages is None:
+            passages = _degrading(self.pending.result, self.degraded)
+            self.passages = [] if passages is None else passages
+        return self.passages
+
+
+def _retrieval_start(query: TicketQuery, filters: dict | None, degraded: list[str]) -> _Passages:
+    pending = _degrading(
+        lambda: kb_retrieval_start(query, k=settings.KB_SUGGESTIONS, filters=filters), degraded
+    )
+    return _Passages(pending, degraded) if pending else _Passages.ready([])
+
+
+def _degrading(call, degraded: list[str]):
+    """`call()`, or None with `knowledge_base` added to `degraded` if it fails (a KB outage
+    degrades a ticket's answer, never fails the ticket)."""
     try:
-        return kb_retrieve(query, k=settings.KB_SUGGESTIONS, filters=filters)
+        return call()
     except HelpdeskError as exc:
         logger.warning("KB retrieval degraded: %s", exc)
     except Exception:
         logger.exception("KB retrieval failed")
     degraded.append("knowledge_base")
-    return []
+    return None
 
 
 def _resolve_customer(payload: dict[str, Any]) -> Customer:
@@ -204,7 +245,7 @@ def _resolve_order(payload: dict[str, Any], customer: Customer) -> Order | None:
 def _create(
     payload: dict[str, Any],
     body_clean: str,
-    passages: list[Passage],
+    pending: _Passages,
     degraded: list[str],
     *,
     actor: str,
@@ -216,6 +257,8 @@ def _create(
 ) -> TicketCreated:
     customer = _resolve_customer(payload)
     order = _resolve_order(payload, customer)
+    recent = _recent_interactions(customer, degraded) if with_customer else []
+    passages = pending.get()  # the search has run meanwhile
     triage = triage_read(payload, body_clean, passages)  # no query: written with the ticket
     ticket = Ticket.objects.create(
         customer=customer,
@@ -246,17 +289,6 @@ def _create(
     suggestions = _store_suggestions(ticket, passages, round=1, message=first)
     store_ticket_embedding(ticket)  # retrieval's query vector, for similar tickets
 
-    recent: list[InteractionRecord] = []
-    try:
-        if with_customer:
-            store = get_interaction_store()
-            recent = store.for_customer(customer.id, limit=RECENT_INTERACTIONS).items
-    except HelpdeskError as exc:  # the store said it is unavailable: expected, no traceback
-        logger.warning("Reading interactions failed: %s", exc)
-        degraded.append("interactions")
-    except Exception:
-        logger.exception("Reading interactions failed")
-        degraded.append("interactions")
     record = InteractionRecord(
         customer_id=customer.id,
         ticket_id=ticket.id,
@@ -279,6 +311,17 @@ def _create(
     body["triage"] = triage.answer
     body["degraded"] = sorted(set(degraded))
     return TicketCreated(201, body, queued=queued)
+
+
+def _recent_interactions(customer: Customer, degraded: list[str]) -> list[InteractionRecord]:
+    try:
+        return get_interaction_store().for_customer(customer.id, limit=RECENT_INTERACTIONS).items
+    except HelpdeskError as exc:  # the store said it is unavailable: expected, no traceback
+        logger.warning("Reading interactions failed: %s", exc)
+    except Exception:
+        logger.exception("Reading interactions failed")
+    degraded.append("interactions")
+    return []
 
 
 def _store_suggestions(
