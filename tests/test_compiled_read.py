@@ -108,3 +108,57 @@ def test_ticket_get_of_unknown_or_out_of_range_ids_is_none():
     assert selectors.ticket_get(ticket_id=987654) is None
     assert selectors.ticket_get(ticket_id=10**30) is None
     assert selectors.ticket_get(ticket_id=0) is None
+
+
+# --- CompiledInsert ---------------------------------------------------------------------------
+
+
+def test_compiled_insert_stores_what_bulk_create_would():
+    from helpdesk.api.compiled import CompiledInsert
+    from tickets.models import Suggestion
+
+    ticket = TicketFactory()
+    insert = CompiledInsert(Suggestion)
+    made = [
+        Suggestion(
+            ticket=ticket,
+            rank=rank,
+            score=1.5 / rank,
+            title=f"T{rank} ☕",
+            snippet="s",
+            backend="x",
+        )
+        for rank in (1, 2, 3)
+    ]
+
+    before = timezone.now()
+    returned = insert.insert(made)
+
+    assert returned is made
+    assert all(s.pk and not s._state.adding for s in made)
+    stored = {s.pk: s for s in Suggestion.objects.filter(ticket=ticket)}
+    # Primary keys come back in row order, each object with its own row.
+    assert [stored[s.pk].rank for s in made] == [1, 2, 3]
+    assert [stored[s.pk].title for s in made] == ["T1 ☕", "T2 ☕", "T3 ☕"]
+    assert stored[made[1].pk].score == pytest.approx(0.75)
+    # auto_now_add is set as the ORM sets it, on the object and in the row.
+    assert made[0].created_at >= before
+    assert stored[made[0].pk].created_at == made[0].created_at
+    assert stored[made[0].pk].round == 1  # a field's Python default, as the ORM writes it
+    assert stored[made[0].pk].superseded_at is None
+
+
+def test_compiled_insert_builds_its_sql_once_per_row_count(django_assert_num_queries):
+    from helpdesk.api.compiled import CompiledInsert
+    from triage.models import TicketEmbedding
+
+    insert = CompiledInsert(TicketEmbedding)  # primary key = the ticket: nothing returned
+    tickets = TicketFactory.create_batch(3)
+    with django_assert_num_queries(1):
+        insert.insert([TicketEmbedding(ticket=tickets[0], vector=b"\x01\x02")])
+    insert.insert([TicketEmbedding(ticket=tickets[1], vector=b"\x03")])
+    insert.insert([TicketEmbedding(ticket=tickets[2], vector=b"")])
+
+    assert len(insert._sql) == 1
+    assert bytes(TicketEmbedding.objects.get(ticket=tickets[1]).vector) == b"\x03"
+    assert insert.insert([]) == []

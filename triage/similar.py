@@ -23,6 +23,7 @@ stays small); bench/similar_bench.py measures it at 100k tickets.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ import numpy as np
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from helpdesk.api.compiled import CompiledInsert
 from knowledge.encoder import EMBED_DIM
 from triage import vectors
 from triage.similar_base import POSSIBLE_INCIDENT, PROBABLE_DUPLICATE
@@ -75,8 +77,15 @@ def store_cached_vector(ticket) -> bool:
     # The ticket row was inserted in this transaction a moment ago: nothing else can have stored
     # its embedding yet, so one INSERT (not ticket_embedding_store's savepoint + get_or_create,
     # four more statements on POST /tickets).
-    TicketEmbedding.objects.create(ticket_id=ticket.pk, vector=vectors.to_bytes(vector))
+    embedding = TicketEmbedding(ticket_id=ticket.pk, vector=vectors.to_bytes(vector))
+    _insert_embedding(TicketEmbedding).insert([embedding])
     return True
+
+
+@functools.cache
+def _insert_embedding(model) -> CompiledInsert:
+    """The ingest INSERT of an embedding, its SQL built once per process."""
+    return CompiledInsert(model)
 
 
 def ticket_vector(ticket) -> np.ndarray:

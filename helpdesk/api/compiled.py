@@ -138,3 +138,55 @@ class CompiledRead:
             )
         names = tuple(query.selected)  # set by .values() on Django 5.2, which these reads use
         return _Compiled(sql=sql, slots=tuple(slots), compiler=compiler, names=names)
+
+
+class CompiledInsert:
+    """A multi-row INSERT of new `model` rows whose SQL is built once per process, database
+    and row count, for the rows `POST /tickets` writes every time (its five suggestions, its
+    embedding). Every concrete field is written (an auto primary key excepted), each value
+    through the field's own `pre_save` (`auto_now_add` is set on the object) and
+    `get_db_prep_save`, as `bulk_create` does; an auto primary key comes back through RETURNING
+    into each object's `pk`, in row order (as `bulk_create` reads it). No signals, no conflict
+    handling: an IntegrityError is the caller's, as with `bulk_create`."""
+
+    def __init__(self, model) -> None:
+        self._model = model
+        pk = model._meta.pk
+        auto_pk = pk.get_internal_type() in {"AutoField", "BigAutoField", "SmallAutoField"}
+        self._fields = tuple(f for f in model._meta.concrete_fields if not (auto_pk and f is pk))
+        self._returning = pk if auto_pk else None
+        self._sql: dict[Hashable, str] = {}
+
+    def insert(self, objs: list) -> list:
+        if not objs:
+            return objs
+        connection = connections[DEFAULT_DB_ALIAS]
+        key = (connection.vendor, len(objs))
+        sql = self._sql.get(key)
+        if sql is None:
+            sql = self._sql[key] = self._build(connection, len(objs))
+        params = []
+        for obj in objs:
+            for field in self._fields:
+                value = field.pre_save(obj, add=True)
+                params.append(field.get_db_prep_save(value, connection))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            returned = cursor.fetchall() if self._returning is not None else ()
+        for obj, row in zip(objs, returned, strict=False):
+            obj.pk = row[0]
+        for obj in objs:
+            obj._state.adding = False
+            obj._state.db = DEFAULT_DB_ALIAS
+        return objs
+
+    def _build(self, connection, rows: int) -> str:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(f.column) for f in self._fields)
+        row = "(" + ", ".join(["%s"] * len(self._fields)) + ")"
+        sql = f"INSERT INTO {quote(self._model._meta.db_table)} ({columns}) VALUES " + ", ".join(
+            [row] * rows
+        )
+        if self._returning is not None:
+            sql += f" RETURNING {quote(self._returning.column)}"
+        return sql
