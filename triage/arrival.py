@@ -88,6 +88,7 @@ def _answer(status: str, reason: str = "", **fields: Any) -> dict[str, Any]:
         "threshold": settings.TRIAGE_APPLY_THRESHOLD,
         "model": None,
         "language": None,
+        "language_note": "",
         "sentiment": None,
         "suggestions_note": "",
         "priority_rule": "",
@@ -100,11 +101,13 @@ def _read(payload: dict[str, Any], body_clean: str, passages: list, priority: st
 
     subject = payload["subject"]
     words = f"{subject}\n{body_clean or payload['body']}"
-    language = reading.detect_language(words)
+    read = reading.read_language(words)
+    language = read.code
     sentiment = reading.sentiment_of(words)
     answer = _predict(ticket_text(subject, body_clean or payload["body"]))
     category = answer.pop("_category", None)
     answer["language"] = language or None
+    answer["language_note"] = read.note
     answer["sentiment"] = (
         {"label": sentiment.label, "score": sentiment.score} if sentiment is not None else None
     )
@@ -228,25 +231,24 @@ def query_vector(text: str):
 
 
 _kb_language: tuple[str, str] | None = None  # (KB revision, language)
+KB_TITLES = 50
 
 
 def kb_language() -> str:
-    """The language most of the KB's article titles are in ("" when unknown), once per KB
-    revision."""
+    """The language of the KB's article titles ("" when not told), detected once per KB
+    revision (knowledge.selectors.kb_revision: no query per ticket) on the first KB_TITLES
+    titles read as one text (one by one, most titles are too short to tell)."""
     global _kb_language
-    from knowledge.models import Article, KnowledgeState
+    from knowledge.models import Article
+    from knowledge.selectors import kb_revision
     from triage import reading
 
-    _, revision = KnowledgeState.current()
-    if _kb_language is not None and _kb_language[0] == revision:
-        return _kb_language[1]
-    titles = list(Article.objects.order_by("pk").values_list("title", flat=True)[:50])
-    counts: dict[str, int] = {}
-    for title in titles:
-        code = reading.detect_language(title)
-        if code:
-            counts[code] = counts.get(code, 0) + 1
-    language = max(counts, key=counts.get) if counts else ""
+    revision = kb_revision()
+    cached = _kb_language
+    if cached is not None and cached[0] == revision:
+        return cached[1]
+    titles = Article.objects.order_by("pk").values_list("title", flat=True)[:KB_TITLES]
+    language = reading.detect_language(".\n".join(titles))
     _kb_language = (revision, language)
     return language
 

@@ -36,6 +36,11 @@ class TriageOutput(serializers.Serializer):
     threshold = serializers.FloatField(help_text="TRIAGE_APPLY_THRESHOLD.")
     model = serializers.IntegerField(allow_null=True, help_text="The model's generation.")
     language = serializers.CharField(allow_null=True, help_text="ISO 639-1 code, if detected.")
+    language_note = serializers.CharField(
+        allow_blank=True,
+        help_text="Why `language` is null: too short to tell (fewer than 3 words or 15 "
+        "letters), no language clear, or detection not installed.",
+    )
     sentiment = SentimentOutput(allow_null=True)
     suggestions_note = serializers.CharField(
         allow_blank=True,
