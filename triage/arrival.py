@@ -8,8 +8,11 @@ INSERT):
 - at or above TRIAGE_APPLY_THRESHOLD applies the category (source `model`) and its default
   priority (unless the request set one) and default assignee, as an agent's PATCH would;
   below it the prediction is only shown (left for an agent);
+- never applies a category to a ticket in a language the model's training texts do not cover
+  (the model records them; shown as `suggested` with both languages in the reason);
 - raises the priority to at least `high` when the sentiment score is at or below
-  TRIAGE_NEGATIVE_SENTIMENT (the priority rule; never lowers it);
+  TRIAGE_NEGATIVE_SENTIMENT (the priority rule; never lowers it); a ticket detected in another
+  language than English has no sentiment (VADER is an English lexicon);
 - keeps the decision on the ticket (Ticket.triage) for GET /triage/metrics.
 
 Never fails a ticket: any error in triage is logged and answered as status `error`.
@@ -90,6 +93,7 @@ def _answer(status: str, reason: str = "", **fields: Any) -> dict[str, Any]:
         "language": None,
         "language_note": "",
         "sentiment": None,
+        "sentiment_note": "",
         "suggestions_note": "",
         "priority_rule": "",
         **fields,
@@ -104,13 +108,20 @@ def _read(payload: dict[str, Any], body_clean: str, passages: list, priority: st
     read = reading.read_language(words)
     language = read.code
     sentiment = reading.sentiment_of(words)
-    answer = _predict(ticket_text(subject, body_clean or payload["body"]))
+    sentiment_note = ""
+    if sentiment is not None and language and language not in reading.SENTIMENT_LANGUAGES:
+        # VADER is an English lexicon: on other languages its score says nothing (and must
+        # not raise the priority).
+        sentiment = None
+        sentiment_note = f"not scored: the ticket is in {language!r}, VADER reads English only"
+    answer = _predict(ticket_text(subject, body_clean or payload["body"]), language)
     category = answer.pop("_category", None)
     answer["language"] = language or None
     answer["language_note"] = read.note
     answer["sentiment"] = (
         {"label": sentiment.label, "score": sentiment.score} if sentiment is not None else None
     )
+    answer["sentiment_note"] = sentiment_note
     if not passages and language:
         kb = kb_language()
         if kb and kb != language:
@@ -158,8 +169,9 @@ def _decision(answer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _predict(text: str) -> dict[str, Any]:
-    """The model's answer for `text` (status, category, confidence, alternatives)."""
+def _predict(text: str, language: str = "") -> dict[str, Any]:
+    """The model's answer for `text` (status, category, confidence, alternatives); in
+    `language` (detected, "" when not told)."""
     try:
         import numpy as np  # noqa: F401  (absent on the Lambda)
 
@@ -207,6 +219,21 @@ def _predict(text: str) -> dict[str, Any]:
             **fields,
         )
     fields.update(category=category.name, category_id=category.pk, _category=category)
+    covered = classifier.covered_languages()
+    if language and covered and language not in covered:
+        # The labels are in another language: the model has not seen a ticket like this one,
+        # whatever its confidence says. Shown, never applied.
+        trained = ", ".join(
+            f"{code!r} ({share:.0%})"
+            for code, share in classifier.languages.items()
+            if code in covered
+        )
+        return _answer(
+            SUGGESTED,
+            f"the ticket is in {language!r}, the categories were learned from tickets in "
+            f"{trained}: left for an agent",
+            **fields,
+        )
     threshold = settings.TRIAGE_APPLY_THRESHOLD
     if threshold < 1 and prediction.confidence >= threshold:  # 1: never applied
         return _answer(APPLIED, f"confidence ≥ {threshold}", applied=True, **fields)

@@ -55,6 +55,11 @@ class Prediction:
         return self.label is None
 
 
+# A language counts as covered by the labels when at least this share of the training texts
+# whose language was told are in it.
+COVERED_SHARE = 0.1
+
+
 def check_labels(labels: list[str], *, oos_label: str | None = None) -> None:
     counts: dict[str, int] = {}
     for label in labels:
@@ -163,8 +168,12 @@ class TriageClassifier:
         *,
         oos_label: str | None = None,
         report: dict | None = None,
+        languages: dict[str, float] | None = None,
     ) -> None:
         self.labels = labels
+        # Share of each language among the training texts whose language was told (set by
+        # triage.services at training; None: a model stored before languages were recorded).
+        self.languages = languages
         self.parts = parts
         self.weights = weights
         self.threshold = threshold
@@ -213,6 +222,12 @@ class TriageClassifier:
         parts = _fit_parts(embeddings, texts, y, seed=seed)
         return cls(names, parts, weights, threshold, oos_label=oos_label, report=report)
 
+    def covered_languages(self) -> set[str] | None:
+        """The languages the training texts cover (None: not recorded, unknown)."""
+        if self.languages is None:
+            return None
+        return {code for code, share in self.languages.items() if share >= COVERED_SHARE}
+
     # -- inference -------------------------------------------------------------------------
     def probabilities(self, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
         views = self.parts.views(np.asarray(embeddings, dtype=np.float32), texts, len(self.labels))
@@ -244,6 +259,7 @@ class TriageClassifier:
             "oos_label": self.oos_label,
             "threshold": self.threshold,
             "report": self.report,
+            "languages": self.languages,
             "grams": p.lexicon.state()["grams"],
         }
         buffer = io.BytesIO()
@@ -296,6 +312,7 @@ class TriageClassifier:
             float(meta["threshold"]),
             oos_label=meta.get("oos_label"),
             report=meta.get("report"),
+            languages=meta.get("languages"),
         )
 
 

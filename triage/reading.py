@@ -30,6 +30,7 @@ MIN_LETTERS = 15
 MIN_CONFIDENCE = 0.5  # lingua's confidence in the best language
 TOO_SHORT = f"too short to tell (fewer than {MIN_WORDS} words or {MIN_LETTERS} letters)"
 UNCLEAR = f"no language is clear (best below confidence {MIN_CONFIDENCE})"
+SENTIMENT_LANGUAGES = ("en",)  # VADER's lexicon
 POSITIVE_AT = 0.05
 NEGATIVE_AT = -0.05
 
@@ -113,6 +114,19 @@ def read_language(text: str) -> LanguageRead:
     if not values or values[0].value < MIN_CONFIDENCE:
         return LanguageRead("", UNCLEAR)
     return LanguageRead(values[0].language.iso_code_639_1.name.lower())
+
+
+def text_languages(texts: list[str]) -> dict[str, float]:
+    """Share of each language among `texts` whose language is told, most first ({} when none
+    is, or detection is not installed): what a triage model records of its training texts."""
+    counts: dict[str, int] = {}
+    for text in texts:
+        code = read_language(text).code
+        if code:
+            counts[code] = counts.get(code, 0) + 1
+    told = sum(counts.values())
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    return {code: round(n / told, 4) for code, n in ranked}
 
 
 def detect_language(text: str) -> str:

@@ -41,7 +41,14 @@ class TriageOutput(serializers.Serializer):
         help_text="Why `language` is null: too short to tell (fewer than 3 words or 15 "
         "letters), no language clear, or detection not installed.",
     )
-    sentiment = SentimentOutput(allow_null=True)
+    sentiment = SentimentOutput(
+        allow_null=True, help_text="null when not scored (see `sentiment_note`)."
+    )
+    sentiment_note = serializers.CharField(
+        allow_blank=True,
+        help_text="Why `sentiment` is null for a ticket detected in another language than "
+        "English (VADER reads English only).",
+    )
     suggestions_note = serializers.CharField(
         allow_blank=True,
         help_text="Why no suggestion came back, when the ticket's language is not the KB's.",
