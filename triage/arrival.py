@@ -204,10 +204,24 @@ def _predict(text: str, language: str = "") -> dict[str, Any]:
         "confidence": prediction.confidence,
         "_label": best_label,
     }
+    # A ticket in a language the labels do not cover: the model has not seen one like it,
+    # whatever its confidence says. Never applied; the reason names both languages.
+    foreign = ""
+    covered = classifier.covered_languages()
+    if language and covered and language not in covered:
+        trained = ", ".join(
+            f"{code!r} ({share:.0%})"
+            for code, share in classifier.languages.items()
+            if code in covered
+        )
+        foreign = (
+            f"the ticket is in {language!r}, the categories were learned from tickets in {trained}"
+        )
     if prediction.out_of_scope:
         return _answer(
             OUT_OF_SCOPE,
-            f"none of the categories fits (best {best_label!r} at {prediction.confidence}, "
+            (f"{foreign}; " if foreign else "")
+            + f"none of the categories fits (best {best_label!r} at {prediction.confidence}, "
             f"below the model's abstain threshold {classifier.threshold:.3f})",
             **fields,
         )
@@ -219,21 +233,8 @@ def _predict(text: str, language: str = "") -> dict[str, Any]:
             **fields,
         )
     fields.update(category=category.name, category_id=category.pk, _category=category)
-    covered = classifier.covered_languages()
-    if language and covered and language not in covered:
-        # The labels are in another language: the model has not seen a ticket like this one,
-        # whatever its confidence says. Shown, never applied.
-        trained = ", ".join(
-            f"{code!r} ({share:.0%})"
-            for code, share in classifier.languages.items()
-            if code in covered
-        )
-        return _answer(
-            SUGGESTED,
-            f"the ticket is in {language!r}, the categories were learned from tickets in "
-            f"{trained}: left for an agent",
-            **fields,
-        )
+    if foreign:
+        return _answer(SUGGESTED, f"{foreign}: left for an agent", **fields)
     threshold = settings.TRIAGE_APPLY_THRESHOLD
     if threshold < 1 and prediction.confidence >= threshold:  # 1: never applied
         return _answer(APPLIED, f"confidence ≥ {threshold}", applied=True, **fields)

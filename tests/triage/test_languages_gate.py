@@ -59,7 +59,8 @@ def test_a_ticket_in_another_language_is_suggested_never_applied(api, demo, tick
     answer = post(api, *ticket)
     triage = answer["triage"]
     assert triage["language"] == language
-    assert triage["status"] == "suggested" and triage["applied"] is False
+    # Suggested; or out of scope when the model abstains as well (no category is shown then).
+    assert triage["status"] in {"suggested", "out_of_scope"} and triage["applied"] is False
     assert f"'{language}'" in triage["reason"] and "'en'" in triage["reason"]
     ticket_row = Ticket.objects.get(pk=answer["ticket"]["id"])
     assert ticket_row.category_id is None  # no category, so no default priority or assignee
@@ -92,3 +93,21 @@ def test_a_model_stored_before_languages_were_recorded_keeps_todays_behaviour(ap
     triage = post(api, *SPANISH)["triage"]
     assert triage["language"] == "es"
     assert "'es'" not in triage["reason"]  # no language gate: decided on confidence as before
+
+
+@pytest.mark.parametrize(("ticket", "language"), [(SPANISH, "es"), (GERMAN, "de")])
+def test_a_confident_prediction_in_another_language_is_only_suggested(api, demo, ticket, language):
+    """The model made never to abstain (threshold 0): its best category for the ticket is
+    still shown, not applied, whatever its confidence."""
+    model = TriageClassifier.from_bytes(bytes(demo.blob))
+    model.threshold = 0.0
+    TriageModel.objects.filter(pk=demo.pk).update(blob=model.to_bytes(), revision="no-abstain")
+    from triage.services import forget_current
+
+    forget_current()
+    answer = post(api, *ticket)
+    triage = answer["triage"]
+    assert triage["status"] == "suggested" and triage["category"] is not None
+    assert triage["applied"] is False and triage["reason"].endswith("left for an agent")
+    assert f"'{language}'" in triage["reason"] and "'en'" in triage["reason"]
+    assert Ticket.objects.get(pk=answer["ticket"]["id"]).category_id is None
