@@ -13,7 +13,7 @@ from django.utils import timezone
 from helpdesk.api.exceptions import KnowledgeBackendUnavailable
 from helpdesk.deadline import DeadlineExceeded, start, wait
 from knowledge.backends.base import Passage, get_backend
-from knowledge.models import SyncJob
+from knowledge.models import KnowledgeState, SyncJob
 
 if TYPE_CHECKING:
     from knowledge.query import TicketQuery
@@ -72,6 +72,31 @@ def _unavailable(backend: str, seconds: float) -> KnowledgeBackendUnavailable:
     return KnowledgeBackendUnavailable(
         f"The knowledge base ({backend}) did not answer within {seconds:g} s."
     )
+
+
+# How long a process trusts the KB revision it read when its backend keeps no index in memory
+# (Bedrock): a sync elsewhere is seen within this.
+REVISION_RECHECK_SECONDS = 30.0
+_revision_read: tuple[float, str] | None = None  # (monotonic time, revision)
+
+
+def kb_revision() -> str:
+    """The KB's revision (KnowledgeState; a fresh token per sync that changed the index) as
+    this process knows it, for whatever is cached per KB generation, without a query per
+    request: the local backend's in-memory index's (every retrieval re-reads it, and rebuilds
+    the index when a sync changed it); for a backend with no index here (Bedrock, whose
+    ingestion bumps KnowledgeState when it succeeds), KnowledgeState read at most once per
+    REVISION_RECHECK_SECONDS."""
+    global _revision_read
+    known = getattr(get_backend(), "known_revision", None)
+    revision = known() if known is not None else None
+    if revision is not None:
+        return revision
+    now = time.monotonic()
+    read = _revision_read
+    if read is None or now - read[0] >= REVISION_RECHECK_SECONDS:
+        read = _revision_read = (now, KnowledgeState.current()[1])
+    return read[1]
 
 
 def sync_job_running() -> SyncJob | None:

@@ -8,8 +8,11 @@ INSERT):
 - at or above TRIAGE_APPLY_THRESHOLD applies the category (source `model`) and its default
   priority (unless the request set one) and default assignee, as an agent's PATCH would;
   below it the prediction is only shown (left for an agent);
+- never applies a category to a ticket in a language the model's training texts do not cover
+  (the model records them; shown as `suggested` with both languages in the reason);
 - raises the priority to at least `high` when the sentiment score is at or below
-  TRIAGE_NEGATIVE_SENTIMENT (the priority rule; never lowers it);
+  TRIAGE_NEGATIVE_SENTIMENT (the priority rule; never lowers it); a ticket detected in another
+  language than English has no sentiment (VADER is an English lexicon);
 - keeps the decision on the ticket (Ticket.triage) for GET /triage/metrics.
 
 Never fails a ticket: any error in triage is logged and answered as status `error`.
@@ -88,7 +91,9 @@ def _answer(status: str, reason: str = "", **fields: Any) -> dict[str, Any]:
         "threshold": settings.TRIAGE_APPLY_THRESHOLD,
         "model": None,
         "language": None,
+        "language_note": "",
         "sentiment": None,
+        "sentiment_note": "",
         "suggestions_note": "",
         "priority_rule": "",
         **fields,
@@ -100,14 +105,23 @@ def _read(payload: dict[str, Any], body_clean: str, passages: list, priority: st
 
     subject = payload["subject"]
     words = f"{subject}\n{body_clean or payload['body']}"
-    language = reading.detect_language(words)
+    read = reading.read_language(words)
+    language = read.code
     sentiment = reading.sentiment_of(words)
-    answer = _predict(ticket_text(subject, body_clean or payload["body"]))
+    sentiment_note = ""
+    if sentiment is not None and language and language not in reading.SENTIMENT_LANGUAGES:
+        # VADER is an English lexicon: on other languages its score says nothing (and must
+        # not raise the priority).
+        sentiment = None
+        sentiment_note = f"not scored: the ticket is in {language!r}, VADER reads English only"
+    answer = _predict(ticket_text(subject, body_clean or payload["body"]), language)
     category = answer.pop("_category", None)
     answer["language"] = language or None
+    answer["language_note"] = read.note
     answer["sentiment"] = (
         {"label": sentiment.label, "score": sentiment.score} if sentiment is not None else None
     )
+    answer["sentiment_note"] = sentiment_note
     if not passages and language:
         kb = kb_language()
         if kb and kb != language:
@@ -155,8 +169,9 @@ def _decision(answer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _predict(text: str) -> dict[str, Any]:
-    """The model's answer for `text` (status, category, confidence, alternatives)."""
+def _predict(text: str, language: str = "") -> dict[str, Any]:
+    """The model's answer for `text` (status, category, confidence, alternatives); in
+    `language` (detected, "" when not told)."""
     try:
         import numpy as np  # noqa: F401  (absent on the Lambda)
 
@@ -189,10 +204,24 @@ def _predict(text: str) -> dict[str, Any]:
         "confidence": prediction.confidence,
         "_label": best_label,
     }
+    # A ticket in a language the labels do not cover: the model has not seen one like it,
+    # whatever its confidence says. Never applied; the reason names both languages.
+    foreign = ""
+    covered = classifier.covered_languages()
+    if language and covered and language not in covered:
+        trained = ", ".join(
+            f"{code!r} ({share:.0%})"
+            for code, share in classifier.languages.items()
+            if code in covered
+        )
+        foreign = (
+            f"the ticket is in {language!r}, the categories were learned from tickets in {trained}"
+        )
     if prediction.out_of_scope:
         return _answer(
             OUT_OF_SCOPE,
-            f"none of the categories fits (best {best_label!r} at {prediction.confidence}, "
+            (f"{foreign}; " if foreign else "")
+            + f"none of the categories fits (best {best_label!r} at {prediction.confidence}, "
             f"below the model's abstain threshold {classifier.threshold:.3f})",
             **fields,
         )
@@ -204,6 +233,8 @@ def _predict(text: str) -> dict[str, Any]:
             **fields,
         )
     fields.update(category=category.name, category_id=category.pk, _category=category)
+    if foreign:
+        return _answer(SUGGESTED, f"{foreign}: left for an agent", **fields)
     threshold = settings.TRIAGE_APPLY_THRESHOLD
     if threshold < 1 and prediction.confidence >= threshold:  # 1: never applied
         return _answer(APPLIED, f"confidence ≥ {threshold}", applied=True, **fields)
@@ -228,25 +259,24 @@ def query_vector(text: str):
 
 
 _kb_language: tuple[str, str] | None = None  # (KB revision, language)
+KB_TITLES = 50
 
 
 def kb_language() -> str:
-    """The language most of the KB's article titles are in ("" when unknown), once per KB
-    revision."""
+    """The language of the KB's article titles ("" when not told), detected once per KB
+    revision (knowledge.selectors.kb_revision: no query per ticket) on the first KB_TITLES
+    titles read as one text (one by one, most titles are too short to tell)."""
     global _kb_language
-    from knowledge.models import Article, KnowledgeState
+    from knowledge.models import Article
+    from knowledge.selectors import kb_revision
     from triage import reading
 
-    _, revision = KnowledgeState.current()
-    if _kb_language is not None and _kb_language[0] == revision:
-        return _kb_language[1]
-    titles = list(Article.objects.order_by("pk").values_list("title", flat=True)[:50])
-    counts: dict[str, int] = {}
-    for title in titles:
-        code = reading.detect_language(title)
-        if code:
-            counts[code] = counts.get(code, 0) + 1
-    language = max(counts, key=counts.get) if counts else ""
+    revision = kb_revision()
+    cached = _kb_language
+    if cached is not None and cached[0] == revision:
+        return cached[1]
+    titles = Article.objects.order_by("pk").values_list("title", flat=True)[:KB_TITLES]
+    language = reading.detect_language(".\n".join(titles))
     _kb_language = (revision, language)
     return language
 

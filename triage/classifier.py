@@ -9,12 +9,16 @@ Three views of a text, combined log-linearly:
     score(c) = a·log p_emb(c) + b·log p_lex(c) + g·near(c) + d;  p = softmax(score)
 
 (a, b, g) are fitted by log-loss on out-of-fold predictions (so they are the temperature too:
-the confidence is calibrated on texts the models did not see). The abstain threshold comes
-from the same folds, with some categories held back from each fold's training: their texts
-play the out-of-scope tickets (the training data has none, as a helpdesk's labels have none),
-and a training label for out-of-scope (CLINC's `oos`) counts as out-of-scope too. The
-threshold maximises in-scope accuracy + out-of-scope recall on those folds. Nothing is tuned on
-a test set.
+the confidence is calibrated on texts the models did not see), then scaled down by at most as
+much as a standard-normal prior on the scores asks (`_shrink`): with a handful of examples per
+category the out-of-fold rows are few and separable, and the unregularised fit makes the
+temperature far too sharp (seed_demo, 6 per category: leave-one-out mean confidence 0.79 for
+an accuracy of 0.63); with hundreds of rows the prior weighs almost nothing. The abstain
+threshold comes from the same folds, with some categories held back from each fold's
+training: their texts play the out-of-scope tickets (the training data has none, as a
+helpdesk's labels have none), and a training label for out-of-scope (CLINC's `oos`) counts as
+out-of-scope too. The threshold maximises in-scope accuracy + out-of-scope recall on those
+folds. Nothing is tuned on a test set.
 
 Inference is numpy only: a few small matrix products (≈ 0.3 ms for 150 categories and 18k
 examples). Training is numpy too (L-BFGS), seconds to a couple of minutes on 2 cores.
@@ -38,6 +42,9 @@ LEX_ITERATIONS = 60
 NEAR_PER_LABEL = 50  # examples kept per category for `near`: bounds the per-ticket cost
 OOS_RECALL = 0.5  # the operating point: abstain on at least this share of out-of-fold unknowns
 MIN_EXAMPLES_PER_LABEL = 2
+# The standard-normal prior on the combined scores that keeps a small training set's fitted
+# temperature honest (_shrink); a unit prior, not tuned (bench/triage_calibration.py, TRIAGE.md).
+WEIGHT_PRIOR = 1.0
 
 
 class TrainingError(ValueError):
@@ -53,6 +60,11 @@ class Prediction:
     @property
     def out_of_scope(self) -> bool:
         return self.label is None
+
+
+# A language counts as covered by the labels when at least this share of the training texts
+# whose language was told are in it.
+COVERED_SHARE = 0.1
 
 
 def check_labels(labels: list[str], *, oos_label: str | None = None) -> None:
@@ -122,11 +134,13 @@ def _combine(views: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(views[0]), score, -np.inf)
 
 
-def _fit_weights(views: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """(a, b, g, d=0) minimising the log-loss of softmax(score) on out-of-fold rows."""
+def _fit_weights(views: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """(a, b, g, d=0) minimising the log-loss of softmax(score) on out-of-fold rows, scaled by
+    `_shrink` (returned too)."""
     finite = np.isfinite(views[0][np.arange(len(y)), y])
     views, y = views[:, finite], y[finite]
     safe = np.where(np.isfinite(views), views, -1e4).astype(np.float64)
+    prior = WEIGHT_PRIOR / max(1, len(y))
 
     def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
         score = theta[0] * safe[0] + theta[1] * safe[1] + theta[2] * safe[2]
@@ -139,7 +153,31 @@ def _fit_weights(views: np.ndarray, y: np.ndarray) -> np.ndarray:
 
     theta = lbfgs(fun, np.array([1.0, 0.5, 5.0]), max_iter=100)
     theta = np.maximum(theta, 0)  # each view may only add evidence
-    return np.array([theta[0], theta[1], theta[2], 0.0])
+    scale = _shrink(safe, np.isfinite(views[0]), y, theta, prior)
+    theta = theta * scale
+    return np.array([theta[0], theta[1], theta[2], 0.0]), scale
+
+
+def _shrink(
+    safe: np.ndarray, finite: np.ndarray, y: np.ndarray, theta: np.ndarray, prior: float
+) -> float:
+    """The scale s in (0, 1] of the fitted weights (their mix, so the ranking, unchanged) that
+    minimises the out-of-fold log-loss of s·score plus a standard-normal prior on the scores
+    (½·s²·their variance across a row's categories, averaged over rows) weighted 1/rows: on a
+    few dozen rows the fitted weights can separate them perfectly and grow without bound (an
+    overconfident temperature); on hundreds the prior weighs little and on thousands nothing."""
+    if not prior or not theta.any():
+        return 1.0
+    rows = np.arange(len(y))
+    score = theta[0] * safe[0] + theta[1] * safe[1] + theta[2] * safe[2]
+    spread = np.where(finite, score, np.nan)
+    variance = float(np.nanmean(np.nanvar(spread, axis=1)))
+    best, best_loss = 1.0, np.inf
+    for scale in np.geomspace(0.02, 1.0, 80):
+        loss = -log_softmax(scale * score)[rows, y].mean() + 0.5 * prior * scale**2 * variance
+        if loss < best_loss:
+            best, best_loss = float(scale), loss
+    return best
 
 
 def _choose_threshold(
@@ -163,8 +201,12 @@ class TriageClassifier:
         *,
         oos_label: str | None = None,
         report: dict | None = None,
+        languages: dict[str, float] | None = None,
     ) -> None:
         self.labels = labels
+        # Share of each language among the training texts whose language was told (set by
+        # triage.services at training; None: a model stored before languages were recorded).
+        self.languages = languages
         self.parts = parts
         self.weights = weights
         self.threshold = threshold
@@ -192,7 +234,7 @@ class TriageClassifier:
         oos_id = index.get(oos_label) if oos_label else None
         views, oof_oos = _out_of_fold(embeddings, texts, y, len(names), oos_id, seed)
         in_scope = ~oof_oos
-        weights = _fit_weights(views, y)
+        weights, scale = _fit_weights(views, y)
         probs = _probabilities(_combine(views, weights))
         confidence, top = _in_scope_top(probs, oos_id)
         correct = top == y
@@ -202,6 +244,7 @@ class TriageClassifier:
             "n_labels": len(names),
             "folds": FOLDS,
             "weights": [round(float(w), 4) for w in weights],
+            "weight_scale": round(scale, 4),
             "threshold": round(threshold, 4),
             "cv_in_scope_accuracy": round(
                 float((correct & (confidence >= threshold))[in_scope].mean()), 4
@@ -212,6 +255,12 @@ class TriageClassifier:
         }
         parts = _fit_parts(embeddings, texts, y, seed=seed)
         return cls(names, parts, weights, threshold, oos_label=oos_label, report=report)
+
+    def covered_languages(self) -> set[str] | None:
+        """The languages the training texts cover (None: not recorded, unknown)."""
+        if self.languages is None:
+            return None
+        return {code for code, share in self.languages.items() if share >= COVERED_SHARE}
 
     # -- inference -------------------------------------------------------------------------
     def probabilities(self, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
@@ -244,6 +293,7 @@ class TriageClassifier:
             "oos_label": self.oos_label,
             "threshold": self.threshold,
             "report": self.report,
+            "languages": self.languages,
             "grams": p.lexicon.state()["grams"],
         }
         buffer = io.BytesIO()
@@ -296,6 +346,7 @@ class TriageClassifier:
             float(meta["threshold"]),
             oos_label=meta.get("oos_label"),
             report=meta.get("report"),
+            languages=meta.get("languages"),
         )
 
 

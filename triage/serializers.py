@@ -36,7 +36,19 @@ class TriageOutput(serializers.Serializer):
     threshold = serializers.FloatField(help_text="TRIAGE_APPLY_THRESHOLD.")
     model = serializers.IntegerField(allow_null=True, help_text="The model's generation.")
     language = serializers.CharField(allow_null=True, help_text="ISO 639-1 code, if detected.")
-    sentiment = SentimentOutput(allow_null=True)
+    language_note = serializers.CharField(
+        allow_blank=True,
+        help_text="Why `language` is null: too short to tell (fewer than 3 words or 15 "
+        "letters), no language clear, or detection not installed.",
+    )
+    sentiment = SentimentOutput(
+        allow_null=True, help_text="null when not scored (see `sentiment_note`)."
+    )
+    sentiment_note = serializers.CharField(
+        allow_blank=True,
+        help_text="Why `sentiment` is null for a ticket detected in another language than "
+        "English (VADER reads English only).",
+    )
     suggestions_note = serializers.CharField(
         allow_blank=True,
         help_text="Why no suggestion came back, when the ticket's language is not the KB's.",

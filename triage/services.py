@@ -47,8 +47,14 @@ def training_examples() -> tuple[list[str], list[str], dict[str, int]]:
 def triage_model_train(*, texts: list[str], labels: list[str], ids: dict[str, int], embed):
     """Train on (texts, labels) and store the model as the current one. Raises TrainingError
     (nothing stored, the current model stays) for labels no model can come from."""
+    from triage.reading import language_available, text_languages
+
     check_labels(labels)  # before the encoder runs: bad labels cost nothing
     model = TriageClassifier.fit(texts, labels, embed(texts))
+    # The languages the labels cover: a ticket in another one is never applied (arrival).
+    if language_available():
+        model.languages = text_languages(texts)
+        model.report["languages"] = model.languages
     return triage_model_store(model=model, ids=ids, n_examples=len(texts))
 
 

@@ -32,7 +32,11 @@ Inputs each heuristic could break, each covered by tests/test_reading.py:
 - Sign-off: "Thanks for the refund, but the blender is still broken" (a closing word that opens a
   sentence stays); "Thank you, the replacement arrived. However …" as the second line (the
   library alone would cut here); "Kind regards,\\nJ. Okafor\\nSent from my iPhone" (initials and a
-  phone signature after the name still make one sign-off).
+  phone signature after the name still make one sign-off). Typed after the last sentence on
+  the same line ("Wie geht das? Viele Grüße, Lena"): "Saludos a tu equipo, el paquete llegó
+  roto" (a closing word opening a sentence that goes on), "I have two kettles. Yours broke."
+  (a lower-case word is not a name), "Where is it? Best Buy says …"
+  (tests/tickets/test_signoffs.py).
 - Quote: "On … wrote:" wrapped over two lines by Gmail; a bottom-posted answer below a ``>``
   quote (the words after the quote survive); a customer line that ends in ":" and mentions a
   date ("I ordered on 3 Dec 2026 at 10:02:") followed by their own list, which is not a quote.

@@ -25,8 +25,9 @@ def phrases(words: str) -> str:
     return "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in items)
 
 
-# Closing phrases: English plus the most common German, Spanish, French, Italian, Portuguese and
-# Dutch ones. Short on purpose; a sign-off is recognised by its shape (see _signoff_start).
+# Closing phrases: English plus the most common German (and Swiss "ss"), Spanish, French,
+# Italian, Portuguese and Dutch ones. Short on purpose; a sign-off is recognised by its shape
+# (see _signoff_start, _inline_signoff_start).
 _CLOSING = re.compile(
     r"(?:"
     + phrases(
@@ -41,8 +42,13 @@ _CLOSING = re.compile(
         "cordialement|bien cordialement|salutations|merci|merci beaucoup|merci d'avance|"
         "bonne journée|bien à vous|"
         "cordiali saluti|saluti|grazie|grazie mille|distinti saluti|"
-        "atenciosamente|obrigado|obrigada|abraços|"
-        "met vriendelijke groet|vriendelijke groeten|groeten|bedankt|dank je|dank u"
+        "un cordial saludo|reciba un cordial saludo|saludos desde|"
+        "viele grüsse|liebe grüsse|beste grüsse|freundliche grüsse|grüsse|gruss|herzliche grüße|"
+        "atenciosamente|obrigado|obrigada|abraços|um abraço|abraço|cumprimentos|"
+        "melhores cumprimentos|com os melhores cumprimentos|saudações|"
+        "un saluto|saluti cordiali|amicalement|bien à toi|"
+        "met vriendelijke groet|met vriendelijke groeten|vriendelijke groet|hartelijke groet|"
+        "vriendelijke groeten|groeten|groetjes|bedankt|dank je|dank u"
     )
     + r")(?![\w'])",
     re.IGNORECASE,
@@ -128,6 +134,29 @@ def _is_closing(line: str) -> bool:
         return False
     rest = line[match.end() :].strip(" ,.!;:-–—")
     return not rest or is_name_like(rest)
+
+
+# Where a sentence ends inside a line: what follows may be a sign-off typed on the same line
+# ("…How do I get a refund? Cheers, Tom"; web forms and apps send one-line bodies).
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+def _inline_signoff_start(line: str) -> int | None:
+    """Where a sign-off typed after the last sentence of `line` starts: a closing phrase opening
+    a sentence, followed by nothing or by a capitalised name, up to the end of the line
+    ("Wie geht das? Viele Grüße, Lena"). A closing word opening a sentence that goes on
+    ("Saludos a tu equipo, el paquete llegó roto") or inside one is not a sign-off."""
+    for boundary in _SENTENCE_END.finditer(line):
+        tail = line[boundary.end() :]
+        if len(tail) > 60 or "?" in tail:
+            continue
+        match = _CLOSING.match(tail)
+        if not match:
+            continue
+        rest = tail[match.end() :].strip(" ,.!;:-–—")
+        if not rest or (is_name_like(rest) and rest[0].isupper()):
+            return boundary.start()
+    return None
 
 
 def _is_legal(line: str) -> bool:
@@ -239,6 +268,11 @@ def strip_trailer(lines: list[str]) -> tuple[list[str], _Removed]:
             continue
         if _is_bare_name_after_sentence(lines):
             lines.pop()
+            signoff = True
+            continue
+        cut = _inline_signoff_start(last)
+        if cut is not None:
+            lines[-1] = last[:cut].rstrip()
             signoff = True
             continue
         break

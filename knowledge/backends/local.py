@@ -157,6 +157,12 @@ class LocalBackend:
                     self._results.clear()
         return index
 
+    def known_revision(self) -> str | None:
+        """The KB revision of the index this process holds (as the last retrieval read it),
+        without a query; None before the first retrieval."""
+        index = self._index
+        return index.revision if index is not None else None
+
     def retrieve(
         self, query: TicketQuery | str, *, k=5, filters=None, mode="hybrid"
     ) -> list[Passage]:

@@ -1,0 +1,84 @@
+"""Language on arrival: too little text is not told, and the KB's language is read once per KB
+revision (real lingua, real retrieval, real database; POST /tickets)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from knowledge.models import Article, KnowledgeState
+from triage import arrival, reading
+
+pytestmark = pytest.mark.django_db
+
+NO_SUGGESTION = {"equals": {"key": "product", "value": "no-such-product"}}
+GERMAN = (
+    "Paket nicht angekommen",
+    "Mein Paket ist seit zwei Wochen unterwegs und immer noch nicht angekommen. Wo ist es?",
+)
+
+
+def post(api, subject, body, **extra):
+    response = api.post(
+        "/tickets",
+        {"customer": {"email": "ana@example.com"}, "subject": subject, "body": body, **extra},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+@pytest.mark.parametrize("text", ["password", "Help", "refund please"])
+def test_a_word_or_two_is_too_short_to_tell(text):
+    read = reading.read_language(text)
+    assert read.code == "" and read.note == reading.TOO_SHORT
+
+
+@pytest.mark.parametrize(("subject", "body"), [("Help", "password"), ("Login", "Help")])
+def test_a_too_short_ticket_has_no_language_and_no_blame(api, subject, body):
+    answer = post(api, subject, body, kb_filters=NO_SUGGESTION)
+    assert answer["suggestions"] == []
+    triage = answer["triage"]
+    assert triage["language"] is None and triage["language_note"].startswith("too short")
+    assert triage["suggestions_note"] == ""  # nothing blamed on a language nobody detected
+    assert answer["ticket"]["language"] == ""
+
+
+def test_a_two_sentence_english_ticket_is_english(api):
+    answer = post(
+        api,
+        "Kettle",
+        "I ordered a kettle last week. It has not arrived yet, can you check for me?",
+    )
+    assert answer["triage"]["language"] == "en" and answer["triage"]["language_note"] == ""
+    assert answer["ticket"]["language"] == "en"
+
+
+def test_the_kb_language_is_read_once_per_kb_revision(api, monkeypatch):
+    arrival._kb_language = None
+    detected = []
+    detect = reading.detect_language
+
+    def counted(text):
+        detected.append(text)
+        return detect(text)
+
+    monkeypatch.setattr(reading, "detect_language", counted)
+    first = post(api, *GERMAN, kb_filters=NO_SUGGESTION)
+    assert "'de'" in first["triage"]["suggestions_note"]
+    assert "'en'" in first["triage"]["suggestions_note"]
+    assert len(detected) == 1  # the KB's titles, as one text
+
+    with CaptureQueriesContext(connection) as queries:
+        second = post(api, *GERMAN, kb_filters=NO_SUGGESTION)
+    assert second["triage"]["suggestions_note"] == first["triage"]["suggestions_note"]
+    assert len(detected) == 1  # two tickets, one detection
+    assert not [q for q in queries.captured_queries if "knowledge_article" in q["sql"]]
+
+    # A sync that changes the index bumps the KB revision: the titles are read again.
+    for article in Article.objects.all():
+        article.title = "Wie Sie Ihre Bestellung zurückschicken und Ihr Geld erhalten"
+        article.save(update_fields=["title"])
+    KnowledgeState.bump()
+    third = post(api, *GERMAN, kb_filters=NO_SUGGESTION)
+    assert len(detected) == 2
+    assert third["triage"]["suggestions_note"] == ""  # the KB is German now

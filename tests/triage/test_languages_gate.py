@@ -1,0 +1,113 @@
+"""A ticket in a language the labels do not cover is never applied, and VADER does not score
+it: seed_demo's categories and model (English labels), real encoder, POST /tickets."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from tickets.models import Ticket
+from triage.classifier import TriageClassifier
+from triage.models import TriageModel
+
+pytestmark = pytest.mark.django_db
+
+SPANISH = (
+    "Pedido",
+    "Hola, mi pedido no ha llegado todavía y ya pasaron dos semanas, ¿pueden ayudarme?",
+)
+GERMAN = (
+    "Rücksendung",
+    "Hallo, ich möchte meine Bestellung zurückschicken, die Schuhe sind zu klein. "
+    "Wie geht das? Viele Grüße, Lena",
+)
+ANGRY_SPANISH = (
+    "Terrible",
+    "Es el peor servicio, estoy furioso, nadie me ayuda y nadie contesta mis correos. "
+    "Horrible, terrible, odio esta tienda.",
+)
+
+
+@pytest.fixture
+def demo(settings):
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=StringIO())
+    settings.TRIAGE_APPLY_THRESHOLD = 0.5  # low, so only the language can keep it from applying
+    return TriageModel.objects.get(current=True)
+
+
+def post(api, subject, body):
+    response = api.post(
+        "/tickets",
+        {"customer": {"email": "lena@example.com"}, "subject": subject, "body": body},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_the_model_records_the_languages_of_its_labels(demo):
+    # 30 English examples; lingua's trigrams call one of them Danish, below COVERED_SHARE.
+    languages = demo.report["languages"]
+    assert next(iter(languages)) == "en" and languages["en"] >= 0.9
+    model = TriageClassifier.from_bytes(bytes(demo.blob))
+    assert model.languages == languages and model.covered_languages() == {"en"}
+
+
+@pytest.mark.parametrize(("ticket", "language"), [(SPANISH, "es"), (GERMAN, "de")])
+def test_a_ticket_in_another_language_is_suggested_never_applied(api, demo, ticket, language):
+    answer = post(api, *ticket)
+    triage = answer["triage"]
+    assert triage["language"] == language
+    # Suggested; or out of scope when the model abstains as well (no category is shown then).
+    assert triage["status"] in {"suggested", "out_of_scope"} and triage["applied"] is False
+    assert f"'{language}'" in triage["reason"] and "'en'" in triage["reason"]
+    ticket_row = Ticket.objects.get(pk=answer["ticket"]["id"])
+    assert ticket_row.category_id is None  # no category, so no default priority or assignee
+    assert ticket_row.priority == "normal" and ticket_row.assignee_id is None
+    assert triage["sentiment"] is None and "English" in triage["sentiment_note"]
+    assert ticket_row.sentiment == "" and ticket_row.sentiment_score is None
+
+
+def test_vader_does_not_raise_the_priority_of_another_language(api, demo):
+    answer = post(api, *ANGRY_SPANISH)
+    assert answer["triage"]["language"] == "es"
+    assert answer["triage"]["sentiment"] is None and answer["triage"]["priority_rule"] == ""
+    assert answer["ticket"]["priority"] == "normal"
+
+
+def test_an_english_ticket_is_still_applied(api, demo):
+    answer = post(api, "Where is my refund", "I returned the kettle ten days ago, no money yet.")
+    triage = answer["triage"]
+    assert triage["language"] == "en" and triage["status"] == "applied"
+    assert triage["category"] == "Returns & refunds" and triage["sentiment"] is not None
+
+
+def test_a_model_stored_before_languages_were_recorded_keeps_todays_behaviour(api, demo):
+    model = TriageClassifier.from_bytes(bytes(demo.blob))
+    model.languages = None  # what an older model's blob reads as
+    TriageModel.objects.filter(pk=demo.pk).update(blob=model.to_bytes(), revision="older")
+    from triage.services import forget_current
+
+    forget_current()
+    triage = post(api, *SPANISH)["triage"]
+    assert triage["language"] == "es"
+    assert "'es'" not in triage["reason"]  # no language gate: decided on confidence as before
+
+
+@pytest.mark.parametrize(("ticket", "language"), [(SPANISH, "es"), (GERMAN, "de")])
+def test_a_confident_prediction_in_another_language_is_only_suggested(api, demo, ticket, language):
+    """The model made never to abstain (threshold 0): its best category for the ticket is
+    still shown, not applied, whatever its confidence."""
+    model = TriageClassifier.from_bytes(bytes(demo.blob))
+    model.threshold = 0.0
+    TriageModel.objects.filter(pk=demo.pk).update(blob=model.to_bytes(), revision="no-abstain")
+    from triage.services import forget_current
+
+    forget_current()
+    answer = post(api, *ticket)
+    triage = answer["triage"]
+    assert triage["status"] == "suggested" and triage["category"] is not None
+    assert triage["applied"] is False and triage["reason"].endswith("left for an agent")
+    assert f"'{language}'" in triage["reason"] and "'en'" in triage["reason"]
+    assert Ticket.objects.get(pk=answer["ticket"]["id"]).category_id is None
