@@ -211,7 +211,7 @@ def _predict(text: str, language: str = "") -> dict[str, Any]:
     if language and covered and language not in covered:
         trained = ", ".join(
             f"{code!r} ({share:.0%})"
-            for code, share in classifier.languages.items()
+            for code, share in sorted(classifier.languages.items(), key=lambda item: -item[1])
             if code in covered
         )
         foreign = (

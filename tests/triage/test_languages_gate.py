@@ -48,8 +48,9 @@ def post(api, subject, body):
 
 def test_the_model_records_the_languages_of_its_labels(demo):
     # 30 English examples; lingua's trigrams call one of them Danish, below COVERED_SHARE.
+    # (The report is a JSON column: Postgres's jsonb keeps its keys in its own order.)
     languages = demo.report["languages"]
-    assert next(iter(languages)) == "en" and languages["en"] >= 0.9
+    assert max(languages, key=languages.get) == "en" and languages["en"] >= 0.9
     model = TriageClassifier.from_bytes(bytes(demo.blob))
     assert model.languages == languages and model.covered_languages() == {"en"}
 
