@@ -34,15 +34,10 @@ def main() -> None:
     import numpy as np
 
     from knowledge.backends.local import shared_encoder
-    from triage.arrival import ticket_text
     from triage.classifier import TriageClassifier
-    from triage.demo import CATEGORIES
+    from triage.demo import labelled_texts
 
-    texts, labels = [], []
-    for name, (_, _, examples) in CATEGORIES.items():
-        for subject, body in examples:
-            texts.append(ticket_text(subject, body))
-            labels.append(name)
+    texts, labels = labelled_texts()
     encoder = shared_encoder()
     embeddings = np.stack([encoder.encode_queries([t, t])[0] for t in texts])
     started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Assertions shared by the API tests."""
+"""Assertions and requests shared by the API tests."""
 
 
 def assert_error(response, status, *, code=None, fields=()):
@@ -16,3 +16,14 @@ def assert_error(response, status, *, code=None, fields=()):
     for name in fields:
         assert name in error["fields"], error
     return error
+
+
+def post_ticket(api, subject, body, *, email="ana@example.com", **extra):
+    """POST /tickets as a customer with this e-mail; asserts 201 and returns the answer."""
+    response = api.post(
+        "/tickets",
+        {"customer": {"email": email}, "subject": subject, "body": body, **extra},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()

@@ -67,3 +67,15 @@ CATEGORIES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         ],
     ),
 }
+
+
+def labelled_texts() -> tuple[list[str], list[str]]:
+    """The examples as triage reads a ticket (`ticket_text`), and their category names."""
+    from triage.arrival import ticket_text
+
+    texts, labels = [], []
+    for name, (_, _, examples) in CATEGORIES.items():
+        for subject, body in examples:
+            texts.append(ticket_text(subject, body))
+            labels.append(name)
+    return texts, labels

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from knowledge.backends.local import shared_encoder
+from tests.helpers import post_ticket
 from tickets.models import Ticket
 from triage.models import Category, TriageModel
 from triage.services import forget_current
@@ -11,21 +12,11 @@ from triage.services import forget_current
 pytestmark = pytest.mark.django_db
 
 
-def post(api, subject, body, **extra):
-    response = api.post(
-        "/tickets",
-        {"customer": {"email": "ana@example.com"}, "subject": subject, "body": body, **extra},
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
 REFUND = ("My refund", "I returned the coffee machine and I still have not been refunded.")
 
 
 def test_without_a_model_triage_says_so_and_changes_nothing(api):
-    body = post(api, *REFUND)
+    body = post_ticket(api, *REFUND)
     triage = body["triage"]
     assert triage["status"] == "no_model" and "triage_train" in triage["reason"]
     assert triage["applied"] is False and triage["category"] is None
@@ -40,7 +31,7 @@ def test_above_the_threshold_the_category_and_its_defaults_are_applied(api, cate
     lead = get_user_model().objects.create_user("rita", is_staff=True)
     Category.objects.filter(name="Refunds").update(default_priority="urgent", default_assignee=lead)
 
-    body = post(api, *REFUND)
+    body = post_ticket(api, *REFUND)
 
     triage = body["triage"]
     assert triage["status"] == "applied", triage
@@ -62,13 +53,13 @@ def test_above_the_threshold_the_category_and_its_defaults_are_applied(api, cate
 def test_a_priority_given_by_the_client_is_kept(api, categories, settings):
     settings.TRIAGE_APPLY_THRESHOLD = 0.3
     Category.objects.filter(name="Refunds").update(default_priority="urgent")
-    body = post(api, *REFUND, priority="low")
+    body = post_ticket(api, *REFUND, priority="low")
     assert body["triage"]["applied"] and body["ticket"]["priority"] == "low"
 
 
 def test_below_the_threshold_it_is_left_for_an_agent(api, categories, settings):
     settings.TRIAGE_APPLY_THRESHOLD = 1.0
-    body = post(api, *REFUND)
+    body = post_ticket(api, *REFUND)
     triage = body["triage"]
     assert triage["status"] == "suggested" and triage["applied"] is False
     assert triage["category"] == "Refunds"
@@ -78,7 +69,7 @@ def test_below_the_threshold_it_is_left_for_an_agent(api, categories, settings):
 def test_a_category_made_inactive_is_not_applied(api, categories, settings):
     settings.TRIAGE_APPLY_THRESHOLD = 0.0
     Category.objects.filter(name="Refunds").update(active=False)
-    body = post(api, *REFUND)
+    body = post_ticket(api, *REFUND)
     assert body["triage"]["status"] in {"category_unavailable", "out_of_scope"}
     assert body["triage"]["applied"] is False
     assert body["ticket"]["category"] is None
@@ -86,7 +77,7 @@ def test_a_category_made_inactive_is_not_applied(api, categories, settings):
 
 @pytest.mark.parametrize("text", ["😀🙏🔥", "?!... —", "👍\n\n🙏"])
 def test_emoji_or_empty_text_is_out_of_scope(api, categories, text):
-    body = post(api, "🙂", text)
+    body = post_ticket(api, "🙂", text)
     assert body["triage"]["status"] == "out_of_scope"
     assert body["triage"]["applied"] is False and body["ticket"]["category"] is None
 
@@ -94,7 +85,7 @@ def test_emoji_or_empty_text_is_out_of_scope(api, categories, text):
 def test_a_corrupt_model_turns_triage_off_and_health_warns(api, categories):
     TriageModel.objects.filter(current=True).update(blob=b"\x00garbage", revision="restored")
     forget_current()  # another process would see it within RECHECK_SECONDS
-    body = post(api, *REFUND)
+    body = post_ticket(api, *REFUND)
     assert body["triage"]["status"] == "off" and "unreadable" in body["triage"]["reason"]
     assert body["ticket"]["category"] is None
     health = api.get("/health").json()
@@ -103,7 +94,7 @@ def test_a_corrupt_model_turns_triage_off_and_health_warns(api, categories):
 
 
 def test_strongly_negative_tickets_get_at_least_high_priority(api):
-    body = post(
+    body = post_ticket(
         api,
         "Terrible, furious",
         "This is the worst service ever. I am furious and disgusted, nobody helps me!",
@@ -111,7 +102,7 @@ def test_strongly_negative_tickets_get_at_least_high_priority(api):
     assert body["triage"]["sentiment"]["label"] == "negative"
     assert body["triage"]["sentiment"]["score"] <= -0.8
     assert body["ticket"]["priority"] == "high" and body["triage"]["priority_rule"]
-    calm = post(api, "Question", "Could you tell me the opening hours? Thanks a lot.")
+    calm = post_ticket(api, "Question", "Could you tell me the opening hours? Thanks a lot.")
     assert calm["ticket"]["priority"] == "normal" and calm["triage"]["priority_rule"] == ""
 
 
@@ -128,7 +119,7 @@ def test_triage_adds_no_encoder_pass(api, categories, settings, monkeypatch):
         return run(session, texts, *args)
 
     monkeypatch.setattr(encoder, "_run_onnx", counted)
-    body = post(api, "Parcel", "My parcel from last week is still not here, where is it?")
+    body = post_ticket(api, "Parcel", "My parcel from last week is still not here, where is it?")
     assert body["triage"]["status"] in {"applied", "suggested"}
     assert body["triage"]["category"] == "Delivery"
     assert len(passes) == 1  # retrieval's one pass for a one-message ticket
@@ -136,13 +127,13 @@ def test_triage_adds_no_encoder_pass(api, categories, settings, monkeypatch):
     TriageModel.objects.all().delete()
     forget_current()
     passes.clear()
-    body = post(api, "Parcel 2", "My second parcel is also not here, where is it?")
+    body = post_ticket(api, "Parcel 2", "My second parcel is also not here, where is it?")
     assert body["triage"]["status"] == "no_model"
     assert len(passes) == 1
 
 
 def test_no_suggestion_in_another_language_than_the_kb_says_why(api):
-    body = post(
+    body = post_ticket(
         api,
         "Paket nicht angekommen",
         "Mein Paket ist seit zwei Wochen unterwegs und immer noch nicht angekommen. Wo ist es?",
@@ -153,7 +144,7 @@ def test_no_suggestion_in_another_language_than_the_kb_says_why(api):
     note = body["triage"]["suggestions_note"]
     assert "'de'" in note and "'en'" in note
 
-    english = post(
+    english = post_ticket(
         api, *REFUND, kb_filters={"equals": {"key": "product", "value": "no-such-product"}}
     )
     assert english["suggestions"] == [] and english["triage"]["suggestions_note"] == ""

@@ -9,17 +9,12 @@ import pytest
 from django.core.management import call_command
 
 from knowledge.backends.local import shared_encoder
-from triage.arrival import ticket_text
 from triage.classifier import TriageClassifier
-from triage.demo import CATEGORIES
+from triage.demo import labelled_texts
 
 
 def demo_examples():
-    texts, labels = [], []
-    for name, (_, _, examples) in CATEGORIES.items():
-        for subject, body in examples:
-            texts.append(ticket_text(subject, body))
-            labels.append(name)
+    texts, labels = labelled_texts()
     encoder = shared_encoder()
     return texts, labels, np.stack([encoder.encode_queries([t, t])[0] for t in texts])
 

@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from tests.factories import TicketFactory
-from tests.helpers import assert_error
-from tests.triage.test_arrival import REFUND, post
+from tests.helpers import assert_error, post_ticket
+from tests.triage.test_arrival import REFUND
 from tickets.models import Ticket
 from triage.models import Category, CategoryCorrection
 from triage.services import training_examples
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 def test_patch_sets_the_category_as_an_agent_and_records_the_correction(api, categories, settings):
     settings.TRIAGE_APPLY_THRESHOLD = 0.3
-    body = post(api, *REFUND)
+    body = post_ticket(api, *REFUND)
     assert body["triage"]["category"] == "Refunds" and body["triage"]["applied"]
     ticket_id = body["ticket"]["id"]
     lead = get_user_model().objects.create_user("dora", is_staff=True)

@@ -6,6 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from knowledge.models import Article, KnowledgeState
+from tests.helpers import post_ticket
 from triage import arrival, reading
 
 pytestmark = pytest.mark.django_db
@@ -17,16 +18,6 @@ GERMAN = (
 )
 
 
-def post(api, subject, body, **extra):
-    response = api.post(
-        "/tickets",
-        {"customer": {"email": "ana@example.com"}, "subject": subject, "body": body, **extra},
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
 @pytest.mark.parametrize("text", ["password", "Help", "refund please"])
 def test_a_word_or_two_is_too_short_to_tell(text):
     read = reading.read_language(text)
@@ -35,7 +26,7 @@ def test_a_word_or_two_is_too_short_to_tell(text):
 
 @pytest.mark.parametrize(("subject", "body"), [("Help", "password"), ("Login", "Help")])
 def test_a_too_short_ticket_has_no_language_and_no_blame(api, subject, body):
-    answer = post(api, subject, body, kb_filters=NO_SUGGESTION)
+    answer = post_ticket(api, subject, body, kb_filters=NO_SUGGESTION)
     assert answer["suggestions"] == []
     triage = answer["triage"]
     assert triage["language"] is None and triage["language_note"].startswith("too short")
@@ -44,7 +35,7 @@ def test_a_too_short_ticket_has_no_language_and_no_blame(api, subject, body):
 
 
 def test_a_two_sentence_english_ticket_is_english(api):
-    answer = post(
+    answer = post_ticket(
         api,
         "Kettle",
         "I ordered a kettle last week. It has not arrived yet, can you check for me?",
@@ -63,13 +54,13 @@ def test_the_kb_language_is_read_once_per_kb_revision(api, monkeypatch):
         return detect(text)
 
     monkeypatch.setattr(reading, "detect_language", counted)
-    first = post(api, *GERMAN, kb_filters=NO_SUGGESTION)
+    first = post_ticket(api, *GERMAN, kb_filters=NO_SUGGESTION)
     assert "'de'" in first["triage"]["suggestions_note"]
     assert "'en'" in first["triage"]["suggestions_note"]
     assert len(detected) == 1  # the KB's titles, as one text
 
     with CaptureQueriesContext(connection) as queries:
-        second = post(api, *GERMAN, kb_filters=NO_SUGGESTION)
+        second = post_ticket(api, *GERMAN, kb_filters=NO_SUGGESTION)
     assert second["triage"]["suggestions_note"] == first["triage"]["suggestions_note"]
     assert len(detected) == 1  # two tickets, one detection
     assert not [q for q in queries.captured_queries if "knowledge_article" in q["sql"]]
@@ -79,6 +70,6 @@ def test_the_kb_language_is_read_once_per_kb_revision(api, monkeypatch):
         article.title = "Wie Sie Ihre Bestellung zurückschicken und Ihr Geld erhalten"
         article.save(update_fields=["title"])
     KnowledgeState.bump()
-    third = post(api, *GERMAN, kb_filters=NO_SUGGESTION)
+    third = post_ticket(api, *GERMAN, kb_filters=NO_SUGGESTION)
     assert len(detected) == 2
     assert third["triage"]["suggestions_note"] == ""  # the KB is German now

@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from tests.helpers import post_ticket
 from tickets.models import Ticket
 from triage.classifier import TriageClassifier
 from triage.models import TriageModel
@@ -36,16 +37,6 @@ def demo(settings):
     return TriageModel.objects.get(current=True)
 
 
-def post(api, subject, body):
-    response = api.post(
-        "/tickets",
-        {"customer": {"email": "lena@example.com"}, "subject": subject, "body": body},
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
 def test_the_model_records_the_languages_of_its_labels(demo):
     # 30 English examples; lingua's trigrams call one of them Danish, below COVERED_SHARE.
     # (The report is a JSON column: Postgres's jsonb keeps its keys in its own order.)
@@ -57,7 +48,7 @@ def test_the_model_records_the_languages_of_its_labels(demo):
 
 @pytest.mark.parametrize(("ticket", "language"), [(SPANISH, "es"), (GERMAN, "de")])
 def test_a_ticket_in_another_language_is_suggested_never_applied(api, demo, ticket, language):
-    answer = post(api, *ticket)
+    answer = post_ticket(api, *ticket, email="lena@example.com")
     triage = answer["triage"]
     assert triage["language"] == language
     # Suggested; or out of scope when the model abstains as well (no category is shown then).
@@ -71,14 +62,19 @@ def test_a_ticket_in_another_language_is_suggested_never_applied(api, demo, tick
 
 
 def test_vader_does_not_raise_the_priority_of_another_language(api, demo):
-    answer = post(api, *ANGRY_SPANISH)
+    answer = post_ticket(api, *ANGRY_SPANISH, email="lena@example.com")
     assert answer["triage"]["language"] == "es"
     assert answer["triage"]["sentiment"] is None and answer["triage"]["priority_rule"] == ""
     assert answer["ticket"]["priority"] == "normal"
 
 
 def test_an_english_ticket_is_still_applied(api, demo):
-    answer = post(api, "Where is my refund", "I returned the kettle ten days ago, no money yet.")
+    answer = post_ticket(
+        api,
+        "Where is my refund",
+        "I returned the kettle ten days ago, no money yet.",
+        email="lena@example.com",
+    )
     triage = answer["triage"]
     assert triage["language"] == "en" and triage["status"] == "applied"
     assert triage["category"] == "Returns & refunds" and triage["sentiment"] is not None
@@ -91,7 +87,7 @@ def test_a_model_stored_before_languages_were_recorded_keeps_todays_behaviour(ap
     from triage.services import forget_current
 
     forget_current()
-    triage = post(api, *SPANISH)["triage"]
+    triage = post_ticket(api, *SPANISH, email="lena@example.com")["triage"]
     assert triage["language"] == "es"
     assert "'es'" not in triage["reason"]  # no language gate: decided on confidence as before
 
@@ -106,7 +102,7 @@ def test_a_confident_prediction_in_another_language_is_only_suggested(api, demo,
     from triage.services import forget_current
 
     forget_current()
-    answer = post(api, *ticket)
+    answer = post_ticket(api, *ticket, email="lena@example.com")
     triage = answer["triage"]
     assert triage["status"] == "suggested" and triage["category"] is not None
     assert triage["applied"] is False and triage["reason"].endswith("left for an agent")
