@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum, Window
+from django.db.models.functions import RowNumber
 
 from customers.interactions import InteractionRecord, get_interaction_store
 from customers.models import Customer, Order
@@ -63,30 +64,59 @@ def customer_profile_json(customer: Customer) -> dict[str, Any]:
 
 
 # The reads behind every ticket's context, compiled once per process (see CompiledRead).
-_recent_orders = CompiledRead(
-    lambda customer_id: (
-        Order.objects.filter(customer_id=customer_id)
-        .order_by("-placed_at")
-        .values(*ORDER_FIELDS)[:RECENT_ORDERS]
-    ),
-    int,
-)
-# One pass per currency gives both the order count (all orders) and what was spent
-# (cancelled and refunded orders left out).
+# Recent orders and the order figures per currency in one read: every order of the customer
+# numbered by recency overall and within its currency, with its currency's figures as window
+# aggregates (the order count; what was spent, cancelled and refunded orders left out). Kept:
+# the RECENT_ORDERS newest, plus each currency's newest order, which carries that currency's
+# figures (so a currency none of the newest orders are in is still summed).
 _counted = ~Q(status__in=[Order.Status.CANCELLED, Order.Status.REFUNDED])
-_order_figures = CompiledRead(
+_newest_first = [F("placed_at").desc(), F("id").desc()]
+_orders_and_figures = CompiledRead(
     lambda customer_id: (
         Order.objects.filter(customer_id=customer_id)
-        .values("currency")
         .annotate(
-            orders=Count("id"),
-            spent_orders=Count("id", filter=_counted),
-            spent=Sum("total", filter=_counted),
+            recency=Window(RowNumber(), order_by=_newest_first),
+            in_currency=Window(RowNumber(), partition_by=[F("currency")], order_by=_newest_first),
+            currency_orders=Window(Count("id"), partition_by=[F("currency")]),
+            currency_spent_orders=Window(
+                Count("id", filter=_counted), partition_by=[F("currency")]
+            ),
+            currency_spent=Window(Sum("total", filter=_counted), partition_by=[F("currency")]),
         )
-        .order_by("currency")
+        .filter(Q(recency__lte=RECENT_ORDERS) | Q(in_currency=1))
+        .order_by("recency")
+        .values(
+            *ORDER_FIELDS,
+            "recency",
+            "in_currency",
+            "currency_orders",
+            "currency_spent_orders",
+            "currency_spent",
+        )
     ),
     int,
 )
+
+
+def _orders_picture(customer_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the RECENT_ORDERS newest orders, newest first; per currency in currency order, its
+    order count, kept-order count and what was spent)."""
+    rows = _orders_and_figures.rows(customer_id)
+    recent = [row for row in rows if row["recency"] <= RECENT_ORDERS]
+    by_currency = sorted(
+        (
+            {
+                "currency": row["currency"],
+                "orders": row["currency_orders"],
+                "spent_orders": row["currency_spent_orders"],
+                "spent": row["currency_spent"],
+            }
+            for row in rows
+            if row["in_currency"] == 1
+        ),
+        key=lambda figures: figures["currency"],
+    )
+    return recent, by_currency
 
 
 def customer_360(
@@ -101,8 +131,7 @@ def customer_360(
     """
     from tickets.selectors import open_tickets_summary
 
-    recent_orders = _recent_orders.rows(customer.id)
-    by_currency = _order_figures.rows(customer.id)
+    recent_orders, by_currency = _orders_picture(customer.id)
     if interactions is None:
         interactions = (
             get_interaction_store().for_customer(customer.id, limit=RECENT_INTERACTIONS).items

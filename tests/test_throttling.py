@@ -1,14 +1,18 @@
 """Throttling: counters shared by every process (Django's database cache by default), failed
 authentication throttled per client address without key lookups, /health in its own bucket."""
 
+import datetime
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.cache import cache
-from django.db import connection
+from django.core.cache import cache, caches
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from helpdesk import auth, throttling
@@ -176,40 +180,124 @@ def test_two_processes_share_one_counter(rates):
     assert_error(client_from(ADDRESS).get("/tickets"), 429, code="throttled")
 
 
+def _statements(queries) -> list[str]:
+    return [q["sql"].split()[0].upper() for q in queries.captured_queries]
+
+
+def _counter_rows() -> list[tuple[str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT cache_key, value FROM helpdesk_cache WHERE cache_key LIKE %s", ["%throttle%"]
+        )
+        return sorted(cursor.fetchall())
+
+
 @pytest.mark.django_db
-def test_a_counted_request_costs_two_statements_on_the_database_cache(rates):
-    """After a window's first request, one read and one compare-and-set UPDATE; the count is
-    exact and the request over the rate writes nothing."""
+def test_a_counted_request_costs_one_statement_on_the_database_cache(rates):
+    """After a window's first request, one upsert that adds 1 while under the rate; the count
+    is exact and the request over the rate updates nothing."""
     assert throttling.count("failed_auth", ADDRESS) is None
     for _ in range(2):
         with CaptureQueriesContext(connection) as queries:
             assert throttling.count("failed_auth", ADDRESS) is None
-        statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
-        assert statements == ["SELECT", "UPDATE"]
+        assert _statements(queries) == ["INSERT"]
+    rows = _counter_rows()
     with CaptureQueriesContext(connection) as queries:
-        assert throttling.count("failed_auth", ADDRESS) is not None
-    assert [q["sql"].split()[0].upper() for q in queries.captured_queries] == ["SELECT"]
+        assert 0 < throttling.count("failed_auth", ADDRESS) <= 60
+    assert _statements(queries) == ["INSERT"]
+    assert _counter_rows() == rows
+    assert [value for _, value in rows] == ["3"]
     assert throttling.hits("failed_auth", ADDRESS)[0] == 3
+    assert throttling.over_rate("failed_auth", ADDRESS) is not None
+    assert throttling.over_rate("failed_auth", "198.51.100.1") is None
 
 
 @pytest.mark.django_db
-def test_a_count_changed_by_another_process_is_read_again(rates, monkeypatch):
-    """The compare-and-set fails when another process counted between the read and the write;
-    the request then reads the new count and counts on it."""
-    assert throttling.count("failed_auth", ADDRESS) is None
-    real_loads = throttling.pickle.loads
-    raced = []
+def test_a_windows_first_request_culls_as_cache_add_does(rates):
+    """The first request of a window inserts the counter and counts the table's rows (Django's
+    `cache.add` culls past MAX_ENTRIES the same way); the next ones only upsert."""
+    with CaptureQueriesContext(connection) as queries:
+        assert throttling.count("failed_auth", ADDRESS) is None
+    assert _statements(queries) == ["INSERT", "SELECT"]
 
-    def loads_then_race(data):
-        value = real_loads(data)
-        if not raced:  # another process counts right after this read
-            raced.append(value)
-            key = throttling._window("failed_auth", ADDRESS, 60)[0]
-            cache.set(key, value + 1, timeout=60)
-        return value
 
-    monkeypatch.setattr(throttling.pickle, "loads", loads_then_race)
+@pytest.mark.django_db
+def test_past_max_entries_the_first_request_deletes_expired_rows(rates, monkeypatch):
+    monkeypatch.setattr(caches["default"], "_max_entries", 2)
+    past = timezone.now() - datetime.timedelta(minutes=5)
+    for n in range(3):
+        cache.set(f"old{n}", n, timeout=60)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE helpdesk_cache SET expires = %s",
+            [connection.ops.adapt_datetimefield_value(past.replace(microsecond=0))],
+        )
+
     assert throttling.count("failed_auth", ADDRESS) is None
-    monkeypatch.setattr(throttling.pickle, "loads", real_loads)
-    assert throttling.hits("failed_auth", ADDRESS)[0] == 3
+
+    assert [cache.get(f"old{n}") for n in range(3)] == [None, None, None]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM helpdesk_cache")
+        assert cursor.fetchone()[0] == 1  # the counter alone
+
+
+@pytest.mark.django_db
+def test_an_expired_counter_row_starts_again_at_one(rates):
+    """A row left from an earlier window with the same key (e.g. after a clock step) does not
+    count against this one."""
+    for _ in range(3):
+        assert throttling.count("failed_auth", ADDRESS) is None
     assert throttling.count("failed_auth", ADDRESS) is not None
+    past = (timezone.now() - datetime.timedelta(seconds=5)).replace(microsecond=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE helpdesk_cache SET expires = %s",
+            [connection.ops.adapt_datetimefield_value(past)],
+        )
+    assert throttling.hits("failed_auth", ADDRESS)[0] == 0
+
+    assert throttling.count("failed_auth", ADDRESS) is None
+
+    assert throttling.hits("failed_auth", ADDRESS)[0] == 1
+    assert [value for _, value in _counter_rows()] == ["1"]
+
+
+@pytest.mark.django_db
+def test_counter_rows_are_not_django_cache_entries(rates):
+    """The counters are decimal text under keys of their own: `cache.get` on the window's key
+    (what a process of the earlier pickled format reads) finds nothing, and nothing breaks."""
+    assert throttling.count("failed_auth", ADDRESS) is None
+    key = throttling._window("failed_auth", ADDRESS, 60)[0]
+    assert cache.get(key) is None
+    cache.set(key, 99, timeout=60)  # an earlier process's pickled counter
+    assert throttling.count("failed_auth", ADDRESS) is None
+    assert throttling.hits("failed_auth", ADDRESS)[0] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_are_counted_exactly(rates, settings):
+    """8 threads, each on its own connection, count 40 requests against a rate of 25: exactly
+    25 get through and the counter says 25."""
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite has one writer: nothing to race")
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "failed_auth": "25/hour",
+        },
+    }
+    start = threading.Barrier(8)
+
+    def five() -> list[float | None]:
+        try:
+            start.wait()
+            return [throttling.count("failed_auth", ADDRESS) for _ in range(5)]
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = [r for batch in pool.map(lambda _: five(), range(8)) for r in batch]
+
+    assert sum(r is None for r in results) == 25
+    assert throttling.hits("failed_auth", ADDRESS)[0] == 25

@@ -17,11 +17,11 @@ from tickets.models import Ticket
 pytestmark = pytest.mark.django_db
 
 # ticket (+ customer, assignee), suggestions, the conversation's newest messages, ticket
-# history, recent orders, order figures per currency, recent interactions, open tickets with the
-# ticket counts. The API key is verified from the per-process cache after the first request. The
-# throttle's counter (the shared cache: with the database cache a constant few queries per
-# request, on its own table) is not counted.
-CONTEXT_QUERIES = 8
+# history, recent orders with the order figures per currency (one read), recent interactions,
+# open tickets with the ticket counts. The API key is verified from the per-process cache after
+# the first request. The throttle's counter (the shared cache: with the database cache a
+# constant few queries per request, on its own table) is not counted.
+CONTEXT_QUERIES = 7
 
 
 @contextmanager
@@ -133,6 +133,47 @@ def test_lifetime_counts_every_order_and_spends_only_kept_ones_per_currency(api)
     assert lifetime["spent"] == [
         {"currency": "EUR", "total": "7.00"},
         {"currency": "USD", "total": "14.75"},
+    ]
+
+
+def test_a_currency_none_of_the_newest_orders_is_in_is_still_summed(api):
+    """Recent orders and the figures per currency are one read: the 5 newest orders, and each
+    currency's newest order carrying its figures, even one older than those 5."""
+    ticket = TicketFactory()
+    customer = ticket.customer
+    now = timezone.now()
+    OrderFactory(
+        customer=customer,
+        currency="JPY",
+        total=Decimal("1200.00"),
+        status=Order.Status.DELIVERED,
+        placed_at=now - timedelta(days=400),
+    )
+    OrderFactory(
+        customer=customer,
+        currency="JPY",
+        total=Decimal("300.00"),
+        status=Order.Status.REFUNDED,
+        placed_at=now - timedelta(days=300),
+    )
+    numbers = []
+    for n in range(7):
+        order = OrderFactory(
+            customer=customer,
+            currency="USD",
+            total=Decimal("2.00"),
+            status=Order.Status.PAID,
+            placed_at=now - timedelta(days=n),
+        )
+        numbers.append(order.number)
+
+    body = api.get(f"/tickets/{ticket.id}/context").json()["customer"]
+
+    assert [order["number"] for order in body["recent_orders"]] == numbers[:5]
+    assert body["lifetime"]["orders"] == 9
+    assert body["lifetime"]["spent"] == [
+        {"currency": "JPY", "total": "1200.00"},
+        {"currency": "USD", "total": "14.00"},
     ]
 
 
