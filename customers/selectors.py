@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, F, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
 
@@ -18,6 +19,23 @@ OPEN_TICKETS = 10
 
 def customer_list() -> QuerySet[Customer]:
     return Customer.objects.all()
+
+
+# Every ticket from a known address looks its customer up by e-mail: compiled once (see
+# CompiledRead; get_or_create's queryset cost ≈ 0.4 ms of CPU per POST /tickets).
+_CUSTOMER_FIELDS = tuple(f.attname for f in Customer._meta.concrete_fields)
+_customer_by_email = CompiledRead(
+    lambda email: Customer.objects.filter(email=email).values(*_CUSTOMER_FIELDS), str
+)
+
+
+def customer_by_email(email: str) -> Customer | None:
+    """The customer whose (normalised, lower-case) e-mail is `email`, or None."""
+    rows = _customer_by_email.rows(email)
+    if not rows:
+        return None
+    row = rows[0]
+    return Customer.from_db(DEFAULT_DB_ALIAS, _CUSTOMER_FIELDS, [row[f] for f in _CUSTOMER_FIELDS])
 
 
 def order_list() -> QuerySet[Order]:

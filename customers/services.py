@@ -6,6 +6,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from customers.models import Customer, Order
+from customers.selectors import customer_by_email
 from helpdesk.api.exceptions import Conflict
 
 
@@ -61,9 +62,11 @@ def customer_update(*, customer: Customer, **changes: Any) -> Customer:
 def customer_upsert_by_email(*, email: str, name: str = "", **defaults: Any) -> Customer:
     """The customer with this e-mail, created if new. A missing name is filled in, never erased."""
     email = normalize_email(email)
-    customer, created = Customer.objects.get_or_create(
-        email=email, defaults={"name": name, **defaults}
-    )
+    customer, created = customer_by_email(email), False
+    if customer is None:
+        customer, created = Customer.objects.get_or_create(
+            email=email, defaults={"name": name, **defaults}
+        )
     if not created and name and not customer.name:
         customer.name = name
         customer.save(update_fields=["name", "updated_at"])

@@ -261,29 +261,37 @@ def _create(
     recent = _recent_interactions(customer, degraded) if with_customer else []
     passages = pending.get()  # the search has run meanwhile
     triage = triage_read(payload, body_clean, passages)  # no query: written with the ticket
-    ticket = Ticket.objects.create(
-        customer=customer,
-        order=order,
-        subject=payload["subject"],
-        body=payload["body"],
-        body_clean=body_clean,
-        channel=payload.get("channel") or Ticket.Channel.API,
-        metadata=payload.get("metadata") or {},
-        created_by_key=created_by_key,
-        follow_up_of=follow_up_of,
-        **triage.ticket_fields,  # the priority, and what triage read and applied
+    [ticket] = _insert_ticket.insert(
+        [
+            Ticket(
+                customer=customer,
+                order=order,
+                subject=payload["subject"],
+                body=payload["body"],
+                body_clean=body_clean,
+                channel=payload.get("channel") or Ticket.Channel.API,
+                metadata=payload.get("metadata") or {},
+                created_by_key=created_by_key,
+                follow_up_of=follow_up_of,
+                **triage.ticket_fields,  # the priority, and what triage read and applied
+            )
+        ]
     )
     # The ticket's body is its first message.
-    first = Message.objects.create(
-        ticket=ticket,
-        role=Message.Role.CUSTOMER,
-        kind=Message.Kind.REPLY,
-        body=ticket.body,
-        body_clean=body_clean,
-        channel=ticket.channel,
-        author=f"customer:{customer.email}"[:200],
-        created_at=ticket.created_at,
-        **{"sender_address": customer.email, **(message_fields or {})},
+    [first] = _insert_message.insert(
+        [
+            Message(
+                ticket=ticket,
+                role=Message.Role.CUSTOMER,
+                kind=Message.Kind.REPLY,
+                body=ticket.body,
+                body_clean=body_clean,
+                channel=ticket.channel,
+                author=f"customer:{customer.email}"[:200],
+                created_at=ticket.created_at,
+                **{"sender_address": customer.email, **(message_fields or {})},
+            )
+        ]
     )
     if on_message is not None:
         on_message(first)
@@ -352,6 +360,10 @@ def _store_suggestions(
 # Every new ticket and follow-up writes its suggestions: the INSERT's SQL is built once
 # (bulk_create compiled it on every call; measured 1.0 -> 0.6-0.8 ms CPU per POST /tickets).
 _insert_suggestions = CompiledInsert(Suggestion)
+# Likewise a new ticket and its first message (Model.save: ≈ 0.4 and 0.3 ms of CPU per create;
+# neither model has save() logic or signals of its own).
+_insert_ticket = CompiledInsert(Ticket)
+_insert_message = CompiledInsert(Message)
 
 
 def _log_ticket_event(ticket: Ticket, *, kind: str, summary: str, actor: str, data: dict) -> None:
