@@ -22,7 +22,7 @@ def customer_list() -> QuerySet[Customer]:
 
 
 # Every ticket from a known address looks its customer up by e-mail: compiled once (see
-# CompiledRead; get_or_create's queryset cost ≈ 0.4 ms of CPU per POST /tickets).
+# CompiledRead; thread CPU per look-up 0.29 ms through get_or_create's queryset, 0.13 ms here).
 _CUSTOMER_FIELDS = tuple(f.attname for f in Customer._meta.concrete_fields)
 _customer_by_email = CompiledRead(
     lambda email: Customer.objects.filter(email=email).values(*_CUSTOMER_FIELDS), str

@@ -128,7 +128,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # Parameters are bound by the server and psycopg prepares a statement once it has run
 # DATABASE_PREPARE_THRESHOLD times on a connection, so the same few statements of every
 # POST /tickets are parsed and planned once per connection instead of once per request
-# (Postgres CPU per create 3.6 -> 2.7 ms, bench/README.md). Set DATABASE_PREPARED_STATEMENTS=false
+# (Postgres CPU per create 3.1 -> 2.2 ms, bench/README.md). Set DATABASE_PREPARED_STATEMENTS=false
 # behind a pooler that cannot carry prepared statements across its server connections
 # (PgBouncer in transaction mode before 1.21); RDS Proxy pins such a connection to its client.
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)

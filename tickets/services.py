@@ -360,8 +360,8 @@ def _store_suggestions(
 # Every new ticket and follow-up writes its suggestions: the INSERT's SQL is built once
 # (bulk_create compiled it on every call; measured 1.0 -> 0.6-0.8 ms CPU per POST /tickets).
 _insert_suggestions = CompiledInsert(Suggestion)
-# Likewise a new ticket and its first message (Model.save: ≈ 0.4 and 0.3 ms of CPU per create;
-# neither model has save() logic or signals of its own).
+# Likewise a new ticket and its first message (thread CPU 0.25 -> 0.17 and 0.21 -> 0.13 ms
+# against Model.save; neither model has save() logic or signals of its own).
 _insert_ticket = CompiledInsert(Ticket)
 _insert_message = CompiledInsert(Message)
 
