@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from helpdesk.api.compiled import CompiledRead
+from helpdesk.api.compiled import CompiledInsert, CompiledRead
 from helpdesk.api.exceptions import HelpdeskError
 from helpdesk.api.utils import elapsed_ms
 
@@ -173,6 +173,13 @@ _older_page = CompiledRead(
 )
 
 
+@lru_cache(maxsize=1)
+def _insert_interaction() -> CompiledInsert:
+    from customers.models import Interaction  # the models import this module
+
+    return CompiledInsert(Interaction, ignore_conflicts=True)
+
+
 class DatabaseInteractionStore:
     """The embedded default: the log in the relational DB (customers.Interaction)."""
 
@@ -184,7 +191,8 @@ class DatabaseInteractionStore:
 
         # INSERT … ON CONFLICT DO NOTHING: a retried record (same id) is stored once, without
         # the savepoint a caught IntegrityError would need inside the caller's transaction.
-        Interaction.objects.bulk_create(
+        # Every ticket writes one: the statement is built once per process (CompiledInsert).
+        _insert_interaction().insert(
             [
                 Interaction(
                     id=record.id,
@@ -197,8 +205,7 @@ class DatabaseInteractionStore:
                     actor=record.actor[:200],
                     expires_at=expiry_for(record),
                 )
-            ],
-            ignore_conflicts=True,
+            ]
         )
 
     def for_customer(self, customer_id, *, limit=20, before=None) -> InteractionPage:

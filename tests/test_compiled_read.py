@@ -4,6 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError
 from django.db.models import Count, Sum
 from django.utils import timezone
 
@@ -162,3 +163,45 @@ def test_compiled_insert_builds_its_sql_once_per_row_count(django_assert_num_que
     assert len(insert._sql) == 1
     assert bytes(TicketEmbedding.objects.get(ticket=tickets[1]).vector) == b"\x03"
     assert insert.insert([]) == []
+
+
+def test_compiled_insert_ignoring_conflicts_skips_a_repeated_row_and_keeps_the_transaction():
+    from django.db import transaction
+
+    from customers.models import Interaction
+    from helpdesk.api.compiled import CompiledInsert
+
+    customer = CustomerFactory()
+    now = timezone.now()
+
+    def row(summary):
+        return Interaction(
+            id="01JZZZZZZZZZZZZZZZZZZZZZZZ",
+            customer_id=customer.id,
+            kind="ticket_created",
+            occurred_at=now,
+            summary=summary,
+            data={"n": 1},
+            expires_at=now + timedelta(days=30),
+        )
+
+    insert = CompiledInsert(Interaction, ignore_conflicts=True)
+    with transaction.atomic():
+        insert.insert([row("first")])
+        insert.insert([row("again")])  # same id: skipped, no IntegrityError
+        # The transaction is still usable (on Postgres a failed statement would abort it).
+        assert Interaction.objects.filter(customer_id=customer.id).count() == 1
+
+    stored = Interaction.objects.get()
+    assert (stored.summary, stored.data) == ("first", {"n": 1})
+    # Without the option a repeated row is the caller's.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CompiledInsert(Interaction).insert([row("third")])
+
+
+def test_compiled_insert_ignoring_conflicts_needs_a_caller_set_key():
+    from helpdesk.api.compiled import CompiledInsert
+    from tickets.models import Suggestion
+
+    with pytest.raises(ValueError, match="primary key"):
+        CompiledInsert(Suggestion, ignore_conflicts=True)

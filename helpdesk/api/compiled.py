@@ -23,6 +23,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
+from django.db.models.constants import OnConflict
 from django.db.models.sql.compiler import SQLCompiler
 
 # Values no real argument takes, so the compiled parameters can be told apart from constants.
@@ -146,13 +147,18 @@ class CompiledInsert:
     embedding). Every concrete field is written (an auto primary key excepted), each value
     through the field's own `pre_save` (`auto_now_add` is set on the object) and
     `get_db_prep_save`, as `bulk_create` does; an auto primary key comes back through RETURNING
-    into each object's `pk`, in row order (as `bulk_create` reads it). No signals, no conflict
-    handling: an IntegrityError is the caller's, as with `bulk_create`."""
+    into each object's `pk`, in row order (as `bulk_create` reads it). No signals. An
+    IntegrityError is the caller's, as with `bulk_create`, unless `ignore_conflicts` (as
+    `bulk_create(ignore_conflicts=True)`: a row that conflicts is skipped; only for models whose
+    primary key the caller sets, since skipped rows return no key)."""
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, *, ignore_conflicts: bool = False) -> None:
         self._model = model
         pk = model._meta.pk
         auto_pk = pk.get_internal_type() in {"AutoField", "BigAutoField", "SmallAutoField"}
+        if ignore_conflicts and auto_pk:
+            raise ValueError("ignore_conflicts needs a primary key set by the caller")
+        self._on_conflict = OnConflict.IGNORE if ignore_conflicts else None
         self._fields = tuple(f for f in model._meta.concrete_fields if not (auto_pk and f is pk))
         self._returning = pk if auto_pk else None
         self._sql: dict[Hashable, str] = {}
@@ -184,9 +190,13 @@ class CompiledInsert:
         quote = connection.ops.quote_name
         columns = ", ".join(quote(f.column) for f in self._fields)
         row = "(" + ", ".join(["%s"] * len(self._fields)) + ")"
-        sql = f"INSERT INTO {quote(self._model._meta.db_table)} ({columns}) VALUES " + ", ".join(
+        insert = connection.ops.insert_statement(on_conflict=self._on_conflict)
+        sql = f"{insert} {quote(self._model._meta.db_table)} ({columns}) VALUES " + ", ".join(
             [row] * rows
         )
+        if self._on_conflict is not None:
+            suffix = connection.ops.on_conflict_suffix_sql(self._fields, self._on_conflict, [], [])
+            sql += f" {suffix}" if suffix else ""
         if self._returning is not None:
             sql += f" RETURNING {quote(self._returning.column)}"
         return sql
