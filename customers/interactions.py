@@ -175,7 +175,7 @@ _older_page = CompiledRead(
 
 @lru_cache(maxsize=1)
 def _insert_interaction() -> CompiledInsert:
-    from customers.models import Interaction  # the models import this module
+    from customers.models import Interaction  # on first use, as this module's reads do
 
     return CompiledInsert(Interaction, ignore_conflicts=True)
 

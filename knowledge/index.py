@@ -126,20 +126,21 @@ class HybridIndex:
     def _bm25_over(self, texts: list[str]):
         model = bm25s.BM25(method="lucene", k1=BM25_K1, b=BM25_B)
         if texts:
-            model.index(self._tokenize(texts, return_ids=True), show_progress=False)
+            model.index(self._tokenize(texts), show_progress=False)
         return model
 
-    def _tokenize(self, texts: list[str], *, return_ids: bool):
+    def _tokenize(self, texts: list[str]):
         return bm25s.tokenize(
             texts,
             stopwords="en",
             stemmer=self._stemmer,
-            return_ids=return_ids,
+            return_ids=True,
             show_progress=False,
         )
 
     def _query_tokens(self, text: str) -> list[str]:
-        """`_tokenize([text], return_ids=False)[0]`, without the library's per-call overhead."""
+        """The tokens `bm25s.tokenize` gives `text` with `_tokenize`'s options (as strings),
+        without the library's per-call overhead."""
         words = [word for word in _WORDS(text.lower()) if word not in _STOPWORDS]
         return self._stemmer.stemWords(words) if words else []
 

@@ -1,11 +1,6 @@
 """Postgres: parameters bound by the server and the statements every POST /tickets sends
 prepared once per connection (DATABASE_PREPARED_STATEMENTS, DATABASE_PREPARE_THRESHOLD)."""
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
@@ -49,28 +44,3 @@ def test_repeated_ticket_creates_run_as_prepared_statements(api):
     assert len({a["customer"]["profile"]["id"] for a in answers}) == 1
     titles = {tuple(s["title"] for s in a["suggestions"]) for a in answers}
     assert len(titles) == 1 and len(next(iter(titles))) == 5
-
-
-def test_switched_off_by_the_environment():
-    script = (
-        "import json, django; django.setup(); from django.conf import settings; "
-        "print(json.dumps(settings.DATABASES['default']['OPTIONS']))"
-    )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
-        "DATABASE_PREPARED_STATEMENTS": "false",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=django_settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    options = json.loads(result.stdout.strip().splitlines()[-1])
-    assert "server_side_binding" not in options and "prepare_threshold" not in options
-    assert options["connect_timeout"] == 3

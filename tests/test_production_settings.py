@@ -4,6 +4,7 @@ The first tests run `manage.py` in a subprocess with a production-like environme
 deployment would; the last ones check the HTTPS behaviour those settings give, in process.
 """
 
+import json
 import os
 import secrets
 import subprocess
@@ -142,3 +143,26 @@ def test_storage_backend_s3_puts_attachments_in_the_bucket_under_the_prefix():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1].split() == ["S3Storage", "hd-files", "mail", "None"]
+
+
+def database_options(**env: str) -> dict:
+    """The default database's OPTIONS as a process configured from `env` builds them."""
+    show = "import json; from django.conf import settings; "
+    show += "print(json.dumps(settings.DATABASES['default']['OPTIONS']))"
+    result = manage("shell", "-c", show, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_postgres_prepares_statements_unless_switched_off():
+    url = "postgres://postgres@127.0.0.1:5432/unused"  # never connected to
+
+    options = database_options(DATABASE_URL=url, DATABASE_PREPARED_STATEMENTS=None)
+    assert options["server_side_binding"] is True and options["prepare_threshold"] == 5
+
+    options = database_options(DATABASE_URL=url, DATABASE_PREPARED_STATEMENTS="false")
+    assert "server_side_binding" not in options and "prepare_threshold" not in options
+    assert options["connect_timeout"] == 3
+
+    options = database_options(DATABASE_URL="sqlite:///:memory:")
+    assert "server_side_binding" not in options
