@@ -205,3 +205,62 @@ def test_compiled_insert_ignoring_conflicts_needs_a_caller_set_key():
 
     with pytest.raises(ValueError, match="primary key"):
         CompiledInsert(Suggestion, ignore_conflicts=True)
+
+
+def test_compiled_insert_of_several_rows_is_one_statement_whatever_their_number(
+    django_assert_num_queries,
+):
+    from django.db import connection
+
+    from customers.models import Interaction
+    from helpdesk.api.compiled import CompiledInsert
+    from tickets.models import Suggestion
+
+    ticket = TicketFactory()
+    insert = CompiledInsert(Suggestion)
+
+    def made(ranks):
+        return [
+            Suggestion(ticket=ticket, rank=rank, score=rank / 7, title="é" * 300, backend="x")
+            for rank in ranks
+        ]
+
+    with django_assert_num_queries(1) as queries:
+        three = insert.insert(made([1, 2, 3]))
+    five = insert.insert(made([4, 5, 6, 7, 8]))
+
+    stored = {s.pk: s for s in Suggestion.objects.filter(ticket=ticket)}
+    assert [stored[s.pk].rank for s in three + five] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert stored[five[2].pk].score == pytest.approx(6 / 7)
+    assert stored[three[0].pk].title == "é" * 300
+    if connection.vendor == "postgresql":
+        # One array per column, so psycopg caches the statement's conversion (at most 50
+        # parameters) and three rows and five share it.
+        [query] = queries.captured_queries
+        assert "UNNEST" in query["sql"]
+        assert list(insert._sql) == [("postgresql", "unnest")]
+    else:
+        assert len(insert._sql) == 2
+
+    # JSON and a skipped conflict through the same form.
+    customer = CustomerFactory()
+    now = timezone.now()
+    rows = [
+        Interaction(
+            id=f"01JZZZZZZZZZZZZZZZZZZZZZZ{n}",
+            customer_id=customer.id,
+            kind="ticket_created",
+            occurred_at=now,
+            summary=f"s{n}",
+            data={"n": n, "list": [1, "two"]},
+            expires_at=now + timedelta(days=30),
+        )
+        for n in range(3)
+    ]
+    CompiledInsert(Interaction, ignore_conflicts=True).insert(rows[:2])
+    CompiledInsert(Interaction, ignore_conflicts=True).insert(rows[1:])
+    assert sorted(Interaction.objects.values_list("summary", "data")) == [
+        ("s0", {"n": 0, "list": [1, "two"]}),
+        ("s1", {"n": 1, "list": [1, "two"]}),
+        ("s2", {"n": 2, "list": [1, "two"]}),
+    ]
