@@ -1,3 +1,4 @@
+import threading
 import time
 from typing import Any
 
@@ -9,8 +10,27 @@ def validated(
 ) -> dict[str, Any]:
     """Run an input serializer; a failure raises ValidationError (→ 400 with `fields`)."""
     serializer = serializer_class(data=data, partial=partial)
+    serializer.fields = _bound_fields(serializer_class, partial)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+_templates = threading.local()
+
+
+def _bound_fields(serializer_class: type[serializers.Serializer], partial: bool):
+    """The serializer's fields, deep-copied from its declaration and bound once per thread.
+
+    DRF deep-copies every declared field for each serializer it makes (≈ 0.3 of the 0.7 ms a
+    ticket's validation took in a request). Validation reads a field's settings and its root
+    serializer's `partial` and `context` and keeps nothing on the field, so the fields of a
+    template serializer without data (same `partial`, empty context, as here) serve every
+    validation in its thread; per thread, since `bind` points them at that template."""
+    cache = _templates.__dict__.setdefault("fields", {})
+    fields = cache.get((serializer_class, partial))
+    if fields is None:
+        fields = cache[serializer_class, partial] = serializer_class(partial=partial).fields
+    return fields
 
 
 def iso(value) -> str | None:
