@@ -319,3 +319,26 @@ def test_compiled_insert_of_several_rows_keeps_every_value_exactly():
     ]
     assert [stored[r.id].occurred_at for r in rows] == [r.occurred_at for r in rows]
     assert [stored[r.id].expires_at for r in rows] == [r.expires_at for r in rows]
+
+
+def test_compiled_insert_of_rows_without_a_json_form_goes_as_values():
+    from django.db import connection
+
+    from helpdesk.api.compiled import CompiledInsert
+    from triage.models import TicketEmbedding
+
+    tickets = TicketFactory.create_batch(2)
+    insert = CompiledInsert(TicketEmbedding)  # bytes: no JSON form
+    insert.insert(
+        [
+            TicketEmbedding(ticket=tickets[0], vector=b"\x00\xff"),
+            TicketEmbedding(ticket=tickets[1], vector=b""),
+        ]
+    )
+
+    stored = dict(TicketEmbedding.objects.values_list("ticket_id", "vector"))
+    assert {k: bytes(v) for k, v in stored.items()} == {
+        tickets[0].pk: b"\x00\xff",
+        tickets[1].pk: b"",
+    }
+    assert list(insert._sql) == [(connection.vendor, 2)]

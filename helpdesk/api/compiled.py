@@ -165,7 +165,6 @@ class CompiledInsert:
         self._fields = tuple(f for f in model._meta.concrete_fields if not (auto_pk and f is pk))
         self._returning = pk if auto_pk else None
         self._sql: dict[Hashable, str] = {}
-        self._unnestable: bool | None = None
         self._codecs: tuple[str, ...] | None = None  # per field, see _json_codecs; () if not
 
     def insert(self, objs: list) -> list:
@@ -184,8 +183,6 @@ class CompiledInsert:
         ]
         if form == "json":
             params = [_json_rows(rows, self._codecs)]
-        elif form == "unnest":  # one array per column
-            params = [list(column) for column in zip(*rows, strict=True)]
         else:
             params = [value for row in rows for value in row]
         with connection.cursor() as cursor:
@@ -199,37 +196,28 @@ class CompiledInsert:
         return objs
 
     def _form(self, connection, rows: int) -> str:
-        """How the rows travel: `values` (a placeholder per value; SQLite, one row), or on
-        Postgres, for several rows, `json` (one jsonb array of rows, when every column's type
-        has a JSON form) or else `unnest` (one array per column, as Django's bulk_create).
+        """How the rows travel: `values` (a placeholder per value), or on Postgres, for several
+        rows whose every column has a JSON form, `json` (one jsonb array of rows).
 
-        Why not `values` there: five suggestions were 65 parameters, past the 50 up to which
-        psycopg caches a query's conversion, so it re-parsed the statement for every ticket;
-        as arrays, psycopg's list dumper (Python) converted 65 values one by one. One JSON
-        document is one C `json.dumps` and one parameter: in a request, the suggestions'
-        INSERT took 0.89-1.13 ms as values, 0.66-0.92 as arrays, 0.44 as JSON (thread CPU)."""
+        Why: five suggestions as values were 65 parameters, past the 50 up to which psycopg
+        caches a query's conversion, so it re-parsed the statement for every ticket; as one
+        array per column (Django's bulk_create UNNEST), psycopg's list dumper (Python)
+        converted the 65 values one by one. One JSON document is one C `json.dumps` and one
+        parameter: in a request, the suggestions' INSERT took 0.89-1.13 ms as values, 0.66-0.92
+        as arrays, 0.45 as JSON (thread CPU)."""
         if rows <= 1 or connection.vendor != "postgresql":
             return "values"
         if self._codecs is None:
-            self._codecs = _json_codecs(self._fields, connection)
-        if self._codecs:
-            return "json"
-        if self._unnestable is None:
-            self._unnestable = not any(
-                hasattr(f, "get_placeholder")
-                or (f.target_field if f.is_relation else f).get_internal_type()
-                not in connection.data_types
-                for f in self._fields
-            )
-        return "unnest" if self._unnestable else "values"
+            self._codecs = _json_codecs(self._fields)
+        return "json" if self._codecs else "values"
 
     def _build(self, connection, rows: int, form: str) -> str:
         quote = connection.ops.quote_name
         columns = ", ".join(quote(f.column) for f in self._fields)
         insert = connection.ops.insert_statement(on_conflict=self._on_conflict)
         sql = f"{insert} {quote(self._model._meta.db_table)} ({columns}) "
-        # A column type without its length (varchar, not varchar(300)), as Django's UNNEST
-        # does: the column itself still checks the length.
+        # A column type without its length (varchar, not varchar(300)): the column itself
+        # still checks the length.
         types = [f.db_type(connection).split("(")[0] for f in self._fields]
         if form == "json":
             # Text out of each row's element i, cast to the column's type (jsonb columns: the
@@ -243,9 +231,6 @@ class CompiledInsert:
                 f"SELECT {values} FROM jsonb_array_elements((%s)::jsonb) "
                 "WITH ORDINALITY AS r(e, n) ORDER BY n"
             )
-        elif form == "unnest":
-            arrays = ", ".join(f"(%s)::{kind}[]" for kind in types)
-            sql += f"SELECT * FROM UNNEST({arrays})"
         else:
             row = "(" + ", ".join(["%s"] * len(self._fields)) + ")"
             sql += "VALUES " + ", ".join([row] * rows)
@@ -290,7 +275,7 @@ _JSON_CODECS = {
 }
 
 
-def _json_codecs(fields, connection) -> tuple[str, ...]:
+def _json_codecs(fields) -> tuple[str, ...]:
     """Each field's JSON codec, or () when one has none (or builds its own placeholder)."""
     codecs = []
     for field in fields:
