@@ -216,16 +216,16 @@ class CompiledInsert:
         columns = ", ".join(quote(f.column) for f in self._fields)
         insert = connection.ops.insert_statement(on_conflict=self._on_conflict)
         sql = f"{insert} {quote(self._model._meta.db_table)} ({columns}) "
-        # A column type without its length (varchar, not varchar(300)): the column itself
-        # still checks the length.
-        types = [f.db_type(connection).split("(")[0] for f in self._fields]
         if form == "json":
-            # Text out of each row's element i, cast to the column's type (jsonb columns: the
-            # value wrapped in a one-element array, so SQL NULL and JSON null stay apart); rows
-            # in array order, the order RETURNING gives the keys back in.
+            # Text out of each row's element i, cast to the column's type without its length
+            # (varchar, not varchar(300): the column still checks it); jsonb columns: the value
+            # wrapped in a one-element array, so SQL NULL and JSON null stay apart. Rows in
+            # array order, the order RETURNING gives the keys back in.
             values = ", ".join(
-                f"(e->{i})->0" if codec == "json" else f"(e->>{i})::{kind}"
-                for i, (codec, kind) in enumerate(zip(self._codecs, types, strict=True))
+                f"(e->{i})->0"
+                if codec == "json"
+                else f"(e->>{i})::{field.db_type(connection).split('(')[0]}"
+                for i, (codec, field) in enumerate(zip(self._codecs, self._fields, strict=True))
             )
             sql += (
                 f"SELECT {values} FROM jsonb_array_elements((%s)::jsonb) "
