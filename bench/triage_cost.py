@@ -91,7 +91,7 @@ def main() -> None:
             hook_ms[mode_now["name"]].append((time.perf_counter() - started) * 1000)
 
     def passthrough(payload, body_clean, passages):
-        return TriageRead({"priority": payload.get("priority") or "normal"}, {})
+        return TriageRead({"priority": payload.get("priority") or "normal"}, {}, passages)
 
     def set_mode(name: str) -> None:
         mode_now["name"] = name

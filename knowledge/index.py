@@ -79,6 +79,9 @@ class Hit:
     chunk_id: int
     score: float
     record: ChunkRecord = field(repr=False)
+    # The article's best passage cosine to the ticket (the dense signal the MIN_DENSE_COSINE
+    # floor reads); None from the baselines.
+    cosine: float | None = None
 
 
 class HybridIndex:
@@ -153,7 +156,9 @@ class HybridIndex:
     def _per_article(self, chunk_scores: np.ndarray) -> np.ndarray:
         return np.maximum.reduceat(chunk_scores, self._starts)
 
-    def _top(self, article_scores, chunk_scores, k: int, allowed: set[int] | None) -> list[Hit]:
+    def _top(
+        self, article_scores, chunk_scores, k: int, allowed: set[int] | None, cosines=None
+    ) -> list[Hit]:
         if allowed is not None:
             mask = np.zeros(len(self.article_ids), dtype=bool)
             mask[[self._position[a] for a in allowed if a in self._position]] = True
@@ -171,7 +176,10 @@ class HybridIndex:
             hi = self._starts[a + 1] if a + 1 < len(self._starts) else len(self.records)
             best = lo + int(np.argmax(chunk_scores[lo:hi]))
             record = self.records[best]
-            hits.append(Hit(record.article_id, record.chunk_id, float(article_scores[a]), record))
+            cosine = None if cosines is None else float(cosines[a])
+            hits.append(
+                Hit(record.article_id, record.chunk_id, float(article_scores[a]), record, cosine)
+            )
         return hits
 
     def _dense(self, vectors: np.ndarray) -> np.ndarray:
@@ -238,7 +246,7 @@ class HybridIndex:
             article_total += weight * (per_article - mean) / spread
             chunk_total += weight * (chunk_scores - mean) / spread
         article_total[~matched] = -np.inf
-        return self._top(article_total, chunk_total, k, allowed)
+        return self._top(article_total, chunk_total, k, allowed, dense_best)
 
     def search_bm25(self, query: str, k: int = 5, *, allowed: set[int] | None = None):
         """Baseline: plain BM25 over title+headings+text, the whole query."""

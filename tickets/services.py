@@ -261,6 +261,7 @@ def _create(
     recent = _recent_interactions(customer, degraded) if with_customer else []
     passages = pending.get()  # the search has run meanwhile
     triage = triage_read(payload, body_clean, passages)  # no query: written with the ticket
+    passages = triage.passages  # on a ticket in another language, the close matches only
     [ticket] = _insert_ticket.insert(
         [
             Ticket(

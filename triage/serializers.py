@@ -51,7 +51,9 @@ class TriageOutput(serializers.Serializer):
     )
     suggestions_note = serializers.CharField(
         allow_blank=True,
-        help_text="Why no suggestion came back, when the ticket's language is not the KB's.",
+        help_text="Set when the ticket is certainly in another language than the KB's "
+        "articles: names both, and how many suggestions were close enough in meaning to serve "
+        "(weak matches across the languages are left out).",
     )
     priority_rule = serializers.CharField(
         allow_blank=True, help_text="Set when the sentiment rule raised the priority."

@@ -40,6 +40,9 @@ class Passage:
     article_id: int | None = None
     heading_path: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The local backend's best passage cosine (MiniLM) of the article to the query: what a
+    # match across languages is judged on (triage/arrival.py). None from Bedrock.
+    cosine: float | None = None
 
 
 @dataclass(frozen=True)

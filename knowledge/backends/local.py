@@ -215,6 +215,7 @@ class LocalBackend:
                 article_id=hit.article_id,
                 heading_path=hit.record.heading_path,
                 metadata=index.articles[hit.article_id][1],
+                cosine=None if hit.cosine is None else round(hit.cosine, 4),
             )
             for hit in search(query, k, allowed=allowed)
         ]
