@@ -165,19 +165,36 @@ def _shrink(
     minimises the out-of-fold log-loss of s·score plus a standard-normal prior on the scores
     (½·s²·their variance across a row's categories, averaged over rows) weighted 1/rows: on a
     few dozen rows the fitted weights can separate them perfectly and grow without bound (an
-    overconfident temperature); on hundreds the prior weighs little and on thousands nothing."""
+    overconfident temperature, or, once they have run away, probabilities saturated at 1 and a
+    threshold no ticket reaches); on hundreds the prior weighs little and on thousands nothing.
+    The objective is convex in s, so a golden-section search over log s finds its minimum
+    however far the fitted weights ran (no floor on s)."""
     if not prior or not theta.any():
         return 1.0
     rows = np.arange(len(y))
     score = theta[0] * safe[0] + theta[1] * safe[1] + theta[2] * safe[2]
     spread = np.where(finite, score, np.nan)
     variance = float(np.nanmean(np.nanvar(spread, axis=1)))
-    best, best_loss = 1.0, np.inf
-    for scale in np.geomspace(0.02, 1.0, 80):
-        loss = -log_softmax(scale * score)[rows, y].mean() + 0.5 * prior * scale**2 * variance
-        if loss < best_loss:
-            best, best_loss = float(scale), loss
-    return best
+
+    def objective(log_scale: float) -> float:
+        scale = np.exp(log_scale)
+        return -log_softmax(scale * score)[rows, y].mean() + 0.5 * prior * scale**2 * variance
+
+    low, high = np.log(1e-9), 0.0
+    ratio = (np.sqrt(5) - 1) / 2
+    left, right = high - ratio * (high - low), low + ratio * (high - low)
+    f_left, f_right = objective(left), objective(right)
+    for _ in range(60):  # brackets shrink by 0.618 each: 21 → 1e-12 in log s
+        if f_left <= f_right:
+            high, right, f_right = right, left, f_left
+            left = high - ratio * (high - low)
+            f_left = objective(left)
+        else:
+            low, left, f_left = left, right, f_right
+            right = low + ratio * (high - low)
+            f_right = objective(right)
+    best = (low + high) / 2
+    return float(np.exp(best)) if objective(best) < objective(0.0) else 1.0
 
 
 def _choose_threshold(

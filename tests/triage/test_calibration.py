@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from knowledge.backends.local import shared_encoder
-from triage.classifier import TriageClassifier
+from triage.classifier import TriageClassifier, _shrink
 from triage.demo import labelled_texts
 
 
@@ -44,6 +44,22 @@ def test_the_prior_weighs_nothing_on_a_larger_set():
     texts = [f"ticket {label} number {i}" for i, label in enumerate(y)]
     model = TriageClassifier.fit(texts, [f"c{label}" for label in y], embeddings)
     assert model.report["weight_scale"] > 0.8
+
+
+def test_the_scale_does_not_depend_on_how_far_the_fitted_weights_ran():
+    """On separable rows the fitted weights grow with every iteration; the prior's scale must
+    bring any multiple of them to the same scores (it had a floor of 0.02, which weights in
+    the thousands went through)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, size=30)
+    views = rng.normal(size=(3, 30, 5))
+    views[2][np.arange(30), y] += 3  # `near` separates the rows
+    finite = np.ones((30, 5), dtype=bool)
+    theta = np.array([0.5, 0.2, 2.0])
+    scale = _shrink(views, finite, y, theta, 1 / 30)
+    assert 0 < scale < 1
+    for far in (10.0, 1e3, 1e5):
+        assert _shrink(views, finite, y, theta * far, 1 / 30) * far == pytest.approx(scale, 1e-4)
 
 
 @pytest.mark.django_db
