@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 
 from knowledge.backends.local import shared_encoder
-from triage.classifier import TriageClassifier, _shrink
-from triage.demo import labelled_texts
+from triage.classifier import TriageClassifier, _shrink, category_text
+from triage.demo import CATEGORIES, labelled_texts
 
 
 def demo_examples():
@@ -60,6 +60,34 @@ def test_the_scale_does_not_depend_on_how_far_the_fitted_weights_ran():
     assert 0 < scale < 1
     for far in (10.0, 1e3, 1e5):
         assert _shrink(views, finite, y, theta * far, 1 / 30) * far == pytest.approx(scale, 1e-4)
+
+
+def test_a_separable_small_set_still_applies_its_categories():
+    """seed_demo's 30 examples plus 10 tickets the model itself labelled, near-copies of
+    examples (a repeat, a sign-off added): the out-of-fold rows are separable, and the
+    unregularised fit ran away (weights in the thousands; a scale floor of 0.02 left them
+    (36, 71, 140, 292)), every probability saturated at 1, the abstain threshold came out at
+    1.000001 and no ticket was ever applied (found on a fresh `make run`, TRIAGE.md)."""
+    texts, labels, embeddings = demo_examples()
+    repeats = [(19, ""), (3, " Cheers, Tom"), (15, ""), (18, " Cheers, Tom"), (22, " asap")]
+    repeats += [(27, " Please help"), (12, " Thanks"), (13, " asap"), (14, " Please help")]
+    repeats += [(28, " asap")]
+    encoder = shared_encoder()
+    more = [texts[i] + tail for i, tail in repeats]
+    texts, labels = texts + more, labels + [labels[i] for i, _ in repeats]
+    embeddings = np.concatenate([embeddings, [encoder.encode_queries([t, t])[0] for t in more]])
+    names = {
+        name: encoder.encode_queries([category_text(name, description)] * 2)[0]
+        for name, (description, _, _) in CATEGORIES.items()
+    }
+    model = TriageClassifier.fit(texts, labels, embeddings, name_vectors=names)
+    assert model.threshold < 0.95
+    predictions = model.predict(embeddings, texts)
+    applied = [p.label for p in predictions if p.label is not None]
+    assert len(applied) >= 0.8 * len(texts)
+    new = "Parcel missing\nThe parcel was due last week and it never came."
+    [prediction] = model.predict(encoder.encode_queries([new, new])[:1], [new])
+    assert prediction.label == "Delivery & tracking"
 
 
 @pytest.mark.django_db
