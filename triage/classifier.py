@@ -19,8 +19,8 @@ an accuracy of 0.63); with hundreds of rows the prior weighs almost nothing. The
 threshold comes from the same folds, with some categories held back from each fold's
 training: their texts play the out-of-scope tickets (the training data has none, as a
 helpdesk's labels have none), and a training label for out-of-scope (CLINC's `oos`) counts as
-out-of-scope too. The threshold maximises in-scope accuracy + out-of-scope recall on those
-folds. Nothing is tuned on a test set.
+out-of-scope too. The threshold is the lowest confidence at which at least OOS_RECALL of those
+out-of-fold unknowns are abstained on (`_choose_threshold`). Nothing is tuned on a test set.
 
 Inference is numpy only: a few small matrix products (≈ 0.3 ms for 150 categories and 18k
 examples). Training is numpy too (L-BFGS), seconds to a couple of minutes on 2 cores.
