@@ -4,7 +4,10 @@ other 29 through TriageClassifier.fit (the code path of triage_train), embedded 
 /tickets embeds a ticket. Reports accuracy, mean confidence, expected calibration error (ECE,
 5 equal-width bins), log-loss and how many held-out examples would be applied at 0.8.
 
-    .venv/bin/python bench/triage_calibration.py [--json]
+    .venv/bin/python bench/triage_calibration.py [--json] [--no-names]
+
+With the categories' names and descriptions as training gives them (the name view), unless
+--no-names.
 
 No database: the texts are read from triage/demo.py, the encoder from KB_MODEL_CACHE_DIR.
 """
@@ -25,6 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--threshold", type=float, default=0.8)
+    parser.add_argument("--no-names", action="store_true", help="without the name view")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
     os.environ.setdefault("SECRET_KEY", "bench-only")
@@ -34,18 +38,27 @@ def main() -> None:
     import numpy as np
 
     from knowledge.backends.local import shared_encoder
-    from triage.classifier import TriageClassifier
-    from triage.demo import labelled_texts
+    from triage.classifier import TriageClassifier, category_text
+    from triage.demo import CATEGORIES, labelled_texts
 
     texts, labels = labelled_texts()
     encoder = shared_encoder()
     embeddings = np.stack([encoder.encode_queries([t, t])[0] for t in texts])
+    name_vectors = None  # as triage training embeds a category's name and description
+    if not args.no_names:
+        name_vectors = {}
+        for name, (description, _, _) in CATEGORIES.items():
+            text = category_text(name, description)
+            name_vectors[name] = encoder.encode_queries([text, text])[0]
     started = time.perf_counter()
     confidence, correct, true_p = [], [], []
     for i in range(len(texts)):
         keep = [j for j in range(len(texts)) if j != i]
         model = TriageClassifier.fit(
-            [texts[j] for j in keep], [labels[j] for j in keep], embeddings[keep]
+            [texts[j] for j in keep],
+            [labels[j] for j in keep],
+            embeddings[keep],
+            name_vectors=name_vectors,
         )
         probs = model.probabilities(embeddings[[i]], [texts[i]])[0]
         best = int(np.argmax(probs))

@@ -1,14 +1,16 @@
 """The triage classifier: a ticket's category with a calibrated confidence, or out-of-scope.
 
-Three views of a text, combined log-linearly:
+Four views of a text, combined log-linearly:
 
     emb   logistic regression on the MiniLM query embedding POST /tickets already computed
     lex   logistic regression on word 1-2-gram TF-IDF (the words the embedding blurs)
     near  per category, the cosine of the nearest training example's embedding
+    name  per category, the cosine to the embedding of the category's name (and description):
+          a zero-shot prior, from what the team called it rather than what was labelled
 
-    score(c) = a·log p_emb(c) + b·log p_lex(c) + g·near(c) + d;  p = softmax(score)
+    score(c) = a·log p_emb(c) + b·log p_lex(c) + g·near(c) + d·name(c);  p = softmax(score)
 
-(a, b, g) are fitted by log-loss on out-of-fold predictions (so they are the temperature too:
+(a, b, g, d) are fitted by log-loss on out-of-fold predictions (so they are the temperature too:
 the confidence is calibrated on texts the models did not see), then scaled down by at most as
 much as a standard-normal prior on the scores asks (`_shrink`): with a handful of examples per
 category the out-of-fold rows are few and separable, and the unregularised fit makes the
@@ -17,8 +19,8 @@ an accuracy of 0.63); with hundreds of rows the prior weighs almost nothing. The
 threshold comes from the same folds, with some categories held back from each fold's
 training: their texts play the out-of-scope tickets (the training data has none, as a
 helpdesk's labels have none), and a training label for out-of-scope (CLINC's `oos`) counts as
-out-of-scope too. The threshold maximises in-scope accuracy + out-of-scope recall on those
-folds. Nothing is tuned on a test set.
+out-of-scope too. The threshold is the lowest confidence at which at least OOS_RECALL of those
+out-of-fold unknowns are abstained on (`_choose_threshold`). Nothing is tuned on a test set.
 
 Inference is numpy only: a few small matrix products (≈ 0.3 ms for 150 categories and 18k
 examples). Training is numpy too (L-BFGS), seconds to a couple of minutes on 2 cores.
@@ -97,11 +99,16 @@ class _Parts:
     examples: np.ndarray  # embeddings (float32 rows)
     example_labels: np.ndarray  # local class index of each
 
-    def views(self, embeddings: np.ndarray, texts: list[str], n_classes: int) -> np.ndarray:
-        """3 × n × n_classes: log p_emb, log p_lex, near (absent classes: -inf, -inf, 0)."""
+    def views(
+        self, embeddings: np.ndarray, texts: list[str], n_classes: int, names: np.ndarray | None
+    ) -> np.ndarray:
+        """4 × n × n_classes: log p_emb, log p_lex, near, name (absent classes: -inf, -inf, 0,
+        and name as for any class: it needs no examples). `names`: n_classes name vectors."""
         n = len(texts)
-        out = np.full((3, n, n_classes), -np.inf, dtype=np.float32)
-        out[2] = 0
+        out = np.full((4, n, n_classes), -np.inf, dtype=np.float32)
+        out[2:] = 0
+        if names is not None:
+            out[3] = embeddings @ names.T
         out[0][:, self.classes] = log_softmax(embeddings @ self.emb_w + self.emb_b)
         lex = self.lexicon.transform(texts)
         out[1][:, self.classes] = log_softmax(lex.dot(self.lex_w) + self.lex_b)
@@ -127,35 +134,67 @@ def _fit_parts(embeddings: np.ndarray, texts: list[str], y: np.ndarray, *, seed:
     )
 
 
+def category_text(name: str, description: str = "") -> str:
+    """What the name view embeds for a category: its name (underscores read as spaces, as in
+    `card_arrival`) and description, as a query is embedded."""
+    return " ".join(part for part in (name.replace("_", " ").strip(), description.strip()) if part)
+
+
+def _name_matrix(
+    labels: list[str], name_vectors: dict[str, np.ndarray] | None, dims: int
+) -> np.ndarray | None:
+    """One unit row per label from `name_vectors` (label → embedding of its name text); a label
+    without one gets zeros, a name cosine of 0 (the out-of-scope label has no name to read)."""
+    if not name_vectors:
+        return None
+    out = np.zeros((len(labels), dims), dtype=np.float32)
+    for i, label in enumerate(labels):
+        if label in name_vectors:
+            vector = np.asarray(name_vectors[label], dtype=np.float32)
+            out[i] = vector / max(float(np.linalg.norm(vector)), 1e-12)
+    return out
+
+
 def _combine(views: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    # Models stored before the name view carry a constant 0 in d's place (a shift softmax
+    # ignores) and no name vectors: their scores are unchanged.
     a, b, g, d = weights
     with np.errstate(invalid="ignore"):
-        score = a * views[0] + b * views[1] + g * views[2] + d
+        score = a * views[0] + b * views[1] + g * views[2] + d * views[3]
     return np.where(np.isfinite(views[0]), score, -np.inf)
 
 
-def _fit_weights(views: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """(a, b, g, d=0) minimising the log-loss of softmax(score) on out-of-fold rows, scaled by
-    `_shrink` (returned too)."""
+def _fit_weights(views: np.ndarray, y: np.ndarray, *, names: bool) -> tuple[np.ndarray, float]:
+    """(a, b, g, d) minimising the log-loss of softmax(score) on out-of-fold rows, scaled by
+    `_shrink` (returned too); d = 0 without name vectors, or when the names fit to d ≤ 0."""
     finite = np.isfinite(views[0][np.arange(len(y)), y])
-    views, y = views[:, finite], y[finite]
+    used = 4 if names else 3
+    all_views, all_y = views, y
+    views, y = views[:used, finite], y[finite]
     safe = np.where(np.isfinite(views), views, -1e4).astype(np.float64)
     prior = WEIGHT_PRIOR / max(1, len(y))
 
     def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        score = theta[0] * safe[0] + theta[1] * safe[1] + theta[2] * safe[2]
-        logp = log_softmax(score)
+        logp = log_softmax(_weighted(safe, theta))
         p = np.exp(logp)
         rows = np.arange(len(y))
         loss = -logp[rows, y].mean()
-        grad = np.array([(safe[k][rows, y] - (p * safe[k]).sum(1)).mean() for k in range(3)])
+        grad = np.array([(safe[k][rows, y] - (p * safe[k]).sum(1)).mean() for k in range(used)])
         return float(loss), -grad
 
-    theta = lbfgs(fun, np.array([1.0, 0.5, 5.0]), max_iter=100)
+    theta = lbfgs(fun, np.array([1.0, 0.5, 5.0, 1.0][:used]), max_iter=100)
+    if used == 4 and theta[3] <= 0:
+        # The names add nothing the examples do not say (banking77 with ~117 per category):
+        # the fit without them, so the model is the one trained without names.
+        return _fit_weights(all_views, all_y, names=False)
     theta = np.maximum(theta, 0)  # each view may only add evidence
     scale = _shrink(safe, np.isfinite(views[0]), y, theta, prior)
-    theta = theta * scale
-    return np.array([theta[0], theta[1], theta[2], 0.0]), scale
+    theta = np.concatenate([theta * scale, np.zeros(4 - used)])
+    return theta, scale
+
+
+def _weighted(safe: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    return sum(theta[k] * safe[k] for k in range(len(theta)))
 
 
 def _shrink(
@@ -165,19 +204,36 @@ def _shrink(
     minimises the out-of-fold log-loss of s·score plus a standard-normal prior on the scores
     (½·s²·their variance across a row's categories, averaged over rows) weighted 1/rows: on a
     few dozen rows the fitted weights can separate them perfectly and grow without bound (an
-    overconfident temperature); on hundreds the prior weighs little and on thousands nothing."""
+    overconfident temperature, or, once they have run away, probabilities saturated at 1 and a
+    threshold no ticket reaches); on hundreds the prior weighs little and on thousands nothing.
+    The objective is convex in s, so a golden-section search over log s finds its minimum
+    however far the fitted weights ran (no floor on s)."""
     if not prior or not theta.any():
         return 1.0
     rows = np.arange(len(y))
-    score = theta[0] * safe[0] + theta[1] * safe[1] + theta[2] * safe[2]
+    score = _weighted(safe, theta)
     spread = np.where(finite, score, np.nan)
     variance = float(np.nanmean(np.nanvar(spread, axis=1)))
-    best, best_loss = 1.0, np.inf
-    for scale in np.geomspace(0.02, 1.0, 80):
-        loss = -log_softmax(scale * score)[rows, y].mean() + 0.5 * prior * scale**2 * variance
-        if loss < best_loss:
-            best, best_loss = float(scale), loss
-    return best
+
+    def objective(log_scale: float) -> float:
+        scale = np.exp(log_scale)
+        return -log_softmax(scale * score)[rows, y].mean() + 0.5 * prior * scale**2 * variance
+
+    low, high = np.log(1e-9), 0.0
+    ratio = (np.sqrt(5) - 1) / 2
+    left, right = high - ratio * (high - low), low + ratio * (high - low)
+    f_left, f_right = objective(left), objective(right)
+    for _ in range(60):  # brackets shrink by 0.618 each: 21 → 1e-12 in log s
+        if f_left <= f_right:
+            high, right, f_right = right, left, f_left
+            left = high - ratio * (high - low)
+            f_left = objective(left)
+        else:
+            low, left, f_left = left, right, f_right
+            right = low + ratio * (high - low)
+            f_right = objective(right)
+    best = (low + high) / 2
+    return float(np.exp(best)) if objective(best) < objective(0.0) else 1.0
 
 
 def _choose_threshold(
@@ -202,8 +258,13 @@ class TriageClassifier:
         oos_label: str | None = None,
         report: dict | None = None,
         languages: dict[str, float] | None = None,
+        label_vectors: np.ndarray | None = None,
     ) -> None:
         self.labels = labels
+        # One unit vector per label, the embedding of its category's name text (None: trained
+        # without, or stored before the name view). A renamed category keeps its old name's
+        # vector until the next retrain (the scheduled one, or `manage.py triage_train`).
+        self.label_vectors = label_vectors
         # Share of each language among the training texts whose language was told (set by
         # triage.services at training; None: a model stored before languages were recorded).
         self.languages = languages
@@ -225,16 +286,23 @@ class TriageClassifier:
         oos_label: str | None = None,
         seed: int = 0,
         oos_recall: float = OOS_RECALL,
+        name_vectors: dict[str, np.ndarray] | None = None,
     ) -> TriageClassifier:
+        """`name_vectors`: label → the query embedding of its category's name text (optional).
+        The name view's weight is fitted like the others; when the fit gives it none, the model
+        is the one trained without names and keeps no name vectors."""
         check_labels(labels, oos_label=oos_label)
         names = sorted(set(labels))
         index = {name: i for i, name in enumerate(names)}
         y = np.array([index[label] for label in labels])
         embeddings = np.asarray(embeddings, dtype=np.float32)
+        name_matrix = _name_matrix(names, name_vectors, embeddings.shape[1])
         oos_id = index.get(oos_label) if oos_label else None
-        views, oof_oos = _out_of_fold(embeddings, texts, y, len(names), oos_id, seed)
+        views, oof_oos = _out_of_fold(embeddings, texts, y, len(names), oos_id, seed, name_matrix)
         in_scope = ~oof_oos
-        weights, scale = _fit_weights(views, y)
+        weights, scale = _fit_weights(views, y, names=name_matrix is not None)
+        if not weights[3]:
+            name_matrix = None  # not used: neither stored nor scored
         probs = _probabilities(_combine(views, weights))
         confidence, top = _in_scope_top(probs, oos_id)
         correct = top == y
@@ -254,7 +322,15 @@ class TriageClassifier:
             else None,
         }
         parts = _fit_parts(embeddings, texts, y, seed=seed)
-        return cls(names, parts, weights, threshold, oos_label=oos_label, report=report)
+        return cls(
+            names,
+            parts,
+            weights,
+            threshold,
+            oos_label=oos_label,
+            report=report,
+            label_vectors=name_matrix,
+        )
 
     def covered_languages(self) -> set[str] | None:
         """The languages the training texts cover (None: not recorded, unknown)."""
@@ -264,7 +340,9 @@ class TriageClassifier:
 
     # -- inference -------------------------------------------------------------------------
     def probabilities(self, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
-        views = self.parts.views(np.asarray(embeddings, dtype=np.float32), texts, len(self.labels))
+        views = self.parts.views(
+            np.asarray(embeddings, dtype=np.float32), texts, len(self.labels), self.label_vectors
+        )
         return _probabilities(_combine(views, self.weights))
 
     def predict(
@@ -309,6 +387,11 @@ class TriageClassifier:
             lex_b=p.lex_b,
             examples=p.examples.astype(np.float16),
             example_labels=p.example_labels.astype(np.int32),
+            **(
+                {}
+                if self.label_vectors is None
+                else {"label_vectors": self.label_vectors.astype(np.float16)}
+            ),
         )
         return buffer.getvalue()
 
@@ -332,6 +415,11 @@ class TriageClassifier:
                     saved["example_labels"],
                 )
                 weights = saved["weights"]
+                label_vectors = (
+                    saved["label_vectors"].astype(np.float32)
+                    if "label_vectors" in saved.files
+                    else None
+                )
         except ValueError:
             raise
         except Exception as exc:  # a zip, npy or JSON error: the bytes are not a model
@@ -347,6 +435,7 @@ class TriageClassifier:
             oos_label=meta.get("oos_label"),
             report=meta.get("report"),
             languages=meta.get("languages"),
+            label_vectors=label_vectors,
         )
 
 
@@ -374,6 +463,7 @@ def _out_of_fold(
     n_classes: int,
     oos_id: int | None,
     seed: int,
+    names: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Views of every training row from a model that did not see it, and which rows count as
     out of scope there (the label held back from that fold, or the oos label)."""
@@ -389,12 +479,14 @@ def _out_of_fold(
     share = max(1, len(shuffled) // (FOLDS * 2))  # ~1/6 of the categories per fold
     for k in range(FOLDS):
         held[shuffled[k * share : (k + 1) * share]] = k
-    views = np.zeros((3, len(y), n_classes), dtype=np.float32)
+    views = np.zeros((4, len(y), n_classes), dtype=np.float32)
     oos = np.zeros(len(y), dtype=bool)
     for k in range(FOLDS):
         train = (fold != k) & (held[y] != k)
         valid = np.flatnonzero(fold == k)
         parts = _fit_parts(embeddings[train], [texts[i] for i in np.flatnonzero(train)], y[train])
-        views[:, valid] = parts.views(embeddings[valid], [texts[i] for i in valid], n_classes)
+        views[:, valid] = parts.views(
+            embeddings[valid], [texts[i] for i in valid], n_classes, names
+        )
         oos[valid] = (held[y[valid]] == k) | (y[valid] == (oos_id if oos_id is not None else -1))
     return views, oos

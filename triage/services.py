@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Case, Max, When
 
 from triage.arrival import ticket_text
-from triage.classifier import TrainingError, TriageClassifier, check_labels
+from triage.classifier import TrainingError, TriageClassifier, category_text, check_labels
 from triage.models import Category, TriageModel
 
 logger = logging.getLogger(__name__)
@@ -50,12 +50,27 @@ def triage_model_train(*, texts: list[str], labels: list[str], ids: dict[str, in
     from triage.reading import language_available, text_languages
 
     check_labels(labels)  # before the encoder runs: bad labels cost nothing
-    model = TriageClassifier.fit(texts, labels, embed(texts))
+    model = TriageClassifier.fit(
+        texts, labels, embed(texts), name_vectors=_name_vectors(ids, embed)
+    )
     # The languages the labels cover: a ticket in another one is never applied (arrival).
     if language_available():
         model.languages = text_languages(texts)
         model.report["languages"] = model.languages
     return triage_model_store(model=model, ids=ids, n_examples=len(texts))
+
+
+def _name_vectors(ids: dict[str, int], embed) -> dict:
+    """Label → the embedding of its category's name and description (the name view). Read at
+    training: a category renamed since keeps its old name's vector until the next retrain."""
+    if not ids:
+        return {}
+    descriptions = dict(
+        Category.objects.filter(pk__in=ids.values()).values_list("pk", "description")
+    )
+    names = list(ids)
+    vectors = embed([category_text(name, descriptions.get(ids[name], "")) for name in names])
+    return dict(zip(names, vectors, strict=True))
 
 
 def triage_model_train_from_tickets(*, encoder):

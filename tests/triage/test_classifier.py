@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from triage.classifier import TrainingError, TriageClassifier, check_labels
+from triage.classifier import TrainingError, TriageClassifier, category_text, check_labels
 from triage.evaluation import dev_split, scores
 
 TOPICS = {
@@ -74,6 +74,43 @@ def test_it_round_trips_through_bytes(model):
     before = [p.alternatives for p in model.predict(embed(texts), texts)]
     after = [p.alternatives for p in again.predict(embed(texts), texts)]
     assert before == after
+
+
+def test_category_text_reads_underscores_as_spaces_and_adds_the_description():
+    assert category_text("card_arrival") == "card arrival"
+    assert category_text("Returns ", " Refunds that have not arrived.") == (
+        "Returns Refunds that have not arrived."
+    )
+
+
+def topic_names(labels, *, shift=0):
+    """Each label's name vector: the embedding of its topic's words (shift: another label's)."""
+    order = sorted(set(labels))
+    return {
+        label: embed([" ".join(TOPICS[order[(i + shift) % len(order)]])])[0]
+        for i, label in enumerate(order)
+    }
+
+
+def test_names_that_tell_the_categories_apart_get_a_weight_and_are_stored():
+    texts, labels = corpus(3, seed=0)
+    model = TriageClassifier.fit(texts, labels, embed(texts), name_vectors=topic_names(labels))
+    assert model.weights[3] > 0 and model.label_vectors.shape == (3, 64)
+    again = TriageClassifier.from_bytes(model.to_bytes())
+    probe, _ = corpus(3, seed=2)
+    assert np.allclose(again.label_vectors, model.label_vectors, atol=1e-3)
+    before = [p.label for p in model.predict(embed(probe), probe)]
+    assert [p.label for p in again.predict(embed(probe), probe)] == before
+
+
+def test_misleading_names_leave_the_model_as_trained_without_them():
+    texts, labels = corpus(20, seed=0)
+    plain = TriageClassifier.fit(texts, labels, embed(texts))
+    named = TriageClassifier.fit(
+        texts, labels, embed(texts), name_vectors=topic_names(labels, shift=1)
+    )
+    assert named.weights[3] == 0 and named.label_vectors is None
+    assert np.array_equal(named.weights, plain.weights) and named.threshold == plain.threshold
 
 
 @pytest.mark.parametrize("blob", [b"", b"not a model", b"PK\x03\x04garbage"])

@@ -1,12 +1,15 @@
 """triage_train's service and command on real tickets and the real database."""
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
 from tests.factories import TicketFactory
 from tests.triage.test_classifier import corpus, embed
+from triage.classifier import category_text
 from triage.models import Category, TriageModel
 from triage.services import (
+    _name_vectors,
     category_for,
     current_classifier,
     forget_current,
@@ -85,3 +88,15 @@ def test_the_command_refuses_too_few_categories_and_keeps_the_model(n_categories
     with pytest.raises(CommandError, match="current model is unchanged"):
         call_command("triage_train")
     assert not TriageModel.objects.exists()
+
+
+def test_the_name_view_reads_each_category_name_and_description():
+    categories = label_tickets()
+    categories["billing"].description = "Charges, invoices and refunds."
+    categories["billing"].save()
+    _, _, ids = training_examples()
+    vectors = _name_vectors(ids, embed)
+    assert set(vectors) == set(ids)
+    expected = embed([category_text("billing", "Charges, invoices and refunds.")])[0]
+    assert np.array_equal(vectors["billing"], expected)
+    assert np.array_equal(vectors["delivery"], embed(["delivery"])[0])

@@ -19,8 +19,11 @@ class Command(BaseCommand):
         parser.add_argument("--seeds", default="0", help="comma-separated, e.g. 0,1,2")
         parser.add_argument("--oos-label", help="the test label meaning out of scope")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.add_argument(
+            "--no-names", action="store_true", help="ours without the category-name view"
+        )
 
-    def handle(self, *args, train, test, shots, seeds, oos_label, json, **options):
+    def handle(self, *args, train, test, shots, seeds, oos_label, json, no_names, **options):
         try:
             train_rows, test_rows = load_jsonl(train), load_jsonl(test)
             seed_list = [int(s) for s in seeds.split(",") if s.strip()]
@@ -42,7 +45,14 @@ class Command(BaseCommand):
             rows = sample_shots(train_rows, shots, seed, oos_label) if shots else train_rows
             try:
                 reports.append(
-                    evaluate(rows, test_rows, embed=embed, oos_label=oos_label, seed=seed)
+                    evaluate(
+                        rows,
+                        test_rows,
+                        embed=embed,
+                        oos_label=oos_label,
+                        seed=seed,
+                        names=not no_names,
+                    )
                 )
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
