@@ -84,7 +84,8 @@ def ticket_create(
 
     Inbound e-mail (tickets/inbound.py) adds the first message's e-mail headers
     (`message_fields`), the closed ticket this one continues (`follow_up_of`), and `on_message`,
-    called with the first message inside the ticket's transaction (to store attachments).
+    called with the first message inside the ticket's transaction, once the ticket, the message,
+    its suggestions and the embedding are written (to store attachments).
     """
     client = idempotency_scope or actor
     fingerprint = request_fingerprint(payload)
@@ -365,7 +366,8 @@ def _store_suggestions(
 _insert_suggestions = CompiledInsert(Suggestion)
 # A new ticket's rows: the ticket, its first message, the suggestions and the stored query
 # vector. On Postgres one statement (data-modifying CTEs) instead of four INSERTs, each of which
-# waited for the previous one's key (bench/README.md); elsewhere one INSERT each. Compiled
+# waited for the previous one's key (thread CPU in a request 1.13-1.59 -> 0.69-0.90 ms, median;
+# bench/README.md); elsewhere one INSERT each. Compiled
 # inserts, not Model.save: none of these models has save() logic, signals or database
 # defaults; Ticket.number is derived from the id and created_at is set here (auto_now_add).
 _insert_new_ticket = CompiledInsertChain(
