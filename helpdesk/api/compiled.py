@@ -314,8 +314,8 @@ class CompiledInsertChain:
     foreign key to an earlier step's row is the SQL `(SELECT "id" FROM "<step>")` instead of a
     parameter. The statement succeeds or fails as a whole: a failing step leaves nothing of
     the others. A step given no rows is left out of the statement (the shape, and the cache
-    key, are which steps have rows and how many); a step another one links to must then have
-    none either. Elsewhere (SQLite) the steps are one `CompiledInsert` each, in order, with the
+    key, are which steps have rows and how many); the steps linking to it must then have none
+    either. Elsewhere (SQLite) the steps are one `CompiledInsert` each, in order, with the
     same results.
 
     Why: on POST /tickets the four INSERTs of a new ticket were four statements and four round
