@@ -366,7 +366,7 @@ def _store_suggestions(
 _insert_suggestions = CompiledInsert(Suggestion)
 # A new ticket's rows: the ticket, its first message, the suggestions and the stored query
 # vector. On Postgres one statement (data-modifying CTEs) instead of four INSERTs, each of which
-# waited for the previous one's key (thread CPU in a request 1.13-1.59 -> 0.69-0.90 ms, median;
+# waited for the previous one's key (thread CPU in a request 0.85-1.59 -> 0.51-0.90 ms, median;
 # bench/README.md); elsewhere one INSERT each. Compiled
 # inserts, not Model.save: none of these models has save() logic, signals or database
 # defaults; Ticket.number is derived from the id and created_at is set here (auto_now_add).

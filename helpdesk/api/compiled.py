@@ -320,7 +320,7 @@ class CompiledInsertChain:
 
     Why: on POST /tickets the four INSERTs of a new ticket were four statements and four round
     trips, each costing ≈ 0.12-0.16 ms of client CPU here; as one, the request thread spends
-    0.69-0.90 ms on them instead of 1.13-1.59 (median, alternated in a request,
+    0.57-0.63 of the time on them (medians 0.85-1.59 -> 0.51-0.90 ms, alternated in a request,
     bench/insert_chain_ab.py), and the server's CPU is unchanged within the measurement's noise.
     """
 
