@@ -23,7 +23,6 @@ stays small); bench/similar_bench.py measures it at 100k tickets.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -34,7 +33,6 @@ import numpy as np
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from helpdesk.api.compiled import CompiledInsert
 from knowledge.encoder import EMBED_DIM
 from triage import vectors
 from triage.similar_base import POSSIBLE_INCIDENT, PROBABLE_DUPLICATE
@@ -61,31 +59,23 @@ def ticket_embedding_store(*, ticket, vector: np.ndarray) -> None:
         pass
 
 
-def store_cached_vector(ticket) -> bool:
-    """Store the vector retrieval computed for `ticket` in this process, if it is still in the
-    encoder's cache (triage.similar_base.store_on_create, at ingest)."""
+def cached_embedding(ticket):
+    """The embedding of a new `ticket` (unsaved), from the vector retrieval computed for it in
+    this process if it is still in the encoder's cache, else None
+    (triage.similar_base.embedding_on_create, at ingest). The ticket's rows are written after
+    this, so nothing else can have stored its embedding: one INSERT with them, not
+    ticket_embedding_store's savepoint + get_or_create."""
     from knowledge.backends.local import loaded_encoder
 
     encoder = loaded_encoder()
     if encoder is None:
-        return False
+        return None
     vector = vectors.cached_vector(encoder, ticket.subject, ticket.body_clean)
     if vector is None:
-        return False
+        return None
     from triage.models import TicketEmbedding
 
-    # The ticket row was inserted in this transaction a moment ago: nothing else can have stored
-    # its embedding yet, so one INSERT (not ticket_embedding_store's savepoint + get_or_create,
-    # four more statements on POST /tickets).
-    embedding = TicketEmbedding(ticket_id=ticket.pk, vector=vectors.to_bytes(vector))
-    _insert_embedding(TicketEmbedding).insert([embedding])
-    return True
-
-
-@functools.cache
-def _insert_embedding(model) -> CompiledInsert:
-    """The ingest INSERT of an embedding, its SQL built once per process."""
-    return CompiledInsert(model)
+    return TicketEmbedding(ticket=ticket, vector=vectors.to_bytes(vector))
 
 
 def ticket_vector(ticket) -> np.ndarray:

@@ -16,18 +16,19 @@ MAX_LIMIT = 50
 DEFAULT_LIMIT = 10
 
 
-def store_on_create(ticket) -> bool:
-    """Called by ticket ingest (tickets/services.py) once the ticket row exists: store the
+def embedding_on_create(ticket):
+    """For ticket ingest (tickets/services.py), before the ticket's rows are written: its
+    embedding (an unsaved triage.models.TicketEmbedding, inserted with the ticket), made from the
     vector retrieval just computed for it, read from the encoder's cache (no encoder pass).
-    False when retrieval did not embed it in this process (another KB backend, a deadline, an
+    None when retrieval did not embed it in this process (another KB backend, a deadline, an
     outage): the ticket gets one when it is first asked for similar tickets, or from
     `manage.py similar_backfill`. Never raises: a ticket is never refused for this."""
     if settings.KB_BACKEND != "local":
-        return False  # no local encoder ran (and none may be installed: the Lambda)
+        return None  # no local encoder ran (and none may be installed: the Lambda)
     try:
-        from triage.similar import store_cached_vector
+        from triage.similar import cached_embedding
 
-        return store_cached_vector(ticket)
+        return cached_embedding(ticket)
     except Exception:
-        logger.exception("Storing the embedding of ticket %s failed", ticket.pk)
-        return False
+        logger.exception("Reading the embedding of new ticket %r failed", ticket.subject[:80])
+        return None

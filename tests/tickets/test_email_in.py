@@ -428,7 +428,7 @@ def test_a_failure_after_the_files_were_stored_leaves_no_file_and_no_row(
         raise RuntimeError("the database went away mid-transaction")
 
     # Fault injection after the attachments were written, inside the ticket's transaction.
-    monkeypatch.setattr("tickets.services._store_suggestions", broken)
+    monkeypatch.setattr("tickets.services.interaction_record", broken)
     raw = mailshapes.gmail(attachments=[("r.pdf", "application/pdf", PDF)])
 
     response = inbound.generic("POST", "/inbound/email", raw, content_type="message/rfc822")

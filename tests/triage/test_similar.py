@@ -207,9 +207,9 @@ def test_the_matrix_drops_closed_and_deleted_tickets_and_grows():
 
 
 def test_ingest_on_another_kb_backend_stores_nothing_and_never_fails(settings):
-    from triage.similar_base import store_on_create
+    from triage.similar_base import embedding_on_create
 
     settings.KB_BACKEND = "bedrock"  # no local encoder ran (the Lambda has none installed)
     ticket = TicketFactory(subject=REFUND[0], body=REFUND[1], body_clean=REFUND[1])
-    assert store_on_create(ticket) is False
+    assert embedding_on_create(ticket) is None
     assert not TicketEmbedding.objects.filter(pk=ticket.pk).exists()
