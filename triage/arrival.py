@@ -16,7 +16,8 @@ INSERT):
 - raises the priority to at least `high` when the sentiment score is at or below
   TRIAGE_NEGATIVE_SENTIMENT (the priority rule; never lowers it); a ticket detected in another
   language than English has no sentiment (VADER is an English lexicon);
-- keeps the decision on the ticket (Ticket.triage) for GET /triage/metrics.
+- keeps the decision on the ticket (Ticket.triage) for GET /triage/metrics, with the
+  suggestions note (the admin ticket page shows it).
 
 Never fails a ticket: any error in triage is logged and answered as status `error`.
 This module imports no numpy at load time (the Lambda package has none).
@@ -167,6 +168,9 @@ def _decision(answer: dict[str, Any]) -> dict[str, Any]:
         "applied": answer["applied"],
         "model": answer["model"],
         "threshold": answer["threshold"],
+        # Why the ticket's current suggestions are what they are (the admin ticket page shows
+        # it).
+        "suggestions_note": answer["suggestions_note"],
     }
 
 
