@@ -280,6 +280,11 @@ class MessagePostedOutput(serializers.Serializer):
     message = MessageOutput()
     ticket = TicketOutput()
     suggestions = SuggestionOutput(many=True)
+    suggestions_note = serializers.CharField(
+        help_text="Why a customer follow-up's round is what it is (POST /tickets answers the "
+        "same in `triage.suggestions_note`): the message is certainly in another language than "
+        "the KB's articles, so only close matches are served. Empty otherwise."
+    )
     degraded = serializers.ListField(child=serializers.CharField())
 
 
@@ -324,6 +329,7 @@ class TicketMessagesApi(TicketApiBase):
                 "message": selectors.message_json(posted.message),
                 "ticket": ticket_json(ticket),
                 "suggestions": [suggestion_json(s) for s in posted.suggestions],
+                "suggestions_note": posted.suggestions_note,
                 "degraded": posted.degraded,
             },
             status=status.HTTP_201_CREATED,
@@ -393,6 +399,7 @@ def inbound_json(result: inbound.EmailReceived) -> dict:
         "ignored": {"reason": ignored.reason, "detail": ignored.detail} if ignored else None,
         "follow_up_of": result.follow_up_of.id if result.follow_up_of else None,
         "suggestions": result.suggestions,
+        "suggestions_note": result.suggestions_note,
         "degraded": result.degraded,
         "attachments": [attachment_json(a) for a in result.attachments],
         "notes": result.notes,

@@ -59,6 +59,7 @@ class EmailReceived:
     ignored: Ignored | None = None
     follow_up_of: Ticket | None = None
     suggestions: list[dict] = field(default_factory=list)
+    suggestions_note: str = ""  # why the round is what it is (another language than the KB's)
     degraded: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -110,6 +111,7 @@ def email_receive(*, raw: bytes, actor: str) -> EmailReceived:
                 ticket=ticket,
                 message=posted.message,
                 suggestions=[_suggestion(s) for s in posted.suggestions],
+                suggestions_note=posted.suggestions_note,
                 degraded=posted.degraded,
                 attachments=attachments,
                 notes=notes,
@@ -145,6 +147,7 @@ def email_receive(*, raw: bytes, actor: str) -> EmailReceived:
         created=True,
         follow_up_of=follow_up_of,
         suggestions=created.body["suggestions"],
+        suggestions_note=created.body["triage"]["suggestions_note"],
         degraded=created.body["degraded"],
         attachments=attachments,
         notes=notes,

@@ -247,6 +247,10 @@ class InboundEmailOutput(serializers.Serializer):
         help_text="The closed ticket this message answered (the new ticket continues it).",
     )
     suggestions = SuggestionOutput(many=True, help_text="The round this message produced.")
+    suggestions_note = serializers.CharField(
+        help_text="Why that round is what it is: the message (a new ticket's subject and body) "
+        "is certainly in another language than the KB's articles. Empty otherwise."
+    )
     degraded = serializers.ListField(child=DegradedField())
     attachments = AttachmentOutput(many=True)
     notes = serializers.ListField(

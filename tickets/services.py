@@ -37,7 +37,7 @@ from knowledge.selectors import PendingRetrieval, kb_retrieval_start
 from tickets import mail
 from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
 from tickets.serializers import suggestion_json, ticket_json
-from triage.arrival import triage_read
+from triage.arrival import follow_up_gate, triage_read
 from triage.models import TicketEmbedding
 from triage.similar_base import embedding_on_create as ticket_embedding
 
@@ -540,6 +540,9 @@ class MessagePosted:
     # KB was down: then the earlier round stays current).
     suggestions: list[Suggestion]
     degraded: list[str]
+    # Why the follow-up's round is what it is (a message certainly in another language than
+    # the KB's: triage.arrival.follow_up_gate); "" otherwise.
+    suggestions_note: str = ""
 
 
 def message_create(
@@ -565,7 +568,9 @@ def message_create(
     - A customer follow-up (`role="customer"`, a reply) reopens a `pending` or `resolved`
       ticket, is logged as `email_in`, and re-runs retrieval over the whole thread (the latest
       customer message the focus): a new round of suggestions supersedes the earlier ones,
-      which stay, so feedback on them still points at real rows.
+      which stay, so feedback on them still points at real rows. A follow-up certainly in
+      another language than the KB's is served only close matches, as a new ticket is, and
+      `suggestions_note` says why (kept in `Ticket.triage` with the round it explains).
     A closed ticket takes notes only. Nothing is half-written: any failure rolls it all back.
 
     Inbound e-mail passes the customer message's e-mail headers and sender (`message_fields`)
@@ -586,10 +591,14 @@ def message_create(
     body_clean = clean_message(body)
     degraded: list[str] = []
     passages: list[Passage] | None = None
+    note = ""
     if role == Message.Role.CUSTOMER:
-        passages = _retrieve(_thread_query(ticket, body_clean), None, degraded)
+        query = _thread_query(ticket, body_clean)
+        passages = _retrieve(query, None, degraded)
         if degraded:
             passages = None  # the KB is down: the current round stays current
+        else:  # in another language than the KB's: the close matches only, and why
+            passages, note = follow_up_gate(passages, query.parts().focus)
 
     with transaction.atomic():
         ticket = (
@@ -633,6 +642,10 @@ def message_create(
                 ticket = ticket_update(ticket=ticket, actor=actor, status=Ticket.Status.OPEN)
             if passages:  # nothing found (an empty KB): the current round stays current
                 suggestions = _next_round(ticket, passages, message=message, now=now)
+            elif note and _current_round_exists(ticket):
+                note = f"{note} The earlier suggestions stay current."
+            if passages is not None and (passages or note):
+                _keep_suggestions_note(ticket, note)
         else:
             target = status
             if target is None and emailed and ticket.status == Ticket.Status.NEW:
@@ -666,7 +679,7 @@ def message_create(
     if emailed:
         # Sent right after the commit (unless the mail service is down): answer what happened.
         message.refresh_from_db(fields=["sent_at"])
-    return MessagePosted(message, ticket, suggestions, sorted(set(degraded)))
+    return MessagePosted(message, ticket, suggestions, sorted(set(degraded)), note)
 
 
 def _closed(ticket: Ticket):
@@ -707,6 +720,20 @@ def _next_round(
     current = Suggestion.objects.filter(ticket=ticket).aggregate(last=Max("round"))["last"] or 0
     Suggestion.objects.filter(ticket=ticket, superseded_at__isnull=True).update(superseded_at=now)
     return _store_suggestions(ticket, passages, round=current + 1, message=message)
+
+
+def _current_round_exists(ticket: Ticket) -> bool:
+    return Suggestion.objects.filter(ticket=ticket, superseded_at__isnull=True).exists()
+
+
+def _keep_suggestions_note(ticket: Ticket, note: str) -> None:
+    """Keep the note that explains the current round in `Ticket.triage` (what the admin ticket
+    page shows), beside arrival's decision; written only when it changes."""
+    decision = ticket.triage if isinstance(ticket.triage, dict) else {}
+    if decision.get("suggestions_note", "") == note:
+        return
+    ticket.triage = {**decision, "suggestions_note": note}
+    ticket.save(update_fields=["triage"])
 
 
 def _idempotency_cutoff():

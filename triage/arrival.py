@@ -12,11 +12,13 @@ INSERT):
   (the model records them; shown as `suggested` with both languages in the reason);
 - on a ticket certainly in another language than the KB's articles, serves only the suggestions
   that match it closely in meaning across the languages (CROSS_LANGUAGE_MIN_COSINE) and says so
-  in `suggestions_note`, naming both languages, whether or not any is left;
+  in `suggestions_note`, naming both languages, whether or not any is left (a customer's
+  follow-up gets the same rule: `follow_up_gate`);
 - raises the priority to at least `high` when the sentiment score is at or below
   TRIAGE_NEGATIVE_SENTIMENT (the priority rule; never lowers it); a ticket detected in another
   language than English has no sentiment (VADER is an English lexicon);
-- keeps the decision on the ticket (Ticket.triage) for GET /triage/metrics.
+- keeps the decision on the ticket (Ticket.triage) for GET /triage/metrics, with the
+  suggestions note (the admin ticket page shows it).
 
 Never fails a ticket: any error in triage is logged and answered as status `error`.
 This module imports no numpy at load time (the Lambda package has none).
@@ -167,6 +169,9 @@ def _decision(answer: dict[str, Any]) -> dict[str, Any]:
         "applied": answer["applied"],
         "model": answer["model"],
         "threshold": answer["threshold"],
+        # Why the ticket's current suggestions are what they are (the admin ticket page shows
+        # it); a customer's follow-up that stores a new round replaces it (follow_up_gate).
+        "suggestions_note": answer["suggestions_note"],
     }
 
 
@@ -271,16 +276,18 @@ def query_vector(text: str):
 CROSS_LANGUAGE_MIN_COSINE = 0.4
 
 
-def suggestions_across_languages(passages: list, language: str, kb: str) -> tuple[list, str]:
+def suggestions_across_languages(
+    passages: list, language: str, kb: str, *, what: str = "the ticket"
+) -> tuple[list, str]:
     """The passages to serve a ticket certainly in `language` and the note that says why
     (`suggestions_note`), given the KB's language `kb` ("" when not told): all of them and no
     note when the languages agree or either is unknown; otherwise those whose cosine is at
     least CROSS_LANGUAGE_MIN_COSINE (a backend that gives none, Bedrock, keeps them all), and a
-    note naming both languages."""
+    note naming both languages (`what` was read: the ticket, or a follow-up's message)."""
     if not language or not kb or kb == language:
         return passages, ""
     kept = [p for p in passages if p.cosine is None or p.cosine >= CROSS_LANGUAGE_MIN_COSINE]
-    languages = f"the ticket is in {language!r}, the knowledge base's articles are in {kb!r}"
+    languages = f"{what} is in {language!r}, the knowledge base's articles are in {kb!r}"
     left_out = len(passages) - len(kept)
     if not kept:
         matches = f"{left_out} weak match{'es' if left_out > 1 else ''}"
@@ -290,6 +297,30 @@ def suggestions_across_languages(passages: list, language: str, kb: str) -> tupl
         f"{languages[0].upper()}{languages[1:]}: only suggestions close in meaning across the "
         f"languages are shown ({len(kept)} of {len(passages)})."
     )
+
+
+FOLLOW_UP = "the latest message"
+
+
+def follow_up_gate(passages: list, focus: str) -> tuple[list, str]:
+    """The same rule for a customer's follow-up round (tickets/services.py `message_create`):
+    the language is read once, on the retriever's focus view of the thread (the new message
+    alone, cleaned; subject + message while the ticket has no earlier message), as a new
+    ticket's is read on its focus. Not on the whole thread: its earlier messages keep the
+    language they were written in (an English ticket answered in Spanish is a Spanish customer
+    now, and the focus view is the one signal made of the new words alone), and lingua reads a
+    text's first 2,000 characters, i.e. the thread's oldest part. Never fails a message: an
+    error is logged and the round is served as retrieved."""
+    from triage import reading
+
+    try:
+        read = reading.read_language(focus)
+        if not read.certain:
+            return passages, ""
+        return suggestions_across_languages(passages, read.code, kb_language(), what=FOLLOW_UP)
+    except Exception:
+        logger.exception("Reading a follow-up's language failed; its round is served as is")
+        return passages, ""
 
 
 _kb_language: tuple[str, str] | None = None  # (KB revision, language)

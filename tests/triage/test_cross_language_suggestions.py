@@ -11,7 +11,7 @@ from knowledge.backends.base import Passage, get_backend
 from knowledge.backends.local import shared_encoder
 from knowledge.query import CUSTOMER, TicketQuery, Turn
 from tests.helpers import post_ticket
-from tickets.models import Suggestion
+from tickets.models import Suggestion, Ticket
 from triage import arrival, reading
 from triage.arrival import CROSS_LANGUAGE_MIN_COSINE, suggestions_across_languages
 
@@ -54,6 +54,9 @@ def test_weak_matches_across_languages_are_not_served_and_the_note_says_why(api)
         "No suggestion: the ticket is in 'de', the knowledge base's articles are in 'en'. "
         "5 weak matches across the languages left out."
     )
+    # Kept with the decision, for the admin ticket page.
+    ticket = Ticket.objects.get(pk=answer["ticket"]["id"])
+    assert ticket.triage["suggestions_note"] == answer["triage"]["suggestions_note"]
 
 
 def test_a_foreign_ticket_naming_an_english_feature_keeps_its_article(api):

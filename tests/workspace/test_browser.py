@@ -26,7 +26,8 @@ from django.core import mail
 from knowledge.models import Article, SyncJob
 from knowledge.services import kb_sync_start
 from tests.factories import OrderFactory, SuggestionFactory, TicketFactory
-from tickets.models import EmailOutbox, Feedback, Macro, Message
+from tickets.models import EmailOutbox, Feedback, Macro, Message, Ticket
+from tickets.services import message_create, ticket_create
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(settings.BASE_DIR) / ".artifacts" / "screenshots"
@@ -189,6 +190,73 @@ def test_an_agent_works_a_ticket_in_the_browser(live_server, browser_page, agent
     assert "Shipping options" in first.inner_text()
     assert re.search(r"score \d+\.\d{4}", first.inner_text())
     shot(page, "07-kb-search")
+
+
+def test_an_agent_sees_why_suggestions_were_left_out_in_the_browser(
+    live_server, browser_page, agent_user
+):
+    """Tickets in another language than the KB's, through the real pipeline (the sample KB,
+    English, synced here: an earlier transactional test may have flushed the session's)."""
+    page = browser_page
+    assert kb_sync_start(trigger=SyncJob.Trigger.COMMAND).status == "succeeded"
+    german = ticket_create(
+        payload={
+            "customer": {"email": "lena@example.com", "name": "Lena Vogel"},
+            "subject": "Passwort vergessen",
+            "body": "Ich habe mein Passwort vergessen und bekomme keine E-Mail zum "
+            "Zurücksetzen. Wie komme ich wieder in mein Konto?",
+        },
+        actor="test",
+    ).body
+    assert german["suggestions"] == []
+    english = ticket_create(
+        payload={
+            "customer": {"email": "ana@example.com", "name": "Ana Souza"},
+            "subject": "Broken blender",
+            "body": "My blender arrived with a cracked jar, how do I get a replacement?",
+        },
+        actor="test",
+    ).body
+    thread = Ticket.objects.get(pk=english["ticket"]["id"])
+    message_create(
+        ticket=thread,
+        kind="reply",
+        body="Sorry to hear that. Please send us a photo of the damage and we will ship a new jar.",
+        actor="user:agent",
+    )
+    spanish = message_create(
+        ticket=thread,
+        kind="reply",
+        role="customer",
+        body="No tengo cámara en este momento. ¿Puedo devolver la batidora sin foto y recibir "
+        "el reembolso?",
+        actor="test",
+    )
+    assert [s.title for s in spanish.suggestions] == ["Damaged or Broken Item on Arrival"]
+
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", "agent")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name >> text=Helpdesk")
+
+    page.goto(f"{live_server.url}/admin/tickets/ticket/{german['ticket']['id']}/change/")
+    note = page.locator("#suggestions-note")
+    assert note.inner_text() == (
+        "No suggestion: the ticket is in 'de', the knowledge base's articles are in 'en'. "
+        "5 weak matches across the languages left out."
+    )
+    assert "No suggestions for this ticket." not in page.inner_text("#suggestions")
+    shot(page, "10-ticket-in-another-language")
+
+    page.goto(f"{live_server.url}/admin/tickets/ticket/{thread.pk}/change/")
+    assert page.locator("#suggestions-note").inner_text() == (
+        "The latest message is in 'es', the knowledge base's articles are in 'en': only "
+        "suggestions close in meaning across the languages are shown (1 of 5)."
+    )
+    assert page.locator("#suggestions .hd-suggestion").count() == 1
+    assert "Damaged or Broken Item on Arrival" in page.inner_text("#suggestions")
+    shot(page, "11-follow-up-in-another-language")
 
 
 @pytest.fixture

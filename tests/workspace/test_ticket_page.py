@@ -276,3 +276,32 @@ def test_the_conversation_shows_attachments_the_agent_can_open(agent_client, tic
     assert "video.mp4" in text and "not stored: too big" in text
     # The link opens for the agent (the group may view attachments).
     assert agent_client.get(f"/admin/tickets/attachment/{photo.pk}/change/").status_code == 200
+
+
+def test_the_page_says_why_a_ticket_has_no_suggestions(agent_client, api):
+    # The real pipeline: a German ticket against the English sample KB keeps its note with
+    # the decision (Ticket.triage), and the page shows it instead of "No suggestions".
+    created = api.post(
+        "/tickets",
+        {
+            "customer": {"email": "lena@example.com"},
+            "subject": "Passwort vergessen",
+            "body": "Ich habe mein Passwort vergessen und bekomme keine E-Mail zum Zurücksetzen.",
+        },
+        format="json",
+    ).json()
+    ticket = Ticket.objects.get(pk=created["ticket"]["id"])
+    assert created["suggestions"] == []
+
+    text = agent_client.get(page(ticket)).content.decode()
+
+    assert (
+        "No suggestion: the ticket is in &#x27;de&#x27;, the knowledge base&#x27;s articles are "
+        "in &#x27;en&#x27;." in text
+    )
+    assert "No suggestions for this ticket." not in text
+
+
+def test_the_page_shows_no_note_for_an_ordinary_ticket(agent_client, ticket):
+    text = agent_client.get(page(ticket)).content.decode()
+    assert 'id="suggestions-note"' not in text and "Damaged on arrival" in text

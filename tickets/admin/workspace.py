@@ -309,10 +309,14 @@ def page_data(ticket: Ticket, *, actor: str) -> dict[str, Any]:
             if answer["helpful"]
             else "not_helpful"
         )
+    decision = ticket.triage if isinstance(ticket.triage, dict) else {}
     return {
         "customer": customer,
         "conversation": conversation,
         "suggestions": suggestions,
+        # Why the suggestions are what they are (a ticket or follow-up in another language
+        # than the KB's: triage.arrival), kept with the decision; "" for most tickets.
+        "suggestions_note": decision.get("suggestions_note") or "",
         "history": [
             {
                 **interaction_json(record),
