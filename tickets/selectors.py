@@ -204,10 +204,14 @@ def conversation_recent(*, ticket_id: int, limit: int = CONTEXT_MESSAGES) -> lis
 def ticket_context(*, ticket: Ticket) -> dict[str, Any]:
     """What an agent sees for a ticket: the ticket, the customer 360, suggestions, history."""
     history = get_interaction_store().for_ticket(ticket.id, limit=TICKET_HISTORY).items
+    decision = ticket.triage if isinstance(ticket.triage, dict) else {}
     return {
         "ticket": ticket_json(ticket),
         "customer": customer_360(customer=ticket.customer),
         "suggestions": suggestions_current(ticket_id=ticket.id),
+        # Why the current suggestions are what they are (kept with the triage decision by
+        # arrival and by a customer's follow-up; the admin ticket page shows it too).
+        "suggestions_note": decision.get("suggestions_note", ""),
         "conversation": conversation_recent(ticket_id=ticket.id),
         "history": [interaction_json(record) for record in history],
     }

@@ -164,6 +164,11 @@ class TicketContextOutput(serializers.Serializer):
     ticket = TicketOutput()
     customer = Customer360Output()
     suggestions = SuggestionOutput(many=True)
+    suggestions_note = serializers.CharField(
+        allow_blank=True,
+        help_text='Why the current suggestions are what they are ("" when there is nothing to '
+        "say): e.g. the latest customer text is in another language than the KB's articles.",
+    )
     conversation = MessageOutput(
         many=True, help_text="The newest 50 messages, oldest first (all: GET …/messages)."
     )

@@ -64,6 +64,14 @@ def kept_note(ticket_id: int) -> str:
     return Ticket.objects.get(pk=ticket_id).triage.get("suggestions_note", "")
 
 
+def context_note(api, ticket_id: int) -> str:
+    """The note as GET /tickets/{id}/context shows it beside the current suggestions."""
+    response = api.get(f"/tickets/{ticket_id}/context")
+    assert response.status_code == 200, response.content
+    assert_conforms(response, "GET", "/tickets/{id}/context")
+    return response.json()["suggestions_note"]
+
+
 def english_ticket(api) -> int:
     answer = post_ticket(api, *BROKEN)
     assert answer["triage"]["suggestions_note"] == "" and len(answer["suggestions"]) == 5
@@ -121,6 +129,7 @@ def test_an_english_reply_on_a_german_ticket_gets_every_suggestion_and_clears_th
     ticket_id = answer["ticket"]["id"]
     assert answer["suggestions"] == [] and answer["triage"]["suggestions_note"]
     assert kept_note(ticket_id) == answer["triage"]["suggestions_note"]  # kept on arrival
+    assert context_note(api, ticket_id) == answer["triage"]["suggestions_note"]
     # English, with a German sign-off on its own lines (cleaned away, helpdesk/reading).
     body = (
         "Sorry, I can write in English too: I forgot my password and the reset e-mail never "
@@ -135,6 +144,7 @@ def test_an_english_reply_on_a_german_ticket_gets_every_suggestion_and_clears_th
     assert answer["suggestions_note"] == ""
     assert [title for _, title in current(ticket_id)] == expected
     assert kept_note(ticket_id) == ""  # the note no longer explains what is shown
+    assert context_note(api, ticket_id) == ""
 
 
 def test_an_english_reply_with_a_long_german_sign_off_is_read_german(api):
