@@ -432,6 +432,23 @@ def test_only_thanks_falls_back_to_raw():
 
 @pytest.mark.parametrize(
     "text",
+    [
+        "Thanks, Tom",
+        "Vielen Dank und viele Grüße aus Berlin, Thomas",
+        "Thanks and best regards,\nTom",
+        "Muchas gracias y un saludo desde Madrid",
+    ],
+)
+def test_only_a_compound_signoff_falls_back_to_raw(text):
+    # Like "Thanks, Tom" alone: the sign-off is all there is, so the ticket reads as written.
+    result = read_message(text)
+
+    assert result.fallback
+    assert result.cleaned == text
+
+
+@pytest.mark.parametrize(
+    "text",
     ["", "   \n\t\n", "\x00\x01\x02\x7f", "<br><br>", "<p></p><div></div>", "\ud800", ">", "-- "],
 )
 def test_never_raises_and_returns_a_string(text):

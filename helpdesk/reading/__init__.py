@@ -16,7 +16,8 @@ Order of work, cheapest and most decisive first:
    languages. Its signature cut is accepted only when the cut part looks like a signature, since
    it cuts at any line that merely starts with "Thanks," (see ``signatures.library_pass``).
 4. Our own structural rules, from the ends of the message inward: a legal footer, a sign-off (a
-   closing phrase followed only by short name-like lines), a trailing contact block, and a
+   closing phrase, or several joined by "and"/"und"/"y"/… and optionally "from <Place>",
+   followed only by short name-like lines), a trailing contact block, and a
    greeting line at the top.
 5. If nothing is left (only a quote, only a signature, only "Thanks!"), the whitespace-normalised
    raw text is returned instead: a ticket never reads as empty.
@@ -36,7 +37,12 @@ Inputs each heuristic could break, each covered by tests/test_reading.py:
   the same line ("Wie geht das? Viele Grüße, Lena"): "Saludos a tu equipo, el paquete llegó
   roto" (a closing word opening a sentence that goes on), "I have two kettles. Yours broke."
   (a lower-case word is not a name), "Where is it? Best Buy says …"
-  (tests/tickets/test_signoffs.py).
+  (tests/tickets/test_signoffs.py). Closings joined by a conjunction, sent from a place
+  ("Vielen Dank und viele Grüße aus Berlin, Thomas"): "Thanks and I look forward to the refund
+  from your warehouse" and "Danke und bitte schicken Sie mir …" (a clause after the
+  conjunction), "…regards from the warehouse team" (a lower-case place), "The parcel came
+  from Berlin and best of all it was late" (closing words inside a sentence); a body that is
+  only such a sign-off falls back to the raw text, as "Thanks, Tom" does.
 - Quote: "On … wrote:" wrapped over two lines by Gmail; a bottom-posted answer below a ``>``
   quote (the words after the quote survive); a customer line that ends in ":" and mentions a
   date ("I ordered on 3 Dec 2026 at 10:02:") followed by their own list, which is not a quote.

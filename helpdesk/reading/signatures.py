@@ -48,11 +48,24 @@ _CLOSING = re.compile(
         "melhores cumprimentos|com os melhores cumprimentos|saudações|"
         "un saluto|saluti cordiali|amicalement|bien à toi|"
         "met vriendelijke groet|met vriendelijke groeten|vriendelijke groet|hartelijke groet|"
-        "vriendelijke groeten|groeten|groetjes|bedankt|dank je|dank u"
+        "vriendelijke groeten|groeten|groetjes|bedankt|dank je|dank u|"
+        "alvast bedankt|bij voorbaat dank|fijne dag|vielen dank im voraus|danke im voraus|"
+        "viele liebe grüße|schönen tag|gracias de antemano|un abrazo|merci par avance|"
+        "bonne soirée|grazie in anticipo|buona giornata"
     )
     + r")(?![\w'])",
     re.IGNORECASE,
 )
+# Closings joined by a conjunction, as one sign-off: "Vielen Dank und viele Grüße", "Thanks &
+# regards", "Merci d'avance et bonne journée". Only closing phrases may follow the conjunction:
+# "Thanks and I look forward to …" or "Danke und bitte schicken Sie …" stop after "Thanks".
+_CLOSINGS = re.compile(
+    rf"{_CLOSING.pattern}(?:\s*,?\s+(?:and|und|et|y|e|en|&)\s+{_CLOSING.pattern})*",
+    re.IGNORECASE,
+)
+# Where a sign-off is sent from, after the closings: "… aus Berlin", "Un saludo desde Madrid",
+# "Groeten uit Gent"; the place is capitalised name words ("the warehouse" is not a place).
+_FROM = re.compile(r"[\s,]*\s(?:from|aus|von|de|desde|da|do|uit|van)\s+", re.IGNORECASE)
 # Lower-case words that may sit inside a name or an addressee: "Ana de Souza", "Sir or Madam".
 _PARTICLES = {
     "de", "da", "do", "dos", "das", "van", "von", "der", "den", "la", "le", "du", "del", "di",
@@ -126,14 +139,27 @@ def _is_signature_like(line: str) -> bool:
 
 
 def _is_closing(line: str) -> bool:
-    """A closing phrase alone or followed by a name: "Cheers,", "Best regards, Ana Souza"."""
-    if len(line) > 80:
-        return False
-    match = _CLOSING.match(line)
+    """A closing phrase alone or followed by a name: "Cheers,", "Best regards, Ana Souza",
+    "Mit freundlichen Grüßen und vielen Dank aus München,"."""
+    return len(line) <= 80 and _is_signoff_text(line, capitalised=False)
+
+
+def _is_signoff_text(text: str, *, capitalised: bool) -> bool:
+    """`text` is, whole: closing phrases (joined by conjunctions), optionally "from <Place>",
+    then nothing or a name (capitalised if `capitalised`). Anything else after the closings (a
+    verb, a lower-case word, a second clause) makes it a sentence that goes on."""
+    match = _CLOSINGS.match(text)
     if not match:
         return False
-    rest = line[match.end() :].strip(" ,.!;:-–—")
-    return not rest or is_name_like(rest)
+    rest = text[match.end() :]
+    place = _FROM.match(rest)
+    if place:
+        where, _, rest = rest[place.end() :].partition(",")
+        where = where.strip(" .!;:-–—")
+        if not (is_name_like(where) and where[0].isupper()):
+            return False
+    rest = rest.strip(" ,.!;:-–—")
+    return not rest or (is_name_like(rest) and (rest[0].isupper() or not capitalised))
 
 
 # Where a sentence ends inside a line: what follows may be a sign-off typed on the same line
@@ -142,19 +168,16 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
 def _inline_signoff_start(line: str) -> int | None:
-    """Where a sign-off typed after the last sentence of `line` starts: a closing phrase opening
-    a sentence, followed by nothing or by a capitalised name, up to the end of the line
-    ("Wie geht das? Viele Grüße, Lena"). A closing word opening a sentence that goes on
-    ("Saludos a tu equipo, el paquete llegó roto") or inside one is not a sign-off."""
+    """Where a sign-off typed after the last sentence of `line` starts: closing phrases opening
+    a sentence, optionally "from <Place>", followed by nothing or by a capitalised name, up to
+    the end of the line ("Wie geht das? Viele Grüße, Lena"; "… Vielen Dank und viele Grüße aus
+    Berlin, Thomas"). A closing word opening a sentence that goes on ("Saludos a tu equipo, el
+    paquete llegó roto", "Thanks and I look forward to …") or inside one is not a sign-off."""
     for boundary in _SENTENCE_END.finditer(line):
         tail = line[boundary.end() :]
-        if len(tail) > 60 or "?" in tail:
+        if len(tail) > 80 or "?" in tail:
             continue
-        match = _CLOSING.match(tail)
-        if not match:
-            continue
-        rest = tail[match.end() :].strip(" ,.!;:-–—")
-        if not rest or (is_name_like(rest) and rest[0].isupper()):
+        if _is_signoff_text(tail, capitalised=True):
             return boundary.start()
     return None
 

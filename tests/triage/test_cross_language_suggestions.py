@@ -139,16 +139,21 @@ def test_a_german_reply_in_an_english_thread_keeps_what_the_english_subject_matc
     assert "articles are in 'en'" in answer["triage"]["suggestions_note"]
 
 
-def test_an_english_ticket_with_a_long_german_sign_off_keeps_its_suggestions(api):
-    # The sign-off is not recognised as one and outweighs the question: lingua reads German
-    # (0.999), so the note names 'de'; the suggestions match closely and are all served.
+def test_an_english_ticket_with_a_compound_german_sign_off_is_read_english(api):
+    # Before compound sign-offs were cut, this one outweighed the question: lingua read German
+    # (0.999), the note named 'de', the ticket was stored as German and got no sentiment.
     subject = "Where is my parcel"
     body = "Hello, my parcel has not arrived yet. Vielen Dank und viele Grüße aus Berlin, Thomas"
     answer = post_ticket(api, subject, body)
 
-    assert answer["triage"]["language"] == "de"
+    assert answer["ticket"]["body_clean"] == "my parcel has not arrived yet."
+    assert answer["triage"]["language"] == "en"
+    assert answer["triage"]["suggestions_note"] == ""
+    assert answer["triage"]["sentiment"] is not None
     assert [s["title"] for s in answer["suggestions"]] == retrieved_titles(subject, body)
     assert len(answer["suggestions"]) == 5
+    ticket = Ticket.objects.get(pk=answer["ticket"]["id"])
+    assert ticket.language == "en" and not ticket.triage.get("suggestions_note")
 
 
 def test_the_gate_reads_the_language_once_and_adds_no_encoder_pass(api, monkeypatch):
