@@ -27,3 +27,26 @@ def post_ticket(api, subject, body, *, email="ana@example.com", **extra):
     )
     assert response.status_code == 201, response.content
     return response.json()
+
+
+def count_encoder_passes(monkeypatch, encoder) -> list[list[str]]:
+    """The texts of every ONNX pass `encoder` makes from now on (a list that fills up)."""
+    passes: list[list[str]] = []
+    run = encoder._run_onnx
+
+    def counted(session, texts, *args):
+        passes.append(list(texts))
+        return run(session, texts, *args)
+
+    monkeypatch.setattr(encoder, "_run_onnx", counted)
+    return passes
+
+
+def count_language_reads(monkeypatch) -> list[str]:
+    """The texts triage.reading.read_language is asked about from now on."""
+    from triage import reading
+
+    reads: list[str] = []
+    read = reading.read_language
+    monkeypatch.setattr(reading, "read_language", lambda text: reads.append(text) or read(text))
+    return reads

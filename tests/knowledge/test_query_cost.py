@@ -4,6 +4,7 @@ import pytest
 
 from knowledge.backends.local import LocalBackend
 from knowledge.query import AGENT, CUSTOMER, ticket_query
+from tests.helpers import count_encoder_passes
 
 pytestmark = pytest.mark.django_db
 
@@ -15,15 +16,7 @@ def encoder_passes(monkeypatch):
     backend.retrieve("warm up the index and the query model", k=1)
     encoder = backend.encoder
     encoder._cache.clear()
-    passes: list[list[str]] = []
-    run = encoder._run_onnx
-
-    def counted(session, texts, *args):
-        passes.append(list(texts))
-        return run(session, texts, *args)
-
-    monkeypatch.setattr(encoder, "_run_onnx", counted)
-    return backend, passes
+    return backend, count_encoder_passes(monkeypatch, encoder)
 
 
 def test_one_message_ticket_costs_one_encoder_pass(encoder_passes):

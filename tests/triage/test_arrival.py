@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from knowledge.backends.local import shared_encoder
-from tests.helpers import post_ticket
+from tests.helpers import count_encoder_passes, post_ticket
 from tickets.models import Ticket
 from triage.models import Category, TriageModel
 from triage.services import forget_current
@@ -110,15 +110,7 @@ def test_triage_adds_no_encoder_pass(api, categories, settings, monkeypatch):
     """The ticket's vector is retrieval's, from the encoder's cache: with a model, POST
     /tickets makes exactly the passes it makes without one."""
     settings.TRIAGE_APPLY_THRESHOLD = 0.3
-    encoder = shared_encoder()
-    passes = []
-    run = encoder._run_onnx
-
-    def counted(session, texts, *args):
-        passes.append(list(texts))
-        return run(session, texts, *args)
-
-    monkeypatch.setattr(encoder, "_run_onnx", counted)
+    passes = count_encoder_passes(monkeypatch, shared_encoder())
     body = post_ticket(api, "Parcel", "My parcel from last week is still not here, where is it?")
     assert body["triage"]["status"] in {"applied", "suggested"}
     assert body["triage"]["category"] == "Delivery"

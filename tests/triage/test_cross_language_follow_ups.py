@@ -12,7 +12,7 @@ from helpdesk.reading import clean_message
 from knowledge.backends.base import get_backend
 from knowledge.backends.local import shared_encoder
 from tests import mailshapes
-from tests.helpers import post_ticket
+from tests.helpers import count_encoder_passes, count_language_reads, post_ticket
 from tests.openapi import assert_conforms
 from tickets.models import Suggestion, Ticket
 from tickets.services import _thread_query
@@ -227,18 +227,8 @@ def test_a_new_e_mail_ticket_in_german_answers_its_note(inbound, settings):
 
 def test_the_follow_up_gate_reads_the_language_once_and_adds_no_encoder_pass(api, monkeypatch):
     ticket_id = english_ticket(api)
-    reads = []
-    read = reading.read_language
-    monkeypatch.setattr(reading, "read_language", lambda text: reads.append(text) or read(text))
-    encoder = shared_encoder()
-    passes = []
-    run = encoder._run_onnx
-
-    def counted(session, texts, *args):
-        passes.append(list(texts))
-        return run(session, texts, *args)
-
-    monkeypatch.setattr(encoder, "_run_onnx", counted)
+    reads = count_language_reads(monkeypatch)
+    passes = count_encoder_passes(monkeypatch, shared_encoder())
 
     agent_reply(api, ticket_id, "We ship a new jar today.")  # an agent's: nothing read
     assert reads == [] and passes == []

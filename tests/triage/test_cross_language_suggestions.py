@@ -10,7 +10,7 @@ from helpdesk.reading import clean_message
 from knowledge.backends.base import Passage, get_backend
 from knowledge.backends.local import shared_encoder
 from knowledge.query import CUSTOMER, TicketQuery, Turn
-from tests.helpers import post_ticket
+from tests.helpers import count_encoder_passes, count_language_reads, post_ticket
 from tickets.models import Suggestion, Ticket
 from triage import arrival, reading
 from triage.arrival import CROSS_LANGUAGE_MIN_COSINE, suggestions_across_languages
@@ -158,18 +158,8 @@ def test_an_english_ticket_with_a_compound_german_sign_off_is_read_english(api):
 
 def test_the_gate_reads_the_language_once_and_adds_no_encoder_pass(api, monkeypatch):
     post_ticket(api, *GERMAN_2FA)  # the KB's language is read (once per KB revision)
-    reads = []
-    read = reading.read_language
-    monkeypatch.setattr(reading, "read_language", lambda text: reads.append(text) or read(text))
-    encoder = shared_encoder()
-    passes = []
-    run = encoder._run_onnx
-
-    def counted(session, texts, *args):
-        passes.append(list(texts))
-        return run(session, texts, *args)
-
-    monkeypatch.setattr(encoder, "_run_onnx", counted)
+    reads = count_language_reads(monkeypatch)
+    passes = count_encoder_passes(monkeypatch, shared_encoder())
     subject, body = GERMAN_2FA
     answer = post_ticket(api, subject, body + " Es ist dringend.")  # not in the encoder's cache
 
