@@ -148,6 +148,11 @@ def detect_language(text: str) -> str:
     return read_language(text).code
 
 
+def sentiment_available() -> bool:
+    """Whether VADER is installed (`sentiment_of` answers None without it)."""
+    return _sentiment_analyzer() is not None
+
+
 def sentiment_of(text: str) -> Sentiment | None:
     analyzer = _sentiment_analyzer()
     if analyzer is None:

@@ -61,8 +61,18 @@ def test_a_ticket_in_another_language_is_suggested_never_applied(api, demo, tick
     assert ticket_row.sentiment == "" and ticket_row.sentiment_score is None
 
 
-def test_vader_does_not_raise_the_priority_of_another_language(api, demo):
+def test_vader_does_not_raise_the_priority_of_another_language(api, demo, monkeypatch):
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    scored = []
+    polarity_scores = SentimentIntensityAnalyzer.polarity_scores
+    monkeypatch.setattr(
+        SentimentIntensityAnalyzer,
+        "polarity_scores",
+        lambda self, text: scored.append(text) or polarity_scores(self, text),
+    )
     answer = post_ticket(api, *ANGRY_SPANISH, email="lena@example.com")
+    assert scored == []  # not run at all on a language its lexicon cannot read
     assert answer["triage"]["language"] == "es"
     assert answer["triage"]["sentiment"] is None and answer["triage"]["priority_rule"] == ""
     assert answer["ticket"]["priority"] == "normal"
