@@ -7,6 +7,7 @@ relational DB; the `dynamodb` store (PynamoDB) is the scale path.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -16,7 +17,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from helpdesk.api.compiled import CompiledInsert, CompiledRead
@@ -137,7 +138,11 @@ class InteractionStore(Protocol):
 
 
 def expiry_for(record: InteractionRecord) -> datetime:
-    return record.occurred_at + timedelta(days=settings.INTERACTION_RETENTION_DAYS)
+    return record.occurred_at + _retention()
+
+
+def _retention() -> timedelta:
+    return timedelta(days=settings.INTERACTION_RETENTION_DAYS)
 
 
 _RECORD_FIELDS = (
@@ -180,6 +185,15 @@ def _insert_interaction() -> CompiledInsert:
     return CompiledInsert(Interaction, ignore_conflicts=True)
 
 
+class InteractionWriteFailed(Exception):
+    """The database refused an interaction (the Postgres function's answer: SQLSTATE and
+    message); the caller's transaction is as it was before the write."""
+
+
+# One statement: the write and its savepoint, server-side (customers migration 0003).
+_APPEND_SQL = "SELECT customers_interaction_append(%s)"
+
+
 class DatabaseInteractionStore:
     """The embedded default: the log in the relational DB (customers.Interaction)."""
 
@@ -187,11 +201,56 @@ class DatabaseInteractionStore:
     remote = False
 
     def append(self, record: InteractionRecord) -> None:
+        # A retried record (same id) is stored once (ON CONFLICT DO NOTHING), without the
+        # savepoint a caught IntegrityError would need inside the caller's transaction.
+        if connection.vendor == "postgresql":
+            self._append_guarded(record)
+        else:
+            self._append_insert(record)
+
+    def append_in_transaction(self, record: InteractionRecord) -> None:
+        """`append` inside the caller's transaction: a failure raises and leaves that
+        transaction usable (what `interaction_record` needs to keep the ticket). On Postgres
+        `append` is already one guarded statement; elsewhere it gets a savepoint."""
+        if connection.vendor == "postgresql":
+            self.append(record)
+        else:
+            with transaction.atomic():
+                self.append(record)
+
+    def _append_guarded(self, record: InteractionRecord) -> None:
+        """Postgres: one `SELECT customers_interaction_append(row)`, whose own `BEGIN …
+        EXCEPTION` block is the savepoint (SAVEPOINT, INSERT, RELEASE were three statements;
+        thread CPU per ticket 0.55-0.72 -> 0.22-0.29 ms, median; bench/trips_ab.py). The row
+        travels as JSON text, parsed inside the guard; the function answers NULL, or why it
+        wrote nothing."""
+        occurred_at = record.occurred_at
+        if timezone.is_naive(occurred_at):  # as DateTimeField would read it
+            occurred_at = timezone.make_aware(occurred_at)
+        row = json.dumps(
+            {
+                "id": record.id,
+                "customer_id": record.customer_id,
+                "ticket_id": record.ticket_id,
+                "kind": record.kind,
+                "occurred_at": occurred_at.isoformat(),
+                "summary": record.summary[:500],
+                "data": record.data,
+                "actor": record.actor[:200],
+                "expires_at": (occurred_at + _retention()).isoformat(),
+            }
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(_APPEND_SQL, [row])
+            (error,) = cursor.fetchone()
+        if error is not None:
+            raise InteractionWriteFailed(error)
+
+    def _append_insert(self, record: InteractionRecord) -> None:
         from customers.models import Interaction
 
-        # INSERT … ON CONFLICT DO NOTHING: a retried record (same id) is stored once, without
-        # the savepoint a caught IntegrityError would need inside the caller's transaction.
-        # Every ticket writes one: the statement is built once per process (CompiledInsert).
+        # INSERT … ON CONFLICT DO NOTHING. Every ticket writes one: the statement is built
+        # once per process (CompiledInsert).
         _insert_interaction().insert(
             [
                 Interaction(
