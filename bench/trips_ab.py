@@ -13,6 +13,8 @@ client, the two paths in random order within each pair. The switch exists only h
 
 - `interaction`: the ticket's log write as one guarded statement (the Postgres function) or
   as SAVEPOINT + INSERT + RELEASE (a client-side savepoint around the compiled INSERT).
+- `customer360`: customer_360's orders (with the per-currency figures) and tickets (with the
+  counts) as one statement (CompiledReads), or as two.
 
 Prints JSON: medians, means and new/old ratios.
 """
@@ -32,7 +34,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PY = sys.executable
-STEPS = ("interaction",)
+STEPS = ("interaction", "customer360")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 def _switch(step: str):
     """(the function to time, set_mode(new: bool)) for `step`: patches in the old path or
     the new one, as the service would call it."""
-    from customers import interactions
+    from customers import interactions, selectors
+    from tickets import services
 
     if step == "interaction":
         store = interactions.DatabaseInteractionStore
@@ -95,6 +98,20 @@ def _switch(step: str):
             store.append_in_transaction = new_append if new else old_append
 
         return (store, "append_in_transaction"), set_mode
+    if step == "customer360":
+        new_reads = selectors._orders_and_tickets
+
+        def two_reads(customer_id):
+            from tickets.selectors import open_tickets_read
+
+            orders = selectors._orders_and_figures.rows(customer_id)
+            tickets = open_tickets_read[0].rows(customer_id, shape=(selectors.OPEN_TICKETS,))
+            return orders, tickets
+
+        def set_mode(new: bool) -> None:
+            selectors._orders_and_tickets = new_reads if new else two_reads
+
+        return (services, "customer_360"), set_mode
     raise ValueError(step)
 
 

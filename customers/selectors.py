@@ -1,5 +1,6 @@
 """Reads for customers: lists and the customer 360 that tickets show."""
 
+from functools import lru_cache
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
@@ -9,7 +10,7 @@ from django.db.models.functions import RowNumber
 from customers.interactions import InteractionRecord, get_interaction_store
 from customers.models import Customer, Order
 from customers.serializers import ORDER_FIELDS
-from helpdesk.api.compiled import CompiledRead
+from helpdesk.api.compiled import CompiledRead, CompiledReads
 from helpdesk.api.utils import iso
 
 RECENT_ORDERS = 5
@@ -116,10 +117,25 @@ _orders_and_figures = CompiledRead(
 )
 
 
-def _orders_picture(customer_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+@lru_cache(maxsize=1)
+def _orders_and_tickets_read() -> CompiledReads:
+    from tickets.selectors import open_tickets_read  # tickets' selectors import this module
+
+    return CompiledReads((_orders_and_figures, ("recency",)), open_tickets_read)
+
+
+def _orders_and_tickets(customer_id: int) -> tuple[list[dict], list[dict]]:
+    """The rows of both of customer_360's reads, by one statement on Postgres (CompiledReads;
+    customer_360 in a request 1.03-1.06 -> 0.80-0.84 ms thread CPU, median; trips_ab.py)."""
+    orders, tickets = _orders_and_tickets_read().rows(
+        ((customer_id,), ()), ((customer_id,), (OPEN_TICKETS,))
+    )
+    return orders, tickets
+
+
+def _orders_picture(rows: list[dict]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(the RECENT_ORDERS newest orders, newest first; per currency in currency order, its
-    order count, kept-order count and what was spent)."""
-    rows = _orders_and_figures.rows(customer_id)
+    order count, kept-order count and what was spent), from `_orders_and_figures`' rows."""
     recent = [row for row in rows if row["recency"] <= RECENT_ORDERS]
     by_currency = sorted(
         (
@@ -147,14 +163,15 @@ def customer_360(
     Every query is bounded and indexed by customer, so the cost does not grow with table size.
     `interactions` may be passed in when the caller has already read them.
     """
-    from tickets.selectors import open_tickets_summary
+    from tickets.selectors import open_tickets_summary_of
 
-    recent_orders, by_currency = _orders_picture(customer.id)
+    order_rows, ticket_rows = _orders_and_tickets(customer.id)
+    recent_orders, by_currency = _orders_picture(order_rows)
     if interactions is None:
         interactions = (
             get_interaction_store().for_customer(customer.id, limit=RECENT_INTERACTIONS).items
         )
-    tickets = open_tickets_summary(customer_id=customer.id, limit=OPEN_TICKETS)
+    tickets = open_tickets_summary_of(ticket_rows)
     return {
         "profile": customer_profile_json(customer),
         "recent_orders": [order_json(order) for order in recent_orders],
