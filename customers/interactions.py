@@ -178,6 +178,18 @@ _older_page = CompiledRead(
 )
 
 
+def _newest_by_email(email: str, now: datetime, limit: int):
+    from customers.models import Interaction
+
+    rows = Interaction.objects.filter(customer__email=email, expires_at__gt=now)
+    return rows.order_by("-id").values(*_RECORD_FIELDS)[:limit]
+
+
+# A customer's newest interactions by their (normalised) e-mail, for a read made together with
+# the customer's look-up (customers.selectors.customer_by_email_with_interactions).
+newest_by_email = CompiledRead(_newest_by_email, str, datetime)
+
+
 @lru_cache(maxsize=1)
 def _insert_interaction() -> CompiledInsert:
     from customers.models import Interaction  # on first use, as this module's reads do

