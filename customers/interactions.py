@@ -204,6 +204,23 @@ class InteractionWriteFailed(Exception):
 
 # One statement: the write and its savepoint, server-side (customers migration 0003).
 _APPEND_SQL = "SELECT customers_interaction_append(%s)"
+_append_function_found = [False]
+
+
+def _guarded_append() -> bool:
+    """Whether writes go through the Postgres function: on Postgres once migration 0003 has
+    made it. New code can run before `migrate` does (`zappa update`, then `zappa manage
+    migrate`); until then a write keeps the client-side savepoint, and the function is looked
+    for again on the next write (one statement more, only then). Once found, remembered."""
+    if connection.vendor != "postgresql":
+        return False
+    if not _append_function_found[0]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT to_regprocedure('customers_interaction_append(text)') IS NOT NULL"
+            )
+            _append_function_found[0] = cursor.fetchone()[0]
+    return _append_function_found[0]
 
 
 class DatabaseInteractionStore:
@@ -215,7 +232,7 @@ class DatabaseInteractionStore:
     def append(self, record: InteractionRecord) -> None:
         # A retried record (same id) is stored once (ON CONFLICT DO NOTHING), without the
         # savepoint a caught IntegrityError would need inside the caller's transaction.
-        if connection.vendor == "postgresql":
+        if _guarded_append():
             self._append_guarded(record)
         else:
             self._append_insert(record)
@@ -224,7 +241,7 @@ class DatabaseInteractionStore:
         """`append` inside the caller's transaction: a failure raises and leaves that
         transaction usable (what `interaction_record` needs to keep the ticket). On Postgres
         `append` is already one guarded statement; elsewhere it gets a savepoint."""
-        if connection.vendor == "postgresql":
+        if _guarded_append():
             self.append(record)
         else:
             with transaction.atomic():

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from customers import interactions
 from customers.interactions import InteractionRecord, get_interaction_store
 from customers.models import Interaction, InteractionOutbox
 from customers.outbox import interaction_record, outbox_deliver
@@ -53,6 +54,7 @@ def note(customer, **fields) -> InteractionRecord:
 
 def test_a_write_is_one_statement_on_postgres_and_a_savepoint_elsewhere():
     customer = CustomerFactory()
+    interactions._guarded_append()  # a process looks for the function once, before its first
 
     with CaptureQueriesContext(connection) as queries:
         assert interaction_record(records=[note(customer)]) == []
@@ -138,3 +140,24 @@ def test_a_ticket_whose_log_write_is_refused_is_kept_and_its_log_queued(api):
 
     assert outbox_deliver(interaction_ids=[queued.interaction_id]).delivered == 1
     assert Interaction.objects.get().ticket_id == ticket.id
+
+
+@postgres_only
+def test_before_migrate_has_made_the_function_a_write_keeps_the_savepoint(api, monkeypatch):
+    """New code can run before `migrate` (`zappa update`, then `zappa manage migrate`)."""
+    monkeypatch.setattr(interactions, "_append_function_found", [False])
+    with connection.cursor() as cursor:  # rolled back with the test
+        cursor.execute("DROP FUNCTION customers_interaction_append(text)")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post("/tickets", PAYLOAD, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["degraded"] == []
+    ticket = Ticket.objects.get()
+    assert Interaction.objects.get().ticket_id == ticket.id
+    assert not InteractionOutbox.objects.exists()
+    sent = [q["sql"] for q in queries.captured_queries]
+    assert not any(sql.startswith("SELECT customers_interaction_append(") for sql in sent)
+    assert any(sql.startswith("SAVEPOINT") for sql in sent)
+    assert interactions._append_function_found == [False]  # looked for again next time
