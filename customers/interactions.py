@@ -7,6 +7,7 @@ relational DB; the `dynamodb` store (PynamoDB) is the scale path.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -16,7 +17,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from helpdesk.api.compiled import CompiledInsert, CompiledRead
@@ -137,7 +138,11 @@ class InteractionStore(Protocol):
 
 
 def expiry_for(record: InteractionRecord) -> datetime:
-    return record.occurred_at + timedelta(days=settings.INTERACTION_RETENTION_DAYS)
+    return record.occurred_at + _retention()
+
+
+def _retention() -> timedelta:
+    return timedelta(days=settings.INTERACTION_RETENTION_DAYS)
 
 
 _RECORD_FIELDS = (
@@ -173,11 +178,49 @@ _older_page = CompiledRead(
 )
 
 
+def _newest_by_email(email: str, now: datetime, limit: int):
+    from customers.models import Interaction
+
+    rows = Interaction.objects.filter(customer__email=email, expires_at__gt=now)
+    return rows.order_by("-id").values(*_RECORD_FIELDS)[:limit]
+
+
+# A customer's newest interactions by their (normalised) e-mail, for a read made together with
+# the customer's look-up (customers.selectors.customer_by_email_with_interactions).
+newest_by_email = CompiledRead(_newest_by_email, str, datetime)
+
+
 @lru_cache(maxsize=1)
 def _insert_interaction() -> CompiledInsert:
     from customers.models import Interaction  # on first use, as this module's reads do
 
     return CompiledInsert(Interaction, ignore_conflicts=True)
+
+
+class InteractionWriteFailed(Exception):
+    """The database refused an interaction (the Postgres function's answer: SQLSTATE and
+    message); the caller's transaction is as it was before the write."""
+
+
+# One statement: the write and its savepoint, server-side (customers migration 0003).
+_APPEND_SQL = "SELECT customers_interaction_append(%s)"
+_append_function_found = [False]
+
+
+def _guarded_append() -> bool:
+    """Whether writes go through the Postgres function: on Postgres once migration 0003 has
+    made it. New code can run before `migrate` does (`zappa update`, then `zappa manage
+    migrate`); until then a write keeps the client-side savepoint, and the function is looked
+    for again on the next write (one statement more, only then). Once found, remembered."""
+    if connection.vendor != "postgresql":
+        return False
+    if not _append_function_found[0]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT to_regprocedure('customers_interaction_append(text)') IS NOT NULL"
+            )
+            _append_function_found[0] = cursor.fetchone()[0]
+    return _append_function_found[0]
 
 
 class DatabaseInteractionStore:
@@ -187,11 +230,56 @@ class DatabaseInteractionStore:
     remote = False
 
     def append(self, record: InteractionRecord) -> None:
+        # A retried record (same id) is stored once (ON CONFLICT DO NOTHING), without the
+        # savepoint a caught IntegrityError would need inside the caller's transaction.
+        if _guarded_append():
+            self._append_guarded(record)
+        else:
+            self._append_insert(record)
+
+    def append_in_transaction(self, record: InteractionRecord) -> None:
+        """`append` inside the caller's transaction: a failure raises and leaves that
+        transaction usable (what `interaction_record` needs to keep the ticket). On Postgres
+        `append` is already one guarded statement; elsewhere it gets a savepoint."""
+        if _guarded_append():
+            self.append(record)
+        else:
+            with transaction.atomic():
+                self.append(record)
+
+    def _append_guarded(self, record: InteractionRecord) -> None:
+        """Postgres: one `SELECT customers_interaction_append(row)`, whose own `BEGIN …
+        EXCEPTION` block is the savepoint (SAVEPOINT, INSERT, RELEASE were three statements;
+        thread CPU per ticket 0.55-0.72 -> 0.22-0.29 ms, median; bench/trips_ab.py). The row
+        travels as JSON text, parsed inside the guard; the function answers NULL, or why it
+        wrote nothing."""
+        occurred_at = record.occurred_at
+        if timezone.is_naive(occurred_at):  # as DateTimeField would read it
+            occurred_at = timezone.make_aware(occurred_at)
+        row = json.dumps(
+            {
+                "id": record.id,
+                "customer_id": record.customer_id,
+                "ticket_id": record.ticket_id,
+                "kind": record.kind,
+                "occurred_at": occurred_at.isoformat(),
+                "summary": record.summary[:500],
+                "data": record.data,
+                "actor": record.actor[:200],
+                "expires_at": (occurred_at + _retention()).isoformat(),
+            }
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(_APPEND_SQL, [row])
+            (error,) = cursor.fetchone()
+        if error is not None:
+            raise InteractionWriteFailed(error)
+
+    def _append_insert(self, record: InteractionRecord) -> None:
         from customers.models import Interaction
 
-        # INSERT … ON CONFLICT DO NOTHING: a retried record (same id) is stored once, without
-        # the savepoint a caught IntegrityError would need inside the caller's transaction.
-        # Every ticket writes one: the statement is built once per process (CompiledInsert).
+        # INSERT … ON CONFLICT DO NOTHING. Every ticket writes one: the statement is built
+        # once per process (CompiledInsert).
         _insert_interaction().insert(
             [
                 Interaction(

@@ -49,8 +49,7 @@ def interaction_record(
     failed = []
     for record in records:
         try:
-            with transaction.atomic():
-                store.append(record)
+            store.append_in_transaction(record)  # a failure leaves the transaction usable
         except Exception:
             logger.exception("Writing interaction %s failed; it waits in the outbox", record.id)
             failed.append(record)

@@ -62,7 +62,15 @@ def customer_update(*, customer: Customer, **changes: Any) -> Customer:
 def customer_upsert_by_email(*, email: str, name: str = "", **defaults: Any) -> Customer:
     """The customer with this e-mail, created if new. A missing name is filled in, never erased."""
     email = normalize_email(email)
-    customer, created = customer_by_email(email), False
+    return customer_upsert_found(email=email, found=customer_by_email(email), name=name, **defaults)
+
+
+def customer_upsert_found(
+    *, email: str, found: Customer | None, name: str = "", **defaults: Any
+) -> Customer:
+    """`customer_upsert_by_email` for a caller that has looked the (normalised) e-mail up
+    already: `found` is what `customer_by_email` answered."""
+    customer, created = found, False
     if customer is None:
         customer, created = Customer.objects.get_or_create(
             email=email, defaults={"name": name, **defaults}

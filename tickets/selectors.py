@@ -100,9 +100,18 @@ _open_tickets = CompiledRead(
 )
 
 
+# For reads that take the open tickets with others in one statement (CompiledReads): the read
+# and its ORDER BY.
+open_tickets_read = (_open_tickets, ("-active", "-created_at", "-id"))
+
+
 def open_tickets_summary(*, customer_id: int, limit: int) -> dict[str, Any]:
     """The customer's active tickets (newest first, at most `limit`) and ticket counts."""
-    rows = _open_tickets.rows(customer_id, shape=(limit,))
+    return open_tickets_summary_of(_open_tickets.rows(customer_id, shape=(limit,)))
+
+
+def open_tickets_summary_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """`open_tickets_summary` from the read's rows (`open_tickets_read`)."""
     counts = (
         {"total": rows[0]["total_count"], "open": rows[0]["open_count"]}
         if rows

@@ -79,9 +79,17 @@ class CompiledRead:
         self._compiled: dict[Hashable, _Compiled] = {}
 
     def rows(self, *args: Any, shape: tuple = ()) -> list[dict]:
+        connection = connections[DEFAULT_DB_ALIAS]
+        compiled, params = self.bound(connection, args, shape)
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            results = cursor.fetchall()
+        return self.converted(compiled, results)
+
+    def bound(self, connection, args: tuple, shape: tuple) -> tuple[_Compiled, list]:
+        """The compiled statement for `shape` and its parameters for `args`."""
         if len(args) != len(self._kinds):
             raise TypeError(f"expected {len(self._kinds)} arguments, got {len(args)}")
-        connection = connections[DEFAULT_DB_ALIAS]
         key = (connection.vendor, shape)
         compiled = self._compiled.get(key)
         if compiled is None:
@@ -92,9 +100,11 @@ class CompiledRead:
             else (slot.adapt(args[slot.index], connection) if slot.adapt else args[slot.index])
             for slot in compiled.slots
         ]
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            results = cursor.fetchall()
+        return compiled, params
+
+    @staticmethod
+    def converted(compiled: _Compiled, results: list) -> list[dict]:
+        """Rows as fetched (the compiled statement's columns) as `values()` dicts."""
         names = compiled.names
         indexes = range(len(names))
         return [
@@ -142,6 +152,72 @@ class CompiledRead:
             )
         names = tuple(query.selected)  # set by .values() on Django 5.2, which these reads use
         return _Compiled(sql=sql, slots=tuple(slots), compiler=compiler, names=names)
+
+
+class CompiledReads:
+    """Several `CompiledRead`s sent as one statement on Postgres (elsewhere: one each), for
+    reads that are always made together (a customer's orders and tickets, for every ticket's
+    context): each read is a subquery, and the subqueries are FULL JOINed `ON false`, so every
+    row holds one read's columns and NULLs in the others'. `rows()` answers what each read's
+    own `rows()` would, in its order.
+
+    Each read comes with its ORDER BY as output column names (`-name`: descending), applied
+    again by the outer query (a join keeps no order); the first of them must never be NULL in
+    that read's rows: it tells which read a row is from.
+
+    Why: each statement costs ≈ 0.12-0.16 ms of client CPU and a round trip here."""
+
+    def __init__(self, *reads: tuple[CompiledRead, tuple[str, ...]]) -> None:
+        self._reads = reads
+        self._sql: dict[Hashable, tuple[str, tuple[tuple[int, int, int], ...]]] = {}
+
+    def rows(self, *calls: tuple[tuple, tuple]) -> list[list[dict]]:
+        """`calls`: each read's (args, shape), in order; the rows of each read."""
+        connection = connections[DEFAULT_DB_ALIAS]
+        if connection.vendor != "postgresql":
+            return [
+                read.rows(*args, shape=shape)
+                for (read, _), (args, shape) in zip(self._reads, calls, strict=True)
+            ]
+        bound = [
+            read.bound(connection, args, shape)
+            for (read, _), (args, shape) in zip(self._reads, calls, strict=True)
+        ]
+        key = tuple(shape for _, shape in calls)
+        built = self._sql.get(key)
+        if built is None:
+            built = self._sql[key] = self._build(connection, [c for c, _ in bound])
+        sql, spans = built
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [p for _, params in bound for p in params])
+            results = cursor.fetchall()
+        return [
+            CompiledRead.converted(
+                compiled, [row[start:end] for row in results if row[marker] is not None]
+            )
+            for (compiled, _), (start, end, marker) in zip(bound, spans, strict=True)
+        ]
+
+    def _build(self, connection, compiled: list[_Compiled]) -> tuple[str, tuple]:
+        quote = connection.ops.quote_name
+        joined, which, order, spans, start = [], [], [], [], 0
+        for i, ((_, read_order), one) in enumerate(zip(self._reads, compiled, strict=True)):
+            alias = f"r{i}"
+            joined.append(f"({one.sql}) {alias}" + (" ON false" if i else ""))
+            first = read_order[0].lstrip("-")
+            which.append(f"WHEN {alias}.{quote(first)} IS NOT NULL THEN {i}")
+            order += [
+                f"{alias}.{quote(name.lstrip('-'))}{' DESC' if name.startswith('-') else ''}"
+                for name in read_order
+            ]
+            end = start + len(one.names)
+            spans.append((start, end, start + one.names.index(first)))
+            start = end
+        sql = (
+            f"SELECT * FROM {' FULL JOIN '.join(joined)} "
+            f"ORDER BY CASE {' '.join(which)} END, {', '.join(order)}"
+        )
+        return sql, tuple(spans)
 
 
 class CompiledInsert:

@@ -39,16 +39,17 @@ def traced(monkeypatch):
 
         return traced_search
 
-    resolve = services._resolve_customer
+    # The customer and their history (one read on Postgres with the database store).
+    resolve = services._customer_and_history
 
-    def resolve_customer(payload):
-        customer = resolve(payload)
+    def resolve_customer(payload, degraded, **kwargs):
+        resolved = resolve(payload, degraded, **kwargs)
         events.append("customer resolved")
         customer_resolved.set()
-        return customer
+        return resolved
 
     monkeypatch.setattr(LocalBackend, "retrieval", retrieval)
-    monkeypatch.setattr(services, "_resolve_customer", resolve_customer)
+    monkeypatch.setattr(services, "_customer_and_history", resolve_customer)
     return events
 
 
