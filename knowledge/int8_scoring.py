@@ -189,43 +189,76 @@ def _quantise(vectors: np.ndarray):
 def _graph(codes, scale, lost, approx_norm) -> bytes:
     """The ONNX model: (a, w, norms) from `_quantise` in, (lower, upper) (m, rows) out:
     s̃ = scale·(w @ acc), acc = a·codes exact in int32 and in fp32 (|acc| ≤ 384·63·127 <
-    2^24); b = norms @ (lost, ||ẽ||) = lost·||q|| + ||ẽ||·(||η|| + _SLACK·||q||); s̃ ∓ b."""
-    from onnx import TensorProto, helper, numpy_helper
+    2^24); b = norms @ (lost, ||ẽ||) = lost·||q|| + ||ẽ||·(||η|| + _SLACK·||q||); s̃ ∓ b.
 
+    Written as protobuf here rather than with the onnx package, whose import costs a serving
+    process ~15 MB of RSS (the tests parse it with onnx and compare)."""
     rows, dim = codes.shape
-    node = helper.make_node
-    floats = TensorProto.FLOAT
-
-    def const(name, values):
-        return numpy_helper.from_array(np.ascontiguousarray(values), name)
-
-    graph = helper.make_graph(
+    graph = b"".join(
         [
-            node("MatMulInteger", ["a", "codes", "zero"], ["acc"]),
-            node("Cast", ["acc"], ["acc_float"], to=floats),
-            node("MatMul", ["w", "acc_float"], ["combined"]),
-            node("Mul", ["combined", "scale"], ["approx"]),
-            node("MatMul", ["norms", "per_row"], ["bound"]),
-            node("Sub", ["approx", "bound"], ["lower"]),
-            node("Add", ["approx", "bound"], ["upper"]),
-        ],
-        "passages_int8",
-        [
-            helper.make_tensor_value_info("a", TensorProto.UINT8, ["m2", dim]),
-            helper.make_tensor_value_info("w", floats, ["m", "m2"]),
-            helper.make_tensor_value_info("norms", floats, ["m", 2]),
-        ],
-        [
-            helper.make_tensor_value_info("lower", floats, ["m", rows]),
-            helper.make_tensor_value_info("upper", floats, ["m", rows]),
-        ],
-        [
-            const("codes", codes.T),
-            const("zero", np.array(_ZERO, dtype=np.uint8)),
-            const("scale", scale),
-            const("per_row", np.stack((lost, approx_norm))),
-        ],
+            _node("MatMulInteger", ["a", "codes", "zero"], ["acc"]),
+            _node("Cast", ["acc"], ["acc_float"], to=_FLOAT),
+            _node("MatMul", ["w", "acc_float"], ["combined"]),
+            _node("Mul", ["combined", "scale"], ["approx"]),
+            _node("MatMul", ["norms", "per_row"], ["bound"]),
+            _node("Sub", ["approx", "bound"], ["lower"]),
+            _node("Add", ["approx", "bound"], ["upper"]),
+            _field(2, "passages_int8"),
+            _field(5, _tensor("codes", codes.T)),
+            _field(5, _tensor("zero", np.array(_ZERO, dtype=np.uint8))),
+            _field(5, _tensor("scale", scale)),
+            _field(5, _tensor("per_row", np.stack((lost, approx_norm)))),
+            _field(11, _value("a", _UINT8, ["m2", dim])),
+            _field(11, _value("w", _FLOAT, ["m", "m2"])),
+            _field(11, _value("norms", _FLOAT, ["m", 2])),
+            _field(12, _value("lower", _FLOAT, ["m", rows])),
+            _field(12, _value("upper", _FLOAT, ["m", rows])),
+        ]
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model.SerializeToString()
+    opset = _field(1, "") + _field(2, 17)
+    return _field(1, 8) + _field(7, graph) + _field(8, opset)  # IR version 8, opset 17
+
+
+# The few pieces of ONNX's protobuf schema (onnx/onnx.proto) the graph above uses.
+_FLOAT, _UINT8, _INT8 = 1, 2, 3
+_TYPES = {np.dtype(np.float32): _FLOAT, np.dtype(np.uint8): _UINT8, np.dtype(np.int8): _INT8}
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field(number: int, value: int | str | bytes) -> bytes:
+    """One protobuf field: an int as a varint, a string or message length-delimited."""
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    data = value.encode() if isinstance(value, str) else value
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def _node(op: str, inputs: list[str], outputs: list[str], **ints: int) -> bytes:
+    """A GraphProto.node: NodeProto(input=1, output=2, op_type=4, attribute=5) with INT (2)
+    attributes AttributeProto(name=1, i=3, type=20)."""
+    parts = [_field(1, name) for name in inputs] + [_field(2, name) for name in outputs]
+    parts.append(_field(4, op))
+    parts += [_field(5, _field(1, k) + _field(3, v) + _field(20, 2)) for k, v in ints.items()]
+    return _field(1, b"".join(parts))
+
+
+def _tensor(name: str, array: np.ndarray) -> bytes:
+    """TensorProto(dims=1, data_type=2, name=8, raw_data=9), little-endian."""
+    array = np.ascontiguousarray(array)
+    dims = b"".join(_field(1, d) for d in array.shape)
+    return dims + _field(2, _TYPES[array.dtype]) + _field(8, name) + _field(9, array.tobytes())
+
+
+def _value(name: str, elem_type: int, dims: list[int | str]) -> bytes:
+    """ValueInfoProto(name=1, type=2): TypeProto.tensor_type(elem_type=1, shape=2), each
+    dimension a dim_value (1) or a dim_param (2)."""
+    shape = b"".join(_field(1, _field(1, d) if isinstance(d, int) else _field(2, d)) for d in dims)
+    return _field(1, name) + _field(2, _field(1, _field(1, elem_type) + _field(2, shape)))

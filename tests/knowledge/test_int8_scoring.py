@@ -218,3 +218,53 @@ def test_search_on_the_sample_kb_equals_scoring_every_passage_in_fp32():
         want = reference_search(index, query, 10)
         assert_same_hits(forced.search(query, k=10), want)
         assert_same_hits(index.search(query, k=10), want)
+
+
+def test_the_hand_written_graph_is_the_onnx_helpers_graph():
+    from onnx import TensorProto, checker, helper, load_from_string, numpy_helper
+
+    from knowledge.int8_scoring import _ZERO, _graph
+
+    rng = np.random.default_rng(1)
+    codes = rng.integers(-127, 128, (300, 384)).astype(np.int8)
+    scale, lost, approx_norm = rng.random((3, 300)).astype(np.float32)
+    floats = TensorProto.FLOAT
+
+    def const(name, values):
+        return numpy_helper.from_array(np.ascontiguousarray(values), name)
+
+    node = helper.make_node
+    graph = helper.make_graph(
+        [
+            node("MatMulInteger", ["a", "codes", "zero"], ["acc"]),
+            node("Cast", ["acc"], ["acc_float"], to=floats),
+            node("MatMul", ["w", "acc_float"], ["combined"]),
+            node("Mul", ["combined", "scale"], ["approx"]),
+            node("MatMul", ["norms", "per_row"], ["bound"]),
+            node("Sub", ["approx", "bound"], ["lower"]),
+            node("Add", ["approx", "bound"], ["upper"]),
+        ],
+        "passages_int8",
+        [
+            helper.make_tensor_value_info("a", TensorProto.UINT8, ["m2", 384]),
+            helper.make_tensor_value_info("w", floats, ["m", "m2"]),
+            helper.make_tensor_value_info("norms", floats, ["m", 2]),
+        ],
+        [
+            helper.make_tensor_value_info("lower", floats, ["m", 300]),
+            helper.make_tensor_value_info("upper", floats, ["m", 300]),
+        ],
+        [
+            const("codes", codes.T),
+            const("zero", np.array(_ZERO, dtype=np.uint8)),
+            const("scale", scale),
+            const("per_row", np.stack((lost, approx_norm))),
+        ],
+    )
+    want = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    want.ir_version = 8
+
+    got = load_from_string(_graph(codes, scale, lost, approx_norm))
+
+    checker.check_model(got, full_check=True)
+    assert got == want
