@@ -65,8 +65,8 @@ SIGNALS = tuple(WEIGHTS)
 MIN_DENSE_COSINE = 0.2
 SPLIT_SCORING_ROWS = 2048  # below this one thread scores every passage faster
 # From this many passages `search` finds each article's best cosine through an int8 copy of the
-# passages (knowledge/int8_scoring.py; exact, ~0.25 of the fp32 product's CPU at 10k); below
-# it the fp32 product costs no more (bench/int8_scoring_ab.py).
+# passages (knowledge/int8_scoring.py; the same values, about half the CPU of the fp32 product
+# at 10k passages); below ~3k the fp32 product costs less (bench/int8_scoring_ab.py --rows).
 INT8_SCORING_ROWS = 4096
 
 
@@ -271,12 +271,11 @@ class HybridIndex:
         parts = query.parts()
         lexical, vectors = self._lexical_and_vectors(parts)
         # Each article's best cosine, exactly; a passage's own only for the articles returned.
-        dense_best, dense_rows = self._dense_best(vectors)
-        heading = self._heading(vectors)
-        signals = {"dense_heading": heading, **lexical()}
+        maxima, dense_rows = self._dense_best(vectors)
+        signals = {"dense_heading": self._heading(vectors), **lexical()}
         best = {name: self._per_article(scores) for name, scores in signals.items()}
-        best["dense_focus"] = dense_best[:, -1]
-        best["dense_recent"] = dense_best[:, 0]
+        best["dense_focus"] = maxima[:, -1]
+        best["dense_recent"] = maxima[:, 0]
         dense_best = np.maximum(best["dense_recent"], best["dense_focus"])  # passages only
         lexical_best = np.maximum(best["bm25_title"], best["bm25_recent"])
         matched = (dense_best >= MIN_DENSE_COSINE) | (lexical_best > 0)
