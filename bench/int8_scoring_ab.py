@@ -12,7 +12,9 @@ after the pass has evicted it from cache, as in a request. Per query and path:
     dense    process CPU of the article maxima (fp32: `_dense` + reduceat over every passage;
              int8: `Int8Scorer.article_maxima`), after the encoder pass
     heading  the heading signal (fp32 in both: distinct headings' cosines, spread to passages)
-    search   process CPU of `HybridIndex.search` (encoder pass, lexical signals, fusion)
+    search   process CPU of `HybridIndex.search` (encoder pass, lexical signals, fusion), k=10;
+             the two paths' hits are compared (articles, order, passage; score and cosine
+             differences)
 
 Prints one JSON line per round (medians, ms) and the medians of the rounds; `--rows` repeats the
 dense figure on the first N passages (the threshold INT8_SCORING_ROWS).
@@ -83,6 +85,7 @@ def dense_fp32(index: HybridIndex, vectors: np.ndarray):
 
 def one_round(old: HybridIndex, new: HybridIndex, qs: list[TicketQuery]) -> dict:
     cpu = time.process_time
+    differing, score_diff, cosine_diff = 0, 0.0, 0.0
     times = {k: [] for k in ("dense_fp32", "dense_int8", "heading", "search_fp32", "search_int8")}
     for i, query in enumerate(qs):
         order = (("fp32", old), ("int8", new)) if i % 2 else (("int8", new), ("fp32", old))
@@ -98,12 +101,26 @@ def one_round(old: HybridIndex, new: HybridIndex, qs: list[TicketQuery]) -> dict
         started = cpu()
         new._heading(vectors)  # the heading matrix (fp32 in both), for scale
         times["heading"].append(cpu() - started)
+        hits = {}
         for name, index in order:
             index.encoder._cache.clear()
             started = cpu()
-            index.search(query)
+            hits[name] = index.search(query, k=10)
             times[f"search_{name}"].append(cpu() - started)
-    return {key: round(statistics.median(values) * 1000, 3) for key, values in times.items()}
+        same = [(h.article_id, h.chunk_id) for h in hits["fp32"]] == [
+            (h.article_id, h.chunk_id) for h in hits["int8"]
+        ]
+        differing += not same
+        for old_hit, new_hit in zip(hits["fp32"], hits["int8"], strict=False):
+            score_diff = max(score_diff, abs(old_hit.score - new_hit.score))
+            cosine_diff = max(cosine_diff, abs(old_hit.cosine - new_hit.cosine))
+    medians = {key: round(statistics.median(values) * 1000, 3) for key, values in times.items()}
+    return {
+        **medians,
+        "queries_with_other_hits": differing,
+        "max_score_diff": score_diff,
+        "max_cosine_diff": cosine_diff,
+    }
 
 
 def main() -> None:
@@ -141,6 +158,9 @@ def main() -> None:
         rounds.append(one_round(old, new, qs))
         print(json.dumps({"round": r + 1, **rounds[-1]}), flush=True)
     medians = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+    medians["queries_with_other_hits"] = sum(r["queries_with_other_hits"] for r in rounds)
+    medians["max_score_diff"] = max(r["max_score_diff"] for r in rounds)
+    medians["max_cosine_diff"] = max(r["max_cosine_diff"] for r in rounds)
     medians["dense_ratio"] = round(medians["dense_int8"] / medians["dense_fp32"], 3)
     medians["search_saved_ms"] = round(medians["search_fp32"] - medians["search_int8"], 3)
     print(json.dumps({"medians_of_rounds": medians}))

@@ -15,7 +15,10 @@ A one-message ticket's focus and recent views are the same text (its subject and
 it costs one encoder pass. Each signal is collapsed to articles (best passage), z-normalised
 across all articles and summed with the weights; the same affine map at passage level picks
 each article's snippet. Embeddings come from `knowledge.encoder` (passages' stored at sync,
-queries' at search).
+queries' at search). From INT8_SCORING_ROWS passages, `search` finds each article's best cosine
+through an int8 copy of the passages (knowledge/int8_scoring.py) and scores in fp32 only the
+passages that can be an article's best and those of the articles it returns: the same values
+as scoring every passage, which `signals()` still does.
 
 Every constant below was chosen on the development splits of the evaluation sets in
 ../shared/eval with ONE configuration for all three query shapes (grid search, bench/
