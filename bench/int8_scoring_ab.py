@@ -9,9 +9,9 @@ one-message ticket (one vector) and, for every third, a conversation (two vector
 measurement starts with an encoder pass of its own query (cache cleared), so the matrix is read
 after the pass has evicted it from cache, as in a request. Per query and path:
 
-    dense    process CPU of the article maxima (fp32: `_dense` + reduceat over every passage;
-             int8: `Int8Scorer.article_maxima`), after the encoder pass
-    heading  the heading signal (fp32 in both: distinct headings' cosines, spread to passages)
+    dense    process CPU of the articles' best passage and heading cosines (fp32: `_dense` and
+             `_heading` + reduceat over every passage; int8: `Int8Scorer.maxima`), after the
+             encoder pass
     search   process CPU of `HybridIndex.search` (encoder pass, lexical signals, fusion), k=10;
              the two paths' hits are compared (articles, order, passage; score and cosine
              differences)
@@ -80,13 +80,14 @@ def vectors_of(index: HybridIndex, query: TicketQuery) -> np.ndarray:
 
 
 def dense_fp32(index: HybridIndex, vectors: np.ndarray):
-    return np.maximum.reduceat(index._dense(vectors), index._starts, axis=0)
+    passages = np.maximum.reduceat(index._dense(vectors), index._starts, axis=0)
+    return passages, index._per_article(index._heading(vectors))
 
 
 def one_round(old: HybridIndex, new: HybridIndex, qs: list[TicketQuery]) -> dict:
     cpu = time.process_time
     differing, score_diff, cosine_diff = 0, 0.0, 0.0
-    times = {k: [] for k in ("dense_fp32", "dense_int8", "heading", "search_fp32", "search_int8")}
+    times = {k: [] for k in ("dense_fp32", "dense_int8", "search_fp32", "search_int8")}
     for i, query in enumerate(qs):
         order = (("fp32", old), ("int8", new)) if i % 2 else (("int8", new), ("fp32", old))
         for name, index in order:
@@ -95,12 +96,8 @@ def one_round(old: HybridIndex, new: HybridIndex, qs: list[TicketQuery]) -> dict
             if name == "fp32":
                 dense_fp32(index, vectors)
             else:
-                index._int8.article_maxima(vectors)
+                index._int8.maxima(vectors)
             times[f"dense_{name}"].append(cpu() - started)
-        vectors = vectors_of(new, query)
-        started = cpu()
-        new._heading(vectors)  # the heading matrix (fp32 in both), for scale
-        times["heading"].append(cpu() - started)
         hits = {}
         for name, index in order:
             index.encoder._cache.clear()
@@ -137,7 +134,7 @@ def main() -> None:
         sys.exit("the index has no int8 scorer (fewer passages than INT8_SCORING_ROWS?)")
     old = copy.copy(new)
     old._int8 = None
-    again = Int8Scorer.build(new.emb, new._starts)
+    again = Int8Scorer.build(new.emb, new._starts, new._head_emb, new._head_of)
     print(
         json.dumps(
             {
@@ -171,7 +168,8 @@ def main() -> None:
         part = copy.copy(old)
         part.emb = new.emb[:end]
         part._starts = new._starts[:cut]
-        scorer = Int8Scorer.build(part.emb, part._starts)
+        part._head_of = new._head_of[:end]
+        scorer = Int8Scorer.build(part.emb, part._starts, part._head_emb, part._head_of)
         times = {"fp32": [], "int8": []}
         for _ in range(3):
             for query in qs:
@@ -181,7 +179,7 @@ def main() -> None:
                 times["fp32"].append(time.process_time() - started)
                 vectors = vectors_of(part, query)
                 started = time.process_time()
-                scorer.article_maxima(vectors)
+                scorer.maxima(vectors)
                 times["int8"].append(time.process_time() - started)
         medians = {key: round(statistics.median(v) * 1000, 3) for key, v in times.items()}
         print(json.dumps({"rows": end, **medians}))

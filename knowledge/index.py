@@ -124,9 +124,9 @@ class HybridIndex:
         chunk_article = np.array([position[r.article_id] for r in self.records], dtype=np.int64)
         self._starts = np.r_[0, np.flatnonzero(np.diff(chunk_article)) + 1].astype(np.int64)
         self._position = position
-        self._int8 = (
-            Int8Scorer.build(self.emb, self._starts) if len(self.emb) >= INT8_SCORING_ROWS else None
-        )
+        self._int8 = None
+        if len(self.emb) >= INT8_SCORING_ROWS:
+            self._int8 = Int8Scorer.build(self.emb, self._starts, self._head_emb, self._head_of)
         self._stemmer = Stemmer.Stemmer("english")
         self._bm25 = self._bm25_over(
             [f"{r.title}\n{' '.join(r.heading_path)}\n{r.text}" for r in self.records]
@@ -247,16 +247,22 @@ class HybridIndex:
         return (self._head_emb @ vectors[0])[self._head_of]
 
     def _dense_best(self, vectors: np.ndarray):
-        """(each article's best cosine to each vector, a function of passage positions giving
-        their cosines), both as the fp32 product `_dense` gives them."""
+        """Each article's best passage cosine to each vector (articles, m) and best heading
+        cosine to the first (articles,), and a function of passage positions giving theirs,
+        all as the fp32 products `_dense` and `_heading` give them."""
         if self._int8 is not None:
             try:
-                return self._int8.article_maxima(vectors), self._int8.rows(vectors)
+                return (*self._int8.maxima(vectors), self._int8.rows(vectors))
             except Exception:  # noqa: BLE001 - never fail a search over an optimisation
                 logger.warning("int8 passage scoring failed; scoring in fp32", exc_info=True)
                 self._int8 = None
         dense = self._dense(vectors)
-        return np.maximum.reduceat(dense, self._starts, axis=0), dense.__getitem__
+        heading = self._heading(vectors)
+        return (
+            np.maximum.reduceat(dense, self._starts, axis=0),
+            self._per_article(heading),
+            lambda rows: (dense[rows], heading[rows]),
+        )
 
     def _lexical(self, parts: QueryParts) -> dict[str, np.ndarray]:
         recent = self._query_tokens(parts.recent)
@@ -274,11 +280,12 @@ class HybridIndex:
         parts = query.parts()
         lexical, vectors = self._lexical_and_vectors(parts)
         # Each article's best cosine, exactly; a passage's own only for the articles returned.
-        maxima, dense_rows = self._dense_best(vectors)
-        signals = {"dense_heading": self._heading(vectors), **lexical()}
+        maxima, heading_best, dense_rows = self._dense_best(vectors)
+        signals = lexical()
         best = {name: self._per_article(scores) for name, scores in signals.items()}
         best["dense_focus"] = maxima[:, -1]
         best["dense_recent"] = maxima[:, 0]
+        best["dense_heading"] = heading_best
         dense_best = np.maximum(best["dense_recent"], best["dense_focus"])  # passages only
         lexical_best = np.maximum(best["bm25_title"], best["bm25_recent"])
         matched = (dense_best >= MIN_DENSE_COSINE) | (lexical_best > 0)
@@ -295,8 +302,12 @@ class HybridIndex:
         article_total[~matched] = -np.inf
 
         def chunk_total(rows: np.ndarray) -> np.ndarray:
-            dense = dense_rows(rows)
-            at = {"dense_recent": dense[:, 0], "dense_focus": dense[:, -1]}
+            dense, heading = dense_rows(rows)
+            at = {
+                "dense_recent": dense[:, 0],
+                "dense_focus": dense[:, -1],
+                "dense_heading": heading,
+            }
             total = np.zeros(len(rows), dtype=np.float32)
             for name, weight, mean, spread in used:
                 scores = at[name] if name in at else signals[name][rows]

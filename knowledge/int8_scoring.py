@@ -22,6 +22,10 @@ still returns the fp32 maxima, the values `emb[rows] @ vectors.T` gives:
    article's best. The others (≈ 3 % of passages at 10k) are scored in fp32, and their maximum
    is the article's maximum.
 
+The distinct heading vectors ("title > section", 1,733 at 10k passages) are rows of the same
+int8 matrix: the same run bounds their cosines to the first query vector, and each article's
+best heading is found the same way over its distinct headings.
+
 The bound holds for any summation order, so the candidates always include each article's best
 row whatever BLAS kernel scores them. Their fp32 scores come from the call shape the full
 product uses: with one vector bit for bit the full product's values (see `_exact`), with two
@@ -47,54 +51,53 @@ _BUILD_BLOCK = 1024
 
 class Int8Scorer:
     """Built once per passage matrix (per KB generation); `build` returns None when ONNX
-    Runtime cannot make the session, and the caller keeps the fp32 product."""
+    Runtime cannot make the session, and the caller keeps the fp32 product.
 
-    def __init__(self, emb: np.ndarray, starts: np.ndarray, session):
+    With the distinct heading vectors (`heads`, and `head_of` each passage's), the same run
+    also bounds their cosines to the first query vector, and `maxima` gives each article's
+    best heading cosine too, found the same way over the article's distinct headings."""
+
+    def __init__(self, emb: np.ndarray, starts: np.ndarray, heads: np.ndarray, session):
         self.emb = emb  # the fp32 rows, grouped by article (not copied)
+        self.heads = heads
         self._starts = starts
         self._session = session
         self._articles = len(starts)
 
     @classmethod
-    def build(cls, emb: np.ndarray, starts: np.ndarray) -> Int8Scorer | None:
+    def build(
+        cls, emb: np.ndarray, starts: np.ndarray, heads: np.ndarray, head_of: np.ndarray
+    ) -> Int8Scorer | None:
         try:
-            return cls._build(emb, starts)
+            return cls._build(emb, starts, heads, head_of)
         except Exception:  # noqa: BLE001 - any ORT/onnx failure: score in fp32, as before
             logger.warning("int8 passage scoring unavailable; scoring in fp32", exc_info=True)
             return None
 
     @classmethod
-    def _build(cls, emb: np.ndarray, starts: np.ndarray) -> Int8Scorer:
+    def _build(cls, emb, starts, heads, head_of) -> Int8Scorer:
         import onnxruntime as ort
 
-        rows, dim = emb.shape
-        gamma = dim * 2.0**-24 / (1 - dim * 2.0**-24)  # an fp32 dot product's error, any order
-        scale = np.empty(rows, dtype=np.float32)
-        codes = np.empty((rows, dim), dtype=np.int8)
-        lost = np.empty(rows)
-        approx_norm = np.empty(rows)
-        for lo in range(0, rows, _BUILD_BLOCK):  # float64 a block at a time: a small peak
-            block = emb[lo : lo + _BUILD_BLOCK].astype(np.float64)
-            hi = lo + len(block)
-            scale[lo:hi] = np.abs(block).max(axis=1) / 127
-            scale[lo:hi][scale[lo:hi] == 0] = 1  # an all-zero row: int8 zeros, nothing lost
-            ints = np.clip(np.rint(block / scale[lo:hi, None]), -127, 127)
-            codes[lo:hi] = ints
-            approx = ints * scale[lo:hi, None].astype(np.float64)  # ẽ, exactly (8 + 24 bits)
-            approx_norm[lo:hi] = np.linalg.norm(approx, axis=1)
-            lost[lo:hi] = np.linalg.norm(block - approx, axis=1)
-            lost[lo:hi] += gamma * np.linalg.norm(block, axis=1)
-
+        rows = len(emb)
         sizes = np.diff(np.r_[starts, rows])
         article_of = np.repeat(np.arange(len(starts)), sizes)
+        # Each article's distinct headings, grouped by article: (article, heading) pairs.
+        pairs = np.unique(article_of * len(heads) + head_of)
+        pair_article, pair_head = np.divmod(pairs, len(heads))
+        parts = zip(_quantised_rows(emb), _quantised_rows(heads), strict=True)
         session = ort.InferenceSession(
-            _graph(codes, scale, _up(lost), _up(approx_norm)),
+            _graph(*(np.concatenate(part) for part in parts)),
             _options(ort),
             providers=["CPUExecutionProvider"],
         )
-        scorer = cls(emb, starts, session)
+        scorer = cls(emb, starts, heads, session)
         scorer._article_of = article_of
         scorer._sizes = sizes
+        scorer._head_of = head_of
+        scorer._pair_head = pair_head
+        scorer._pair_article = pair_article
+        scorer._pair_starts = np.flatnonzero(np.diff(pair_article, prepend=-1))
+        scorer._pair_sizes = np.diff(np.r_[scorer._pair_starts, len(pairs)])
         scorer._check()
         return scorer
 
@@ -108,44 +111,105 @@ class Int8Scorer:
         probes = (probes / np.linalg.norm(probes, axis=1, keepdims=True)).astype(np.float32)
         for vectors in (probes[:1], probes[1:]):
             lower, upper = self._bounds(vectors)
-            exact = (self.emb @ vectors.T).T
+            exact = np.concatenate((self.emb @ vectors.T, self.heads @ vectors.T)).T
             if not ((lower <= exact).all() and (exact <= upper).all()):
                 raise RuntimeError("int8 session's bounds do not hold on the probe vectors")
 
-    def article_maxima(self, vectors: np.ndarray) -> np.ndarray:
-        """(articles, len(vectors)): each article's maximum of `emb[rows] @ vectors.T` over its
-        rows, exactly. Falls back to the full fp32 product if the bounds leave an article
-        without a candidate (only possible with NaN in the input)."""
+    def maxima(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(articles, len(vectors)): each article's maximum of `emb[rows] @ vectors.T` over
+        its rows, and (articles,): its maximum of `heads @ vectors[0]` over its headings, both
+        exactly. Falls back to the full fp32 products if the bounds leave an article without
+        a candidate (only possible with NaN in the input)."""
         lower, upper = self._bounds(vectors)
-        floor = np.maximum.reduceat(lower, self._starts, axis=1)
-        keep = upper >= np.repeat(floor, self._sizes, axis=1)
+        n = len(self.emb)
+        passages = self._best(
+            lower[:, :n],
+            upper[:, :n],
+            self._starts,
+            self._sizes,
+            self._article_of,
+            lambda rows: _exact(self.emb, rows, vectors),
+        )
+        head_rows = self._pair_head + n
+        headings = self._best(
+            lower[:1, head_rows],
+            upper[:1, head_rows],
+            self._pair_starts,
+            self._pair_sizes,
+            self._pair_article,
+            lambda pairs: _exact(self.heads, self._pair_head[pairs], vectors[0])[:, None],
+        )
+        if passages is None or headings is None:  # only with NaN in the input
+            passages = np.maximum.reduceat(self.emb @ vectors.T, self._starts, axis=0)
+            headings = np.maximum.reduceat((self.heads @ vectors[0])[self._head_of], self._starts)[
+                :, None
+            ]
+        return passages, headings[:, 0]
+
+    def _best(self, lower, upper, starts, sizes, article_of, exact) -> np.ndarray | None:
+        """Per article (segments `starts` of the items), the maximum of the exact scores of
+        the items whose upper bound reaches the article's greatest lower bound."""
+        floor = np.maximum.reduceat(lower, starts, axis=1)
+        keep = upper >= np.repeat(floor, sizes, axis=1)
         candidates = np.flatnonzero(keep.any(axis=0) if len(keep) > 1 else keep[0])
-        groups = np.flatnonzero(np.diff(self._article_of[candidates], prepend=-1))
-        if len(groups) != self._articles:  # only with NaN in the input
-            return np.maximum.reduceat(self.emb @ vectors.T, self._starts, axis=0)
-        return np.maximum.reduceat(self._exact(candidates, vectors), groups, axis=0)
+        groups = np.flatnonzero(np.diff(article_of[candidates], prepend=-1))
+        if len(groups) != self._articles:
+            return None
+        return np.maximum.reduceat(exact(candidates), groups, axis=0)
 
     def _bounds(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(m, rows) lower and upper bounds on each row's fp32 cosine to each vector."""
+        """(m, passages + headings) lower and upper bounds on each row's fp32 cosine to each
+        vector."""
         a, w, norms = _quantise(vectors)
         return self._session.run(None, {"a": a, "w": w, "norms": norms})
 
     def rows(self, vectors: np.ndarray):
-        """A function of passage positions giving their fp32 cosines to `vectors`."""
-        return lambda positions: self._exact(positions, vectors)
+        """A function of passage positions giving their fp32 cosines to `vectors` (len, m)
+        and their headings' to `vectors[0]` (len,)."""
+        return lambda positions: (
+            _exact(self.emb, positions, vectors),
+            _exact(self.heads, self._head_of[positions], vectors[0]),
+        )
 
-    def _exact(self, positions: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-        """`emb[positions] @ vectors.T`. With one vector, the rows are padded to a multiple of
-        four so that OpenBLAS's gemv scores every one with its main 4-row kernel, as it scores
-        all but the last n % 4 rows of the full product: each value is then bit for bit the
-        full product's. Its 1-3 tail rows, and with two vectors gemm's blocking of a few
-        hundred rows, differ by a few fp32 ulps (≤ 2e-7 seen), as the full product's one- and
-        two-thread forms already differ from each other."""
-        pad = -len(positions) % 4 if len(vectors) == 1 and len(positions) else 0
-        if pad:
-            positions = np.r_[positions, np.repeat(positions[-1], pad)]
-        out = self.emb[positions] @ vectors.T
-        return out[: len(out) - pad] if pad else out
+
+def _exact(matrix: np.ndarray, positions: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """`matrix[positions] @ vectors.T`, in the call shape the full product is made with
+    (`_heading` multiplies by one 1-D vector, `_dense` by a matrix). With one vector, the rows
+    are padded to a multiple of four so that OpenBLAS's gemv scores every one with its main
+    4-row kernel, as it scores all but the last n % 4 rows of the full product: each value is
+    then bit for bit the full product's. Its 1-3 tail rows, and with two vectors gemm's
+    blocking of a few hundred rows, differ by a few fp32 ulps (≤ 6e-7 seen), as the full
+    product's one- and two-thread forms already differ from each other."""
+    one = vectors.ndim == 1 or len(vectors) == 1
+    pad = -len(positions) % 4 if one and len(positions) else 0
+    if pad:
+        positions = np.r_[positions, np.repeat(positions[-1], pad)]
+    out = matrix[positions] @ vectors.T
+    return out[: len(out) - pad] if pad else out
+
+
+def _quantised_rows(matrix: np.ndarray):
+    """Each row e as ẽ = scale·codes (int8, per-row scale), with what multiplies ||q|| in the
+    bound, ||e - ẽ|| + γ·||e||, and ||ẽ||, both rounded up. float64 a block at a time: a
+    small peak."""
+    rows, dim = matrix.shape
+    gamma = dim * 2.0**-24 / (1 - dim * 2.0**-24)  # an fp32 dot product's error, any order
+    scale = np.empty(rows, dtype=np.float32)
+    codes = np.empty((rows, dim), dtype=np.int8)
+    lost = np.empty(rows)
+    approx_norm = np.empty(rows)
+    for lo in range(0, rows, _BUILD_BLOCK):
+        block = matrix[lo : lo + _BUILD_BLOCK].astype(np.float64)
+        hi = lo + len(block)
+        scale[lo:hi] = np.abs(block).max(axis=1) / 127
+        scale[lo:hi][scale[lo:hi] == 0] = 1  # an all-zero row: int8 zeros, nothing lost
+        ints = np.clip(np.rint(block / scale[lo:hi, None]), -127, 127)
+        codes[lo:hi] = ints
+        approx = ints * scale[lo:hi, None].astype(np.float64)  # ẽ, exactly (8 + 24 bits)
+        approx_norm[lo:hi] = np.linalg.norm(approx, axis=1)
+        lost[lo:hi] = np.linalg.norm(block - approx, axis=1)
+        lost[lo:hi] += gamma * np.linalg.norm(block, axis=1)
+    return codes, scale, _up(lost), _up(approx_norm)
 
 
 def _up(values: np.ndarray) -> np.ndarray:

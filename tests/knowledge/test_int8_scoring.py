@@ -46,7 +46,7 @@ def assert_same_hits(got, want):
 
 def with_int8(index: HybridIndex) -> HybridIndex:
     forced = copy.copy(index)
-    forced._int8 = Int8Scorer.build(index.emb, index._starts)
+    forced._int8 = Int8Scorer.build(index.emb, index._starts, index._head_emb, index._head_of)
     assert forced._int8 is not None
     return forced
 
@@ -102,8 +102,18 @@ def synthetic():
         ChunkRecord(i, int(article[i]), f"Article {article[i]}", ["Section"], words[i % 7])
         for i in range(rows)
     ]
+    # headings: 1-3 per article, some shared with another article, some near each other
+    headings = rng.standard_normal((len(sizes) * 2, 384))
+    headings[1::7] = headings[::7][: len(headings[1::7])] + 1e-4
+    heading_of = np.empty(rows, dtype=np.int64)
+    for a, (start, size) in enumerate(zip(np.r_[0, np.cumsum(sizes)[:-1]], sizes, strict=True)):
+        heading_of[start : start + size] = rng.choice(
+            [2 * a, 2 * a + 1, int(rng.integers(len(headings)))], size
+        )
+    headings = headings / np.linalg.norm(headings, axis=1, keepdims=True)
+    heading_emb = headings[heading_of].astype(np.float32)
     starts = np.r_[0, np.cumsum(sizes)[:-1]]
-    index = HybridIndex(records, emb, FixedEncoder(emb, starts))
+    index = HybridIndex(records, emb, FixedEncoder(emb, starts), heading_embeddings=heading_emb)
     assert index._int8 is not None
     return index
 
@@ -145,17 +155,26 @@ def test_article_maxima_are_the_fp32_maxima(synthetic):
         vectors = emb[rng.integers(len(emb), size=count)] + 0.05 * rng.standard_normal((count, 384))
         vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
         want = np.maximum.reduceat(emb @ vectors.T, synthetic._starts, axis=0)
-        got = scorer.article_maxima(vectors)
+        want_heading = synthetic._per_article(synthetic._heading(vectors))
+        got, got_heading = scorer.maxima(vectors)
         assert np.allclose(got, want, rtol=0, atol=1e-6)
+        assert np.allclose(got_heading, want_heading, rtol=0, atol=1e-6)
+        # bit for bit but for the full products' 1-3 tail rows (see `_exact`)
         if count == 1 and len(emb) % 4 == 0:
             assert np.array_equal(got, want)
+        tail = synthetic._head_of >= len(synthetic._head_emb) // 4 * 4
+        articles = np.unique(np.searchsorted(synthetic._starts, np.flatnonzero(tail), "right") - 1)
+        others = np.setdiff1d(np.arange(len(want_heading)), articles)
+        assert np.array_equal(got_heading[others], want_heading[others])
 
 
 def test_rows_are_the_full_products_rows(synthetic):
     vector = synthetic.emb[:1] * -1
     full = synthetic.emb @ vector.T
     rows = np.array([3, 17, 18, 400, 2001])  # not a multiple of four
-    assert np.array_equal(synthetic._int8.rows(vector)(rows), full[rows])
+    dense, heading = synthetic._int8.rows(vector)(rows)
+    assert np.array_equal(dense, full[rows])
+    assert np.array_equal(heading, synthetic._heading(vector)[rows])
 
 
 def test_signals_stay_fp32_for_every_passage(synthetic):
@@ -182,7 +201,12 @@ def test_without_onnx_runtime_session_search_scores_in_fp32(synthetic, monkeypat
 
     monkeypatch.setattr(onnxruntime, "InferenceSession", refuse)
     with caplog.at_level(logging.WARNING, logger="knowledge.int8_scoring"):
-        index = HybridIndex(synthetic.records, synthetic.emb, synthetic.encoder)
+        index = HybridIndex(
+            synthetic.records,
+            synthetic.emb,
+            synthetic.encoder,
+            heading_embeddings=synthetic._head_emb[synthetic._head_of],
+        )
     assert index._int8 is None
     assert "scoring in fp32" in caplog.text
     query = synthetic_queries(2)[1]
