@@ -15,7 +15,10 @@ A one-message ticket's focus and recent views are the same text (its subject and
 it costs one encoder pass. Each signal is collapsed to articles (best passage), z-normalised
 across all articles and summed with the weights; the same affine map at passage level picks
 each article's snippet. Embeddings come from `knowledge.encoder` (passages' stored at sync,
-queries' at search).
+queries' at search). From INT8_SCORING_ROWS passages, `search` finds each article's best cosine
+through an int8 copy of the passages (knowledge/int8_scoring.py) and scores in fp32 only the
+passages that can be an article's best and those of the articles it returns: the same values
+as scoring every passage, which `signals()` still does.
 
 Every constant below was chosen on the development splits of the evaluation sets in
 ../shared/eval with ONE configuration for all three query shapes (grid search, bench/
@@ -33,8 +36,10 @@ import bm25s
 import numpy as np
 
 from knowledge.encoder import EMBED_DIM, Encoder
+from knowledge.int8_scoring import Int8Scorer
 from knowledge.query import QueryParts, TicketQuery
 
+logger = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG when imported
 
 # What bm25s.tokenize does with its defaults (lower case, this pattern, English stopwords), for
@@ -62,6 +67,10 @@ SIGNALS = tuple(WEIGHTS)
 # floor removes noise-only answers (a gibberish ticket) and changes no eval metric.
 MIN_DENSE_COSINE = 0.2
 SPLIT_SCORING_ROWS = 2048  # below this one thread scores every passage faster
+# From this many passages `search` finds each article's best cosine through an int8 copy of the
+# passages (knowledge/int8_scoring.py; the same values, about half the CPU of the fp32 product
+# at 10k passages); below ~3k the fp32 product costs less (bench/int8_scoring_ab.py --rows).
+INT8_SCORING_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,9 @@ class HybridIndex:
         chunk_article = np.array([position[r.article_id] for r in self.records], dtype=np.int64)
         self._starts = np.r_[0, np.flatnonzero(np.diff(chunk_article)) + 1].astype(np.int64)
         self._position = position
+        self._int8 = None
+        if len(self.emb) >= INT8_SCORING_ROWS:
+            self._int8 = Int8Scorer.build(self.emb, self._starts, self._head_emb, self._head_of)
         self._stemmer = Stemmer.Stemmer("english")
         self._bm25 = self._bm25_over(
             [f"{r.title}\n{' '.join(r.heading_path)}\n{r.text}" for r in self.records]
@@ -159,6 +171,9 @@ class HybridIndex:
     def _top(
         self, article_scores, chunk_scores, k: int, allowed: set[int] | None, cosines=None
     ) -> list[Hit]:
+        """The k best articles, each with its best passage by `chunk_scores`: an array over
+        all passages, or a function of passage positions giving theirs (only the returned
+        articles' passages are asked for)."""
         if allowed is not None:
             mask = np.zeros(len(self.article_ids), dtype=bool)
             mask[[self._position[a] for a in allowed if a in self._position]] = True
@@ -168,19 +183,27 @@ class HybridIndex:
             return []
         top = np.argpartition(-article_scores, k - 1)[:k]
         top = top[np.argsort(-article_scores[top], kind="stable")]
+        finite = np.isfinite(article_scores[top])
+        top = [int(a) for a in top[: len(top) if finite.all() else int(np.argmin(finite))]]
+        if not top:
+            return []
+        bounds = [(self._starts[a], self._end(a)) for a in top]
+        rows = np.concatenate([np.arange(lo, hi) for lo, hi in bounds])
+        scores = chunk_scores(rows) if callable(chunk_scores) else chunk_scores[rows]
         hits = []
-        for a in top:
-            if not np.isfinite(article_scores[a]):
-                break
-            lo = self._starts[a]
-            hi = self._starts[a + 1] if a + 1 < len(self._starts) else len(self.records)
-            best = lo + int(np.argmax(chunk_scores[lo:hi]))
+        offset = 0
+        for a, (lo, hi) in zip(top, bounds, strict=True):
+            best = lo + int(np.argmax(scores[offset : offset + hi - lo]))
+            offset += hi - lo
             record = self.records[best]
             cosine = None if cosines is None else float(cosines[a])
             hits.append(
                 Hit(record.article_id, record.chunk_id, float(article_scores[a]), record, cosine)
             )
         return hits
+
+    def _end(self, a: int) -> int:
+        return int(self._starts[a + 1]) if a + 1 < len(self._starts) else len(self.records)
 
     def _dense(self, vectors: np.ndarray) -> np.ndarray:
         """Cosines of every passage to each vector. Reading the matrix is the cost (memory
@@ -197,24 +220,49 @@ class HybridIndex:
         return out
 
     def signals(self, query: TicketQuery) -> dict[str, np.ndarray]:
-        """Per-chunk raw scores of every signal (for analysis and debugging)."""
+        """Per-chunk raw scores of every signal (for analysis and debugging). Every passage is
+        scored in fp32 here; `search` gets the same per-article maxima without that."""
         parts = query.parts()
-        # The lexical signals are computed on the spare thread while the encoder runs.
+        lexical, vectors = self._lexical_and_vectors(parts)
+        dense = self._dense(vectors)
+        return {
+            "dense_focus": dense[:, -1],
+            "dense_recent": dense[:, 0],
+            "dense_heading": self._heading(vectors),
+            **lexical(),
+        }
+
+    def _lexical_and_vectors(self, parts: QueryParts):
+        """The query vectors (recent, then focus if it is another text) and a function giving
+        the lexical signals, computed on the spare thread while the encoder runs."""
         pool = self.encoder.pool()
         lexical = pool.submit(self._lexical, parts) if pool is not None else None
         # One pass when recent == focus (a one-message ticket): encode_queries de-duplicates.
         vectors = self.encoder.encode_queries([parts.recent, parts.focus])
         if parts.recent == parts.focus:
-            recent = focus = self._dense(vectors[:1])[:, 0]
-        else:
-            dense = self._dense(vectors)
-            recent, focus = dense[:, 0], dense[:, 1]
-        return {
-            "dense_focus": focus,
-            "dense_recent": recent,
-            "dense_heading": (self._head_emb @ vectors[0])[self._head_of],
-            **(lexical.result() if lexical is not None else self._lexical(parts)),
-        }
+            vectors = vectors[:1]
+        return (lexical.result if lexical is not None else lambda: self._lexical(parts)), vectors
+
+    def _heading(self, vectors: np.ndarray) -> np.ndarray:
+        return (self._head_emb @ vectors[0])[self._head_of]
+
+    def _dense_best(self, vectors: np.ndarray):
+        """Each article's best passage cosine to each vector (articles, m) and best heading
+        cosine to the first (articles,), and a function of passage positions giving theirs,
+        all as the fp32 products `_dense` and `_heading` give them."""
+        if self._int8 is not None:
+            try:
+                return (*self._int8.maxima(vectors), self._int8.rows(vectors))
+            except Exception:  # noqa: BLE001 - never fail a search over an optimisation
+                logger.warning("int8 passage scoring failed; scoring in fp32", exc_info=True)
+                self._int8 = None
+        dense = self._dense(vectors)
+        heading = self._heading(vectors)
+        return (
+            np.maximum.reduceat(dense, self._starts, axis=0),
+            self._per_article(heading),
+            lambda rows: (dense[rows], heading[rows]),
+        )
 
     def _lexical(self, parts: QueryParts) -> dict[str, np.ndarray]:
         recent = self._query_tokens(parts.recent)
@@ -229,23 +277,43 @@ class HybridIndex:
     ) -> list[Hit]:
         if not self.records or query.is_empty():
             return []
-        signals = self.signals(query)
+        parts = query.parts()
+        lexical, vectors = self._lexical_and_vectors(parts)
+        # Each article's best cosine, exactly; a passage's own only for the articles returned.
+        maxima, heading_best, dense_rows = self._dense_best(vectors)
+        signals = lexical()
         best = {name: self._per_article(scores) for name, scores in signals.items()}
+        best["dense_focus"] = maxima[:, -1]
+        best["dense_recent"] = maxima[:, 0]
+        best["dense_heading"] = heading_best
         dense_best = np.maximum(best["dense_recent"], best["dense_focus"])  # passages only
         lexical_best = np.maximum(best["bm25_title"], best["bm25_recent"])
         matched = (dense_best >= MIN_DENSE_COSINE) | (lexical_best > 0)
         article_total = np.zeros(len(self.article_ids), dtype=np.float32)
-        chunk_total = np.zeros(len(self.records), dtype=np.float32)
+        used = []
         for name, weight in WEIGHTS.items():
-            chunk_scores = signals[name]
             per_article = best[name]
             spread = per_article.std()
             if not weight or spread < 1e-9:
                 continue  # a signal that does not discriminate adds nothing
             mean = per_article.mean()
             article_total += weight * (per_article - mean) / spread
-            chunk_total += weight * (chunk_scores - mean) / spread
+            used.append((name, weight, mean, spread))
         article_total[~matched] = -np.inf
+
+        def chunk_total(rows: np.ndarray) -> np.ndarray:
+            dense, heading = dense_rows(rows)
+            at = {
+                "dense_recent": dense[:, 0],
+                "dense_focus": dense[:, -1],
+                "dense_heading": heading,
+            }
+            total = np.zeros(len(rows), dtype=np.float32)
+            for name, weight, mean, spread in used:
+                scores = at[name] if name in at else signals[name][rows]
+                total += weight * (scores - mean) / spread
+            return total
+
         return self._top(article_total, chunk_total, k, allowed, dense_best)
 
     def search_bm25(self, query: str, k: int = 5, *, allowed: set[int] | None = None):
