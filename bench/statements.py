@@ -141,9 +141,10 @@ def count(key: str, args: argparse.Namespace, root: Path) -> dict:
     passes = [0]
     run = onnxruntime.InferenceSession.run
 
-    def counted_run(self, *args, **kwargs):
-        passes[0] += 1
-        return run(self, *args, **kwargs)
+    def counted_run(self, output_names, input_feed, *args, **kwargs):
+        # The encoder's runs only (their feed has input_ids), not the int8 passage scorer's.
+        passes[0] += "input_ids" in input_feed
+        return run(self, output_names, input_feed, *args, **kwargs)
 
     onnxruntime.InferenceSession.run = counted_run  # counts the encoder passes per create
     client = Client(HTTP_AUTHORIZATION=f"Api-Key {key}", REMOTE_ADDR="127.0.0.1")
