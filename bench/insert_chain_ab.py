@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import psycopg
+from inprocess import BackendCpu, create_api_key, settings_env
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -42,20 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-db", action="store_true", help="leave the database (and reuse it)")
     args = parser.parse_args(argv)
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.db_name}",
-        "SECRET_KEY": "x",
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,testserver",
-        "DB_CONN_MAX_AGE": "600",
-        "THROTTLE_RATE_API_KEY": "1000000/min",
-        "ENV_FILE": "",
-        "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
-        "SECURE_SSL_REDIRECT": "false",
-        "LOG_LEVEL": "WARNING",
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-    }
+    env = settings_env(args.db_name)
     admin = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
     with psycopg.connect(**admin, autocommit=True) as conn:
         exists = conn.execute(
@@ -87,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 check=True,
                 capture_output=True,
             )
-        key = manage("create_api_key", "abtest", "--scope", "agent").strip().splitlines()[-1]
+        key = create_api_key(env, "abtest")
         os.environ.update(env)
         report = measure(key, args)
     finally:
@@ -103,7 +91,6 @@ def measure(key: str, args: argparse.Namespace) -> dict:
     import django
 
     django.setup()
-    from django.db import connection
     from django.test import Client
     from texts import customer_pool, ticket_payload
 
@@ -127,31 +114,17 @@ def measure(key: str, args: argparse.Namespace) -> dict:
     rng = random.Random(1)
     pool = customer_pool(200)
 
-    def backend_pid() -> int:
-        with connection.cursor() as cursor:  # the persistent connection's server process
-            cursor.execute("SELECT pg_backend_pid()")
-            return cursor.fetchall()[0][0]
-
-    backend = {"pid": None}
-    ticks = os.sysconf("SC_CLK_TCK")
-
-    def backend_cpu() -> float:
-        """The Postgres backend's user + system CPU (clock ticks: summed over the run only)."""
-        stat = Path(f"/proc/{backend['pid']}/stat")
-        if backend["pid"] is None or not stat.exists():
-            return 0.0
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / ticks
+    backend = BackendCpu()
 
     def post(mode: bool) -> tuple[float, float, float, float]:
         switch["one_statement"] = mode
         body = json.dumps(ticket_payload(rng, pool))
         inserts.clear()
-        backend_started = backend_cpu()
+        backend_started = backend.seconds()
         wall_started, started = time.perf_counter(), time.thread_time()
         response = client.post("/tickets", body, content_type="application/json")
         request, wall = time.thread_time() - started, time.perf_counter() - wall_started
-        server = backend_cpu() - backend_started
+        server = backend.seconds() - backend_started
         assert response.status_code == 201, (response.status_code, response.content[:500])
         assert len(response.json()["suggestions"]) == 5
         [insert] = inserts
@@ -159,7 +132,7 @@ def measure(key: str, args: argparse.Namespace) -> dict:
 
     for i in range(args.warmup):
         post(i % 2 == 0)
-    pid = backend["pid"] = backend_pid()
+    pid = backend.attach()
     results: dict[bool, list[tuple[float, ...]]] = {True: [], False: []}
     order = random.Random(2)
     for _ in range(args.requests):
@@ -168,7 +141,7 @@ def measure(key: str, args: argparse.Namespace) -> dict:
         for mode in pair:
             results[mode].append(post(mode))
 
-    assert backend_pid() == pid, "the connection changed during the run"
+    assert backend.attach() == pid, "the connection changed during the run"
 
     def summary(mode: bool) -> dict:
         insert, request, wall, server = zip(*results[mode], strict=True)

@@ -28,6 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 import psycopg
+from inprocess import create_api_key, settings_env
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -68,19 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = args.server_root.resolve()
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.db_name}",
-        "SECRET_KEY": "bench",
-        "DEBUG": "false",
-        "SECURE_SSL_REDIRECT": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,testserver",
-        "DB_CONN_MAX_AGE": "600",
-        "BROWSABLE_API": "false",
-        "THROTTLE_RATE_API_KEY": "1000000/min",
-        "LOG_LEVEL": "WARNING",
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-    }
+    env = settings_env(args.db_name)
     admin = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
     if not args.reuse_db:
         with psycopg.connect(**admin, autocommit=True) as conn:
@@ -107,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 check=True,
                 capture_output=True,
             )
-        key = manage("create_api_key", "bench", "--scope", "agent").strip().splitlines()[-1]
+        key = create_api_key(env, "bench", root)
         os.environ.update(env)
         report = count(key, args, root)
     finally:

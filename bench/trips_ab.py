@@ -28,14 +28,14 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from inprocess import BackendCpu, create_api_key, settings_env
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-PY = sys.executable
 STEPS = ("interaction", "customer360", "lookup")
 
 
@@ -48,32 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1, help="repeat the pairs, one report each")
     args = parser.parse_args(argv)
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.db_name}",
-        "SECRET_KEY": "x",
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,testserver",
-        "DB_CONN_MAX_AGE": "600",
-        "THROTTLE_RATE_API_KEY": "1000000/min",
-        "ENV_FILE": "",
-        "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
-        "SECURE_SSL_REDIRECT": "false",
-        "LOG_LEVEL": "WARNING",
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-    }
-    key = (
-        subprocess.run(
-            [PY, "manage.py", "create_api_key", "trips-ab", "--scope", "agent"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    env = settings_env(args.db_name)
+    key = create_api_key(env, "trips-ab")
     os.environ.update(env)
     reports = measure(key, args)
     print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
@@ -133,7 +109,6 @@ def measure(key: str, args: argparse.Namespace) -> list[dict]:
     import django
 
     django.setup()
-    from django.db import connection
     from django.test import Client
     from texts import customer_pool, ticket_payload
 
@@ -158,25 +133,17 @@ def measure(key: str, args: argparse.Namespace) -> list[dict]:
     client = Client(HTTP_AUTHORIZATION=f"Api-Key {key}", REMOTE_ADDR="127.0.0.1")
     rng = random.Random(1)
     pool = customer_pool(200)
-    ticks = os.sysconf("SC_CLK_TCK")
-    backend = {"pid": None}
-
-    def backend_cpu() -> float:
-        stat = Path(f"/proc/{backend['pid']}/stat")
-        if backend["pid"] is None or not stat.exists():
-            return 0.0
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / ticks
+    backend = BackendCpu()
 
     def post(new: bool) -> tuple[float, float, float, float]:
         mode(new)
         body = json.dumps(ticket_payload(rng, pool))
         spent.clear()
-        backend_started = backend_cpu()
+        backend_started = backend.seconds()
         wall_started, started = time.perf_counter(), time.thread_time()
         response = client.post("/tickets", body, content_type="application/json")
         request, wall = time.thread_time() - started, time.perf_counter() - wall_started
-        server = backend_cpu() - backend_started
+        server = backend.seconds() - backend_started
         assert response.status_code == 201, (response.status_code, response.content[:500])
         assert response.json()["degraded"] == [], response.json()["degraded"]
         [step] = spent
@@ -184,9 +151,7 @@ def measure(key: str, args: argparse.Namespace) -> list[dict]:
 
     for i in range(args.warmup):
         post(i % 2 == 0)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend["pid"] = cursor.fetchone()[0]
+    backend.attach()
     order = random.Random(2)
     reports = []
     for _ in range(args.runs):

@@ -33,7 +33,11 @@ _customer_by_email = CompiledRead(
 
 def customer_by_email(email: str) -> Customer | None:
     """The customer whose (normalised, lower-case) e-mail is `email`, or None."""
-    rows = _customer_by_email.rows(email)
+    return _customer_of(_customer_by_email.rows(email))
+
+
+def _customer_of(rows: list[dict]) -> Customer | None:
+    """The customer of `_customer_by_email`'s rows (none: None), as the ORM would load it."""
     if not rows:
         return None
     row = rows[0]
@@ -55,12 +59,9 @@ def customer_by_email_with_interactions(
     (customer_rows, interaction_rows) = _customer_and_interactions_read().rows(
         ((email,), ()), ((email, timezone.now()), (limit,))
     )
-    if not customer_rows:
+    customer = _customer_of(customer_rows)
+    if customer is None:
         return None, []
-    row = customer_rows[0]
-    customer = Customer.from_db(
-        DEFAULT_DB_ALIAS, _CUSTOMER_FIELDS, [row[f] for f in _CUSTOMER_FIELDS]
-    )
     return customer, [InteractionRecord(**row) for row in interaction_rows]
 
 

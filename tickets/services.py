@@ -229,11 +229,16 @@ def _resolve_customer(payload: dict[str, Any]) -> Customer:
             )
         return customer
     details = payload["customer"]
-    return customer_upsert_by_email(
-        email=details["email"],
-        name=details.get("name", ""),
+    return customer_upsert_by_email(email=details["email"], **_customer_fields(details))
+
+
+def _customer_fields(details: dict[str, Any]) -> dict[str, Any]:
+    """What a ticket's `customer` object gives a new customer besides the e-mail (and fills
+    in on a known one: see customer_upsert_by_email)."""
+    return {
+        "name": details.get("name", ""),
         **{k: v for k, v in details.items() if k in {"phone", "locale"} and v},
-    )
+    }
 
 
 def _resolve_order(payload: dict[str, Any], customer: Customer) -> Order | None:
@@ -345,12 +350,7 @@ def _customer_and_history(
     ):
         email = normalize_email(details["email"])
         found, recent = customer_by_email_with_interactions(email, limit=RECENT_INTERACTIONS)
-        customer = customer_upsert_found(
-            email=email,
-            found=found,
-            name=details.get("name", ""),
-            **{k: v for k, v in details.items() if k in {"phone", "locale"} and v},
-        )
+        customer = customer_upsert_found(email=email, found=found, **_customer_fields(details))
         return customer, recent
     customer = _resolve_customer(payload)
     return customer, _recent_interactions(customer, degraded) if with_customer else []
