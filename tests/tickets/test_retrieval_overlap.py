@@ -24,7 +24,7 @@ def traced(monkeypatch):
     """Events in order: `search started`/`search done` (in the worker), `customer resolved` and
     whether the request thread was inside a transaction when the search finished being waited
     for. `customer_resolved` is set once the request thread has the customer."""
-    events, customer_resolved = [], threading.Event()
+    events, customer_resolved, search_started = [], threading.Event(), threading.Event()
     search_of = LocalBackend.retrieval
 
     def retrieval(self, query, **kwargs):
@@ -32,6 +32,7 @@ def traced(monkeypatch):
 
         def traced_search():
             events.append("search started")
+            search_started.set()
             # Without the overlap this waits out its 5 s and the answer is degraded.
             overlapped = customer_resolved.wait(timeout=5)
             events.append("search done" if overlapped else "search waited alone")
@@ -43,6 +44,10 @@ def traced(monkeypatch):
     resolve = services._customer_and_history
 
     def resolve_customer(payload, degraded, **kwargs):
+        # The worker may not be scheduled yet when a fast read is done: give it the time it
+        # would have while the request thread waits on the database (if the search only ran
+        # after the customer, this waits out its 5 s and the order below is wrong).
+        search_started.wait(timeout=5)
         resolved = resolve(payload, degraded, **kwargs)
         events.append("customer resolved")
         customer_resolved.set()
