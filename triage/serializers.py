@@ -39,7 +39,8 @@ class TriageOutput(serializers.Serializer):
     language_note = serializers.CharField(
         allow_blank=True,
         help_text="Why `language` is null: too short to tell (fewer than 3 words or 15 "
-        "letters), no language clear, or detection not installed.",
+        "letters), no language clear, or detection not installed; with a language, that "
+        "the text's function words overruled the trigram model's read.",
     )
     sentiment = SentimentOutput(
         allow_null=True, help_text="null when not scored (see `sentiment_note`)."

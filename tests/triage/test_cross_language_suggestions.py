@@ -111,6 +111,55 @@ def test_a_short_english_ticket_misread_as_another_language_is_not_gated(
     assert len(answer["suggestions"]) == 5
 
 
+def test_an_english_sentence_the_trigram_model_misreads_is_told_by_its_function_words(api):
+    # lingua (trigrams) reads this Italian at 0.963 — "certain": it used to be stored as
+    # Italian, lose 4 of its 5 suggestions to the gate and its category to the model's
+    # language check. Its function words (I, my, and, cannot, in) are English.
+    subject, body = "password", "I forgot my password and cannot log in"
+    answer = post_ticket(api, subject, body)
+
+    triage = answer["triage"]
+    assert triage["language"] == "en" and answer["ticket"]["language"] == "en"
+    assert triage["language_note"] == (
+        "told by its function words (en 5, it 2) over the trigram model's 'it' at 0.963"
+    )
+    assert triage["suggestions_note"] == ""
+    assert triage["sentiment"] is not None  # VADER runs on English
+    assert [s["title"] for s in answer["suggestions"]] == retrieved_titles(subject, body)
+    assert len(answer["suggestions"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        # English words in a foreign ticket: a quoted subject, a product's English name.
+        ("Re: Your order has been shipped\nDas Paket ist leider nie bei mir angekommen.", "de"),
+        ("Mi pedido del Stainless Steel Kettle with Keep Warm no ha llegado todavía", "es"),
+        # Languages that share many short words with English and with each other.
+        ("Mijn pakket is niet aangekomen, wat is de status van mijn bestelling?", "nl"),
+        ("Jag kan inte logga in på mitt konto", "sv"),
+        ("Jeg kan ikke logge ind på min konto", "da"),
+        ("Nie mogę się zalogować do mojego konta", "pl"),
+    ],
+)
+def test_function_words_leave_a_foreign_read_certain(text, language):
+    read = reading.read_language(text)
+    assert (read.code, read.note) == (language, "") and read.certain
+
+
+def test_function_words_never_make_a_read_certain():
+    # English with a French sign-off: lingua says French at 1.000; the function words say
+    # English (6 to 2) — told English, but not certain enough to gate anything on.
+    read = reading.read_language(
+        "Where is my order\nMy order has not arrived yet. Merci beaucoup et à bientôt, Claire"
+    )
+    assert read.code == "en" and not read.certain
+    assert read.note.startswith("told by its function words (en 6, fr 2)")
+    # A tie, or a lead of one, leaves lingua's read as it was.
+    counts = reading.function_word_counts("Help\npassword reset")
+    assert counts["en"] == 0 and reading.read_language("Help\npassword reset").code == "it"
+
+
 def test_a_mixed_language_ticket_with_no_clear_language_is_not_gated(api):
     subject = "Broken blender / Mixer kaputt"
     body = (
