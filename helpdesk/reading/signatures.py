@@ -51,7 +51,29 @@ _CLOSING = re.compile(
         "vriendelijke groeten|groeten|groetjes|bedankt|dank je|dank u|"
         "alvast bedankt|bij voorbaat dank|fijne dag|vielen dank im voraus|danke im voraus|"
         "viele liebe grüße|schönen tag|gracias de antemano|un abrazo|merci par avance|"
-        "bonne soirée|grazie in anticipo|buona giornata"
+        "bonne soirée|grazie in anticipo|buona giornata|"
+        # Farewells.
+        "talk soon|speak soon|see you|see you soon|hugs|xoxo|warmly|with thanks|"
+        "with many thanks|all best|have a good day|have a great day|have a nice weekend|"
+        "have a good weekend|have a great weekend|à bientôt|a bientôt|à plus|bises|bisous|"
+        "hasta luego|hasta pronto|besos|bis bald|bis dann|tschüss|tschüs|ciao|a presto|"
+        "a dopo|tot ziens|tot snel|até logo|até breve|beijos|"
+        # Closing pleasantries, whole: "Thanks for your help," above the name; longer
+        # lines go on ("Thank you for your help with the refund" is kept).
+        "thanks for your help|thank you for your help|many thanks for your help|"
+        "thanks in advance for your help|thank you in advance for your help|"
+        "thanks for the help|thank you for the help|thanks for your time|"
+        "thank you for your time|looking forward to hearing from you|"
+        "i look forward to hearing from you|look forward to hearing from you|"
+        "looking forward to your reply|i look forward to your reply|"
+        "looking forward to your response|i look forward to your response|"
+        "hope to hear from you soon|i hope to hear from you soon|hoping to hear from you soon|"
+        "waiting for your reply|waiting for your answer|waiting for your response|"
+        "vielen dank für ihre hilfe|danke für ihre hilfe|ich freue mich auf ihre antwort|"
+        "gracias por su ayuda|gracias por tu ayuda|quedo a la espera de su respuesta|"
+        "merci pour votre aide|dans l'attente de votre réponse|grazie per l'aiuto|"
+        "in attesa di una vostra risposta|bedankt voor uw hulp|obrigado pela ajuda|"
+        "obrigada pela ajuda|aguardo a sua resposta"
     )
     + r")(?![\w'])",
     re.IGNORECASE,
@@ -64,8 +86,11 @@ _CLOSINGS = re.compile(
     re.IGNORECASE,
 )
 # Where a sign-off is sent from, after the closings: "… aus Berlin", "Un saludo desde Madrid",
-# "Groeten uit Gent"; the place is capitalised name words ("the warehouse" is not a place).
-_FROM = re.compile(r"[\s,]*\s(?:from|aus|von|de|desde|da|do|uit|van)\s+", re.IGNORECASE)
+# "Groeten uit Gent", "from sunny Madrid"; the place ends in a capitalised name ("the
+# warehouse" is not a place). On its own line under the closing: "Viele Grüße\naus Berlin".
+_FROM_WORDS = r"(?:from|aus|von|de|desde|da|do|uit|van)"
+_FROM = re.compile(rf"[\s,]*\s{_FROM_WORDS}\s+", re.IGNORECASE)
+_PLACE_LINE = re.compile(rf"{_FROM_WORDS}\s+(.+)", re.IGNORECASE)
 # Lower-case words that may sit inside a name or an addressee: "Ana de Souza", "Sir or Madam".
 _PARTICLES = {
     "de", "da", "do", "dos", "das", "van", "von", "der", "den", "la", "le", "du", "del", "di",
@@ -109,6 +134,24 @@ def is_name_like(text: str) -> bool:
     return bool(named) and all(t[0].isupper() for t in named)
 
 
+def _is_place(text: str) -> bool:
+    """Where a sign-off is sent from: up to five words ending in a capitalised name ("Berlin",
+    "sunny Madrid", "Rio de Janeiro", "the team at Acme"; not "the warehouse team")."""
+    tokens = text.split()
+    return (
+        1 <= len(tokens) <= 5
+        and len(text) <= 40
+        and all(_WORD.fullmatch(t) for t in tokens)
+        and tokens[-1][0].isupper()
+    )
+
+
+def _is_place_line(line: str) -> bool:
+    """A sign-off's place on its own line: "aus Berlin", "from sunny Madrid,"."""
+    match = _PLACE_LINE.fullmatch(line)
+    return bool(match) and _is_place(match.group(1).strip(" ,.!;:-–—"))
+
+
 def _is_contact_like(line: str) -> bool:
     """A phone, e-mail or web address, with at most a few labels: "T: +1 415 555 0134 | M: …"."""
     if len(line) > 100:
@@ -130,6 +173,8 @@ def _is_signature_like(line: str) -> bool:
     if len(line) > 80 or "?" in line:
         return False
     if _is_contact_like(line) or _SENT_FROM.match(line) or is_name_like(line):
+        return True
+    if _is_place_line(line):
         return True
     words = _WORD.findall(line)
     if not words or line.endswith((".", "!", ":")) and len(words) > 3:
@@ -155,8 +200,7 @@ def _is_signoff_text(text: str, *, capitalised: bool) -> bool:
     place = _FROM.match(rest)
     if place:
         where, _, rest = rest[place.end() :].partition(",")
-        where = where.strip(" .!;:-–—")
-        if not (is_name_like(where) and where[0].isupper()):
+        if not _is_place(where.strip(" .!;:-–—")):
             return False
     rest = rest.strip(" ,.!;:-–—")
     return not rest or (is_name_like(rest) and (rest[0].isupper() or not capitalised))

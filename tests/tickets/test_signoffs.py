@@ -83,6 +83,26 @@ COMPOUND_CUT = [
     ),
     ("Das Paket ist nicht da.\n\nViele Grüße aus Hamburg\nJan", "Das Paket ist nicht da."),
 ]
+# Farewells, the place on its own line or with a word before the name, and whole closing
+# pleasantries above the name: each was left in body_clean before (2026-12-06).
+QUESTION = "My parcel has not arrived yet, can you check where it is?"
+FAREWELL_CUT = [
+    "Viele Grüße\naus Berlin\nThomas",
+    "Best regards from sunny Madrid,\nAna",
+    "Best regards from the team at Acme\nTom",
+    "Merci beaucoup et à bientôt,\nClaire",
+    "Bis bald,\nJan",
+    "Tschüss\nJan",
+    "Hasta luego,\nPedro",
+    "A presto,\nMarco",
+    "Talk soon,\nTom",
+    "Thanks & have a good weekend,\nTom",
+    "Looking forward to hearing from you,\nTom",
+    "Thank you for your help,\nTom Smith",
+    "I look forward to hearing from you.\n\nKind regards,\nTom",
+    "Thanks in advance for your help.\nBest,\nTom",
+    "Waiting for your answer,\nTom",
+]
 KEPT = [
     "Saludos a tu equipo, el paquete llegó roto y necesito otro.",
     "Hola. Saludos cordiales no bastan, quiero un reembolso por el paquete roto.",
@@ -92,6 +112,11 @@ KEPT = [
     "The box was crushed. Thank you for nothing, I want a refund.",
     "I have two kettles. Yours broke.",
     "Where is it? Best Buy says it was shipped.",
+    # The same words as the farewells and pleasantries above, in sentences that go on.
+    "My kettle leaks.\nThank you for your help with the refund, but it is broken again.",
+    "My kettle leaks again.\nSee you in court if this is not fixed",
+    "My kettle leaks.\nWaiting for your answer since Monday, where is my refund?",
+    "My kettle leaks.\nBest regards from the warehouse team",
 ]
 # Closing words joined by a conjunction or followed by "from" that are content, not a sign-off:
 # after the conjunction comes a clause, or the "place" is not a name.
@@ -141,3 +166,9 @@ def test_a_compound_signoff_is_cut_from_body_clean(api, body, expected):
 def test_closing_words_joined_to_a_clause_are_kept(api, body):
     assert post(api, body)["body_clean"] == body
     assert clean_message(body) == body
+
+
+@pytest.mark.parametrize("signoff", FAREWELL_CUT)
+def test_a_farewell_or_closing_pleasantry_is_cut_from_body_clean(api, signoff):
+    body = f"Hello,\n\n{QUESTION}\n\n{signoff}"
+    assert post(api, body)["body_clean"] == QUESTION
