@@ -5,12 +5,12 @@ the sample KB indexed and seed_demo's categories, examples and model. Each round
 tickets, one per mode, in rotating order (so drift and load hit every mode alike), each with
 its own text (so no mode gets retrieval's result cache):
 
-    off       ticket_create with triage_read replaced by a pass-through: the baseline
+    off       ticket_create with triage_start replaced by a pass-through: the baseline
     no_model  triage on, no current model (language, sentiment, the decision row)
     model     triage on with seed_demo's model (plus the prediction and what it applies)
 
 Prints the median and p90 of ticket_create's wall time per mode, the differences of medians
-against `off`, and the median time inside triage_read itself.
+against `off`, and the median time inside the triage hook itself (both its steps).
 
     DATABASE_URL is set here (database hd_tri_bench on 127.0.0.1:5432, dropped and remade).
     .venv/bin/python bench/triage_cost.py --rounds 150
@@ -79,23 +79,33 @@ def main() -> None:
     triage_services.current_classifier()
     checked["no_model"] = triage_services._checked
 
-    real_hook = services.triage_read
+    real_hook = services.triage_start
     hook_ms: dict[str, list[float]] = {"no_model": [], "model": []}
     mode_now = {"name": "off"}
 
-    def timed_hook(payload, body_clean, passages):
+    def timed_hook(payload, body_clean):
+        # Both steps: reading the text (before the search is awaited) and the decision.
         started = time.perf_counter()
-        try:
-            return real_hook(payload, body_clean, passages)
-        finally:
-            hook_ms[mode_now["name"]].append((time.perf_counter() - started) * 1000)
+        decide = real_hook(payload, body_clean)
+        reading = time.perf_counter() - started
 
-    def passthrough(payload, body_clean, passages):
-        return TriageRead({"priority": payload.get("priority") or "normal"}, {}, passages)
+        def timed_decide(passages):
+            started = time.perf_counter()
+            try:
+                return decide(passages)
+            finally:
+                spent = reading + time.perf_counter() - started
+                hook_ms[mode_now["name"]].append(spent * 1000)
+
+        return timed_decide
+
+    def passthrough(payload, body_clean):
+        priority = payload.get("priority") or "normal"
+        return lambda passages: TriageRead({"priority": priority}, {}, passages)
 
     def set_mode(name: str) -> None:
         mode_now["name"] = name
-        services.triage_read = passthrough if name == "off" else timed_hook
+        services.triage_start = passthrough if name == "off" else timed_hook
         # What a process serving that state has cached (triage.services re-reads the current
         # row once per RECHECK_SECONDS, not per ticket): swapped in, not re-read per ticket.
         triage_services._checked = checked[name]

@@ -41,7 +41,7 @@ from knowledge.selectors import PendingRetrieval, kb_retrieval_start
 from tickets import mail
 from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
 from tickets.serializers import suggestion_json, ticket_json
-from triage.arrival import follow_up_gate, triage_read
+from triage.arrival import follow_up_gate, triage_start
 from triage.models import TicketEmbedding
 from triage.similar_base import embedding_on_create as ticket_embedding
 
@@ -269,8 +269,9 @@ def _create(
 ) -> TicketCreated:
     customer, recent = _customer_and_history(payload, degraded, with_customer=with_customer)
     order = _resolve_order(payload, customer)
+    decide = triage_start(payload, body_clean)  # language, sentiment: while the search runs
     passages = pending.get()  # the search has run meanwhile
-    triage = triage_read(payload, body_clean, passages)  # no query: written with the ticket
+    triage = decide(passages)  # no query: written with the ticket
     passages = triage.passages  # on a ticket in another language, the close matches only
     ticket = Ticket(
         customer=customer,

@@ -140,3 +140,53 @@ def test_no_suggestion_in_another_language_than_the_kb_says_why(api):
         api, *REFUND, kb_filters={"equals": {"key": "product", "value": "no-such-product"}}
     )
     assert english["suggestions"] == [] and english["triage"]["suggestions_note"] == ""
+
+
+def test_the_text_is_read_while_the_search_runs(api, monkeypatch):
+    """Language and sentiment need no passages: they are read before the KB search is
+    awaited (off the request's critical path), and the answer is the same."""
+    from tickets import services
+    from triage import reading
+
+    events = []
+    read_language, get = reading.read_language, services._Passages.get
+
+    def recorded_read(text):
+        events.append("language")
+        return read_language(text)
+
+    def recorded_get(self):
+        events.append("passages")
+        return get(self)
+
+    monkeypatch.setattr(reading, "read_language", recorded_read)
+    monkeypatch.setattr(services._Passages, "get", recorded_get)
+    body = post_ticket(api, *REFUND)
+    assert events == ["language", "passages"]
+    assert body["triage"]["language"] == "en" and body["triage"]["sentiment"] is not None
+    assert len(body["suggestions"]) == 5
+
+
+@pytest.mark.parametrize("broken", ["reading", "deciding"])
+def test_a_failing_triage_step_leaves_the_ticket_as_without_triage(
+    api, categories, settings, monkeypatch, caplog, broken
+):
+    from triage import arrival, reading
+
+    settings.TRIAGE_APPLY_THRESHOLD = 0.3
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    if broken == "reading":
+        monkeypatch.setattr(reading, "read_language", fail)
+    else:
+        monkeypatch.setattr(arrival, "_predict", fail)
+    body = post_ticket(api, "Parcel", "My parcel from last week is still not here, where is it?")
+    assert body["triage"]["status"] == "error" and body["triage"]["applied"] is False
+    assert "triage failed" in body["triage"]["reason"]
+    assert len(body["suggestions"]) == 5
+    ticket = Ticket.objects.get(pk=body["ticket"]["id"])
+    assert ticket.category_id is None and ticket.priority == "normal"
+    assert ticket.triage["status"] == "error"
+    assert "Triage failed" in caplog.text
