@@ -1,6 +1,10 @@
+import logging
+
 from django.apps import AppConfig
 from django.core.management import call_command
 from django.db.models.signals import post_migrate
+
+logger = logging.getLogger(__name__)
 
 
 def _create_cache_table(using: str, **kwargs) -> None:
@@ -8,6 +12,43 @@ def _create_cache_table(using: str, **kwargs) -> None:
     # `migrate` (make run, CI, `zappa manage <stage> migrate`, test databases); idempotent, and
     # nothing to do for a Redis or Memcached CACHE_URL.
     call_command("createcachetable", database=using, verbosity=0)
+    _unlogged_cache_tables(using)
+
+
+def _unlogged_cache_tables(using: str) -> None:
+    """On Postgres, the database cache's tables are UNLOGGED: a throttle count is an
+    autocommitted upsert per request, and a logged one waits for its WAL flush (fdatasync)
+    before the request goes on; unlogged, it writes no WAL. What that gives up is what a cache
+    may lose: the table is emptied after a crash (counters restart their window) and is not
+    copied to replicas. Idempotent (a table already unlogged is left alone); a server that
+    refuses UNLOGGED keeps the table logged, with a warning."""
+    from django.conf import settings
+    from django.core.cache import caches
+    from django.core.cache.backends.db import DatabaseCache
+    from django.db import DatabaseError, connections, router, transaction
+
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    for alias in settings.CACHES:
+        cache = caches[alias]
+        if not isinstance(cache, DatabaseCache):
+            continue
+        if not router.allow_migrate_model(using, cache.cache_model_class):
+            continue
+        table = connection.ops.quote_name(cache._table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relpersistence FROM pg_class WHERE oid = to_regclass(%s)", [table]
+            )
+            row = cursor.fetchone()
+        if not row or row[0] != "p":
+            continue
+        try:
+            with transaction.atomic(using=using), connection.cursor() as cursor:
+                cursor.execute(f"ALTER TABLE {table} SET UNLOGGED")
+        except DatabaseError as exc:  # a Postgres-compatible server without UNLOGGED
+            logger.warning("Cache table %s stays logged: %s", cache._table, exc)
 
 
 class HelpdeskConfig(AppConfig):

@@ -301,3 +301,28 @@ def test_concurrent_requests_are_counted_exactly(rates, settings):
 
     assert sum(r is None for r in results) == 25
     assert throttling.hits("failed_auth", ADDRESS)[0] == 25
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="UNLOGGED is Postgres'; SQLite has no WAL flush"
+)
+def test_the_cache_table_is_unlogged_on_postgres_and_migrate_keeps_it_so(rates):
+    """A throttle count writes no WAL (nothing to wait for before the request goes on), and
+    counting still works; a second `migrate` leaves the table as it is."""
+    from helpdesk.apps import _create_cache_table
+
+    def persistence():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT relpersistence FROM pg_class WHERE relname = 'helpdesk_cache'")
+            return cursor.fetchone()[0]
+
+    assert persistence() == "u"
+    _create_cache_table(using="default")
+    assert persistence() == "u"
+    with connection.cursor() as cursor:  # a table made logged (by hand, an older migrate) …
+        cursor.execute("ALTER TABLE helpdesk_cache SET LOGGED")
+    _create_cache_table(using="default")  # … is made unlogged by the next migrate
+    assert persistence() == "u"
+    # Counted exactly as before: 2 per minute for /health, the third waits.
+    assert [throttling.count("health", ADDRESS) is None for _ in range(3)] == [True, True, False]
