@@ -476,7 +476,11 @@ def _out_of_fold(
     in_scope_classes = np.array([c for c in range(n_classes) if c != oos_id])
     held = np.zeros(n_classes, dtype=int) - 1
     shuffled = rng.permutation(in_scope_classes)
-    share = max(1, len(shuffled) // (FOLDS * 2))  # ~1/6 of the categories per fold
+    # ~1/6 of the categories per fold, but never so many that a fold trains on fewer than two:
+    # a model of one category is sure of every text, and its held-back rows would set the
+    # threshold above 1 (two categories: every ticket out of scope). With two, none is held
+    # back; only a training out-of-scope label then sets a threshold (else it is 0).
+    share = min(max(1, len(shuffled) // (FOLDS * 2)), max(0, len(shuffled) - 2))
     for k in range(FOLDS):
         held[shuffled[k * share : (k + 1) * share]] = k
     views = np.zeros((4, len(y), n_classes), dtype=np.float32)

@@ -151,3 +151,20 @@ def test_scores():
     got = scores(["a", "a", "b", "oos"], ["a", "b", "b", "oos"], "oos")
     assert got["accuracy"] == 0.75 and got["in_scope_accuracy"] == round(2 / 3, 4)
     assert got["oos_recall"] == 1.0
+
+
+def test_two_categories_are_predicted_not_all_abstained_on():
+    """With two categories a fold that holds one back trains on the other alone, which is 1.0
+    sure of every text: such folds must not set the abstain threshold (it came out above 1,
+    and every ticket was out of scope)."""
+    texts, labels = corpus(20, seed=0)
+    two = [i for i, label in enumerate(labels) if label != "account"]
+    texts, labels = [texts[i] for i in two], [labels[i] for i in two]
+    model = TriageClassifier.fit(texts, labels, embed(texts))
+    assert model.threshold < 1
+    unseen, truth = corpus(5, seed=1)
+    keep = [i for i, label in enumerate(truth) if label != "account"]
+    unseen, truth = [unseen[i] for i in keep], [truth[i] for i in keep]
+    predictions = model.predict(embed(unseen), unseen)
+    assert sum(p.label is not None for p in predictions) >= 0.9 * len(unseen)
+    assert np.mean([p.label == t for p, t in zip(predictions, truth, strict=True)]) >= 0.9
