@@ -10,7 +10,9 @@ wrapped in a timer of the calling thread's CPU (`time.thread_time()`; a step tha
 another counts it too). Unlike a sampling profiler, this is what the step costs where it
 runs, caches as a request leaves them (in isolation, warm, lingua reads a ticket's language
 in about a third of what it costs in a request). Prints JSON: per step, the median and mean
-ms per request (0 when a request did not run it) and how many requests ran it; the whole
+ms of CPU per request (0 when a request did not run it), its median wall time (a step that
+waits, such as `_Passages.get` for the search, shows it there) and how many requests ran it;
+the whole
 request's thread CPU and wall time; and the process's CPU per request (the retrieval
 thread's encoder pass and scoring included).
 """
@@ -75,11 +77,12 @@ def _wrap(owner, name: str, spent: dict[str, float], label: str) -> None:
     function = inner.__func__ if isinstance(inner, staticmethod | classmethod) else inner
 
     def timed(*args, **kwargs):
-        started = time.thread_time()
+        started, wall = time.thread_time(), time.perf_counter()
         try:
             return function(*args, **kwargs)
         finally:
             spent[label] = spent.get(label, 0.0) + time.thread_time() - started
+            spent[f"{label} wall"] = spent.get(f"{label} wall", 0.0) + time.perf_counter() - wall
 
     if isinstance(inner, staticmethod):
         timed = staticmethod(timed)
@@ -119,6 +122,7 @@ def measure(key: str, args: argparse.Namespace) -> dict:
     for _ in range(args.warmup):
         post()
     per_step: dict[str, list[float]] = {s: [] for s in steps}
+    walls_of: dict[str, list[float]] = {s: [] for s in steps}
     thread, process, walls = [], [], []
     for _ in range(args.requests):
         t, p, w = post()
@@ -127,6 +131,7 @@ def measure(key: str, args: argparse.Namespace) -> dict:
         walls.append(w)
         for s in steps:
             per_step[s].append(spent.get(s, 0.0))
+            walls_of[s].append(spent.get(f"{s} wall", 0.0))
 
     def ms(values: list[float]) -> dict:
         return {
@@ -139,7 +144,14 @@ def measure(key: str, args: argparse.Namespace) -> dict:
         "request_thread_cpu": ms(thread),
         "process_cpu": ms(process),
         "wall": ms(walls),
-        "steps": {s: {**ms(v), "ran_in": sum(1 for x in v if x > 0)} for s, v in per_step.items()},
+        "steps": {
+            s: {
+                **ms(v),
+                "wall_median_ms": ms(walls_of[s])["median_ms"],
+                "ran_in": sum(1 for x in v if x > 0),
+            }
+            for s, v in per_step.items()
+        },
     }
 
 
