@@ -179,19 +179,27 @@ def _orders_picture(rows: list[dict]) -> tuple[list[dict[str, Any]], list[dict[s
     return recent, by_currency
 
 
+def customer_360_rows(customer_id: int) -> tuple[list[dict], list[dict]]:
+    """What `customer_360` reads (orders with their figures, tickets with their counts), to
+    read early and pass in as `rows`."""
+    return _orders_and_tickets(customer_id)
+
+
 def customer_360(
     *,
     customer: Customer,
     interactions: list[InteractionRecord] | None = None,
+    rows: tuple[list[dict], list[dict]] | None = None,
 ) -> dict[str, Any]:
     """Profile, recent orders, recent interactions, open tickets and lifetime figures.
 
     Every query is bounded and indexed by customer, so the cost does not grow with table size.
-    `interactions` may be passed in when the caller has already read them.
+    `interactions` may be passed in when the caller has already read them, and `rows` when it
+    has read the rest (`customer_360_rows`).
     """
     from tickets.selectors import open_tickets_summary_of
 
-    order_rows, ticket_rows = _orders_and_tickets(customer.id)
+    order_rows, ticket_rows = rows if rows is not None else _orders_and_tickets(customer.id)
     recent_orders, by_currency = _orders_picture(order_rows)
     if interactions is None:
         interactions = (

@@ -110,6 +110,30 @@ def open_tickets_summary(*, customer_id: int, limit: int) -> dict[str, Any]:
     return open_tickets_summary_of(_open_tickets.rows(customer_id, shape=(limit,)))
 
 
+def open_tickets_with(
+    rows: list[dict[str, Any]], ticket: Ticket, limit: int
+) -> list[dict[str, Any]]:
+    """`open_tickets_read`'s rows (at most `limit`) as they read once `ticket` is inserted,
+    from `rows` read before it in the same transaction: its row added in the read's order
+    ("-active", "-created_at", "-id") and the counts taken up by one. POST /tickets reads the
+    customer's picture while the KB search runs, before the ticket exists."""
+    active = int(ticket.status in Ticket.ACTIVE_STATUSES)
+    total = (rows[0]["total_count"] if rows else 0) + 1
+    open_count = (rows[0]["open_count"] if rows else 0) + active
+    own = {
+        "id": ticket.id,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "created_at": ticket.created_at,
+        "active": active,
+    }
+    ordered = sorted(
+        [*rows, own], key=lambda row: (row["active"], row["created_at"], row["id"]), reverse=True
+    )
+    return [{**row, "total_count": total, "open_count": open_count} for row in ordered[:limit]]
+
+
 def open_tickets_summary_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """`open_tickets_summary` from the read's rows (`open_tickets_read`)."""
     counts = (

@@ -20,8 +20,10 @@ from customers.interactions import InteractionRecord, Kind, get_interaction_stor
 from customers.models import Customer, Order
 from customers.outbox import interaction_record, outbox_deliver
 from customers.selectors import (
+    OPEN_TICKETS,
     RECENT_INTERACTIONS,
     customer_360,
+    customer_360_rows,
     customer_by_email_with_interactions,
 )
 from customers.services import customer_upsert_by_email, customer_upsert_found, normalize_email
@@ -40,6 +42,7 @@ from knowledge.query import CUSTOMER, TicketQuery, Turn
 from knowledge.selectors import PendingRetrieval, kb_retrieval_start
 from tickets import mail
 from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
+from tickets.selectors import open_tickets_with
 from tickets.serializers import suggestion_json, ticket_json
 from triage.arrival import follow_up_gate, triage_start
 from triage.models import TicketEmbedding
@@ -269,7 +272,10 @@ def _create(
 ) -> TicketCreated:
     customer, recent = _customer_and_history(payload, degraded, with_customer=with_customer)
     order = _resolve_order(payload, customer)
-    decide = triage_start(payload, body_clean)  # language, sentiment: while the search runs
+    # While the search runs: the text's language and sentiment, and the customer's orders and
+    # tickets (the new ticket is added to them once inserted: open_tickets_with).
+    decide = triage_start(payload, body_clean)
+    picture = customer_360_rows(customer.id) if with_customer else None
     passages = pending.get()  # the search has run meanwhile
     triage = decide(passages)  # no query: written with the ticket
     passages = triage.passages  # on a ticket in another language, the close matches only
@@ -325,7 +331,11 @@ def _create(
 
     body: dict[str, Any] = {"ticket": ticket_json(ticket)}
     if with_customer:
-        body["customer"] = customer_360(customer=customer, interactions=recent)
+        orders, tickets = picture
+        tickets = open_tickets_with(tickets, ticket, OPEN_TICKETS)
+        body["customer"] = customer_360(
+            customer=customer, interactions=recent, rows=(orders, tickets)
+        )
     body["suggestions"] = [suggestion_json(s) for s in suggestions]
     body["triage"] = triage.answer
     body["degraded"] = sorted(set(degraded))

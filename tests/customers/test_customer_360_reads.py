@@ -91,3 +91,23 @@ def test_orders_and_tickets_are_one_statement_on_postgres():
         customer_360(customer=customer, interactions=[])
 
     assert len(queries) == (1 if connection.vendor == "postgresql" else 2)
+
+
+def test_a_new_tickets_answer_shows_the_picture_a_fresh_read_shows(api):
+    """POST /tickets reads the customer's orders and tickets while the KB search runs, before
+    the ticket exists, and adds the ticket to them (tickets.selectors.open_tickets_with): the
+    answer's picture is the one GET /tickets/{id}/context reads afterwards, for customers with
+    nothing, orders only, more tickets than are shown (the new one pushes one out), closed
+    ones only, and an open ticket dated after the new one (imported, clock skew)."""
+    from tests.helpers import post_ticket
+
+    later = CustomerFactory()
+    Ticket.objects.filter(pk=TicketFactory(customer=later).pk).update(
+        status=Ticket.Status.OPEN, created_at=timezone.now() + timedelta(days=1)
+    )
+    for customer in [*varied_customers(), later]:
+        body = post_ticket(api, "Where is my parcel?", "Not here yet.", email=customer.email)
+        context = api.get(f"/tickets/{body['ticket']['id']}/context").json()["customer"]
+        for part in ("profile", "recent_orders", "open_tickets", "lifetime"):
+            assert body["customer"][part] == context[part], (customer.email, part)
+        assert body["ticket"]["id"] in [t["id"] for t in body["customer"]["open_tickets"]]
