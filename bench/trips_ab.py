@@ -77,7 +77,7 @@ def _switch(step: str):
 
         return (store, "append_in_transaction"), set_mode
     if step == "customer360":
-        new_reads = selectors._orders_and_tickets
+        new_reads = selectors.customer_360_rows
 
         def two_reads(customer_id):
             from tickets.selectors import open_tickets_read
@@ -87,7 +87,7 @@ def _switch(step: str):
             return orders, tickets
 
         def set_mode(new: bool) -> None:
-            selectors._orders_and_tickets = new_reads if new else two_reads
+            selectors.customer_360_rows = new_reads if new else two_reads
 
         return (services, "customer_360"), set_mode
     if step == "lookup":

@@ -150,9 +150,11 @@ def _orders_and_tickets_read() -> CompiledReads:
     return CompiledReads((_orders_and_figures, ("recency",)), open_tickets_read)
 
 
-def _orders_and_tickets(customer_id: int) -> tuple[list[dict], list[dict]]:
-    """The rows of both of customer_360's reads, by one statement on Postgres (CompiledReads;
-    customer_360 in a request 1.03-1.06 -> 0.80-0.84 ms thread CPU, median; trips_ab.py)."""
+def customer_360_rows(customer_id: int) -> tuple[list[dict], list[dict]]:
+    """The rows of both of customer_360's reads (orders with their figures, tickets with their
+    counts), by one statement on Postgres (CompiledReads; customer_360 in a request 1.03-1.06
+    -> 0.80-0.84 ms thread CPU, median; trips_ab.py); a caller that reads them early passes
+    them to customer_360 as `rows`."""
     orders, tickets = _orders_and_tickets_read().rows(
         ((customer_id,), ()), ((customer_id,), (OPEN_TICKETS,))
     )
@@ -179,12 +181,6 @@ def _orders_picture(rows: list[dict]) -> tuple[list[dict[str, Any]], list[dict[s
     return recent, by_currency
 
 
-def customer_360_rows(customer_id: int) -> tuple[list[dict], list[dict]]:
-    """What `customer_360` reads (orders with their figures, tickets with their counts), to
-    read early and pass in as `rows`."""
-    return _orders_and_tickets(customer_id)
-
-
 def customer_360(
     *,
     customer: Customer,
@@ -199,7 +195,7 @@ def customer_360(
     """
     from tickets.selectors import open_tickets_summary_of
 
-    order_rows, ticket_rows = rows if rows is not None else _orders_and_tickets(customer.id)
+    order_rows, ticket_rows = rows if rows is not None else customer_360_rows(customer.id)
     recent_orders, by_currency = _orders_picture(order_rows)
     if interactions is None:
         interactions = (

@@ -74,6 +74,7 @@ def ticket_get(*, ticket_id: int) -> Ticket | None:
 # customer's tickets (computed before LIMIT); an inactive ticket that fills a slot left over is
 # dropped by `open_tickets_summary`.
 _is_active = Q(status__in=Ticket.ACTIVE_STATUSES)
+_OPEN_TICKETS_ORDER = ("-active", "-created_at", "-id")
 _open_tickets = CompiledRead(
     lambda customer_id, limit: (
         Ticket.objects.filter(customer_id=customer_id)
@@ -84,7 +85,7 @@ _open_tickets = CompiledRead(
             total_count=Window(Count("id")),
             open_count=Window(Count("id", filter=_is_active)),
         )
-        .order_by("-active", "-created_at", "-id")
+        .order_by(*_OPEN_TICKETS_ORDER)
         .values(
             "id",
             "subject",
@@ -102,7 +103,7 @@ _open_tickets = CompiledRead(
 
 # For reads that take the open tickets with others in one statement (CompiledReads): the read
 # and its ORDER BY.
-open_tickets_read = (_open_tickets, ("-active", "-created_at", "-id"))
+open_tickets_read = (_open_tickets, _OPEN_TICKETS_ORDER)
 
 
 def open_tickets_summary(*, customer_id: int, limit: int) -> dict[str, Any]:
@@ -115,8 +116,8 @@ def open_tickets_with(
 ) -> list[dict[str, Any]]:
     """`open_tickets_read`'s rows (at most `limit`) as they read once `ticket` is inserted,
     from `rows` read before it in the same transaction: its row added in the read's order
-    ("-active", "-created_at", "-id") and the counts taken up by one. POST /tickets reads the
-    customer's picture while the KB search runs, before the ticket exists."""
+    (_OPEN_TICKETS_ORDER) and the counts taken up by one. POST /tickets reads the customer's
+    picture while the KB search runs, before the ticket exists."""
     active = int(ticket.status in Ticket.ACTIVE_STATUSES)
     total = (rows[0]["total_count"] if rows else 0) + 1
     open_count = (rows[0]["open_count"] if rows else 0) + active
@@ -128,9 +129,10 @@ def open_tickets_with(
         "created_at": ticket.created_at,
         "active": active,
     }
-    ordered = sorted(
-        [*rows, own], key=lambda row: (row["active"], row["created_at"], row["id"]), reverse=True
-    )
+    ordered = [*rows, own]
+    for field in reversed(_OPEN_TICKETS_ORDER):  # stable sorts, least significant first
+        name = field.lstrip("-")
+        ordered.sort(key=lambda row, name=name: row[name], reverse=field.startswith("-"))
     return [{**row, "total_count": total, "open_count": open_count} for row in ordered[:limit]]
 
 

@@ -61,17 +61,17 @@ def varied_customers() -> list:
 def test_one_read_answers_what_the_two_reads_answer_field_by_field(monkeypatch):
     for customer in varied_customers():
         combined = customer_360(customer=customer, interactions=[])
-        orders, tickets = selectors._orders_and_tickets(customer.id)
+        orders, tickets = selectors.customer_360_rows(customer.id)
         assert (orders, tickets) == two_reads(customer.id)
         with monkeypatch.context() as patched:
-            patched.setattr(selectors, "_orders_and_tickets", two_reads)
+            patched.setattr(selectors, "customer_360_rows", two_reads)
             separate = customer_360(customer=customer, interactions=[])
         assert combined == separate
         for part in ("recent_orders", "open_tickets", "lifetime"):
             assert combined[part] == separate[part], part
 
 
-def test_the_picture_of_many_orders_and_tickets_is_complete():
+def test_the_picture_of_manycustomer_360_rows_is_complete():
     many = varied_customers()[2]
 
     picture = customer_360(customer=many, interactions=[])
@@ -84,7 +84,7 @@ def test_the_picture_of_many_orders_and_tickets_is_complete():
     assert len(picture["open_tickets"]) == picture["lifetime"]["open_tickets"] == 9
 
 
-def test_orders_and_tickets_are_one_statement_on_postgres():
+def testcustomer_360_rows_are_one_statement_on_postgres():
     customer = varied_customers()[2]
 
     with CaptureQueriesContext(connection) as queries:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 # ticket (+ customer, assignee), suggestions, the conversation's newest messages, ticket
 # history, recent orders with the order figures per currency and open tickets with the ticket
-# counts (one read on Postgres, two elsewhere: customers.selectors._orders_and_tickets), recent
+# counts (one read on Postgres, two elsewhere: customers.selectors.customer_360_rows), recent
 # interactions. The API key is verified from the per-process cache after the first request.
 # The throttle's counter (the shared cache: with the database cache a constant few queries per
 # request, on its own table) is not counted.
