@@ -60,7 +60,7 @@ def main() -> None:
     from texts import customer_pool, ticket_payload
 
     from tickets import services
-    from triage import services as triage_services
+    from triage import selectors as triage_selectors
     from triage.arrival import TriageRead
     from triage.models import TriageModel
     from triage.services import forget_current
@@ -69,15 +69,15 @@ def main() -> None:
     call_command("migrate", "--no-input", stdout=out)
     call_command("kb_sync", stdout=out)
     call_command("seed_demo", "--force", stdout=out)
-    triage_services.RECHECK_SECONDS = float("inf")
+    triage_selectors.RECHECK_SECONDS = float("inf")
     checked = {"off": None}
     forget_current()
-    triage_services.current_classifier()
-    checked["model"] = triage_services._checked
+    triage_selectors.current_classifier()
+    checked["model"] = triage_selectors._checked
     TriageModel.objects.update(current=False)
     forget_current()
-    triage_services.current_classifier()
-    checked["no_model"] = triage_services._checked
+    triage_selectors.current_classifier()
+    checked["no_model"] = triage_selectors._checked
 
     real_hook = services.triage_start
     hook_ms: dict[str, list[float]] = {"no_model": [], "model": []}
@@ -106,9 +106,9 @@ def main() -> None:
     def set_mode(name: str) -> None:
         mode_now["name"] = name
         services.triage_start = passthrough if name == "off" else timed_hook
-        # What a process serving that state has cached (triage.services re-reads the current
+        # What a process serving that state has cached (triage.selectors re-reads the current
         # row once per RECHECK_SECONDS, not per ticket): swapped in, not re-read per ticket.
-        triage_services._checked = checked[name]
+        triage_selectors._checked = checked[name]
 
     rng = random.Random(11)
     pool = customer_pool(200)

@@ -169,6 +169,12 @@ class HealthCheckOutput(serializers.Serializer):
     query_precision = serializers.CharField(
         required=False, help_text="knowledge_base (local): `int8` or `fp32`."
     )
+    method = serializers.ChoiceField(
+        choices=["full", "lexical"],
+        required=False,
+        help_text="triage: `full` where the local KB backend embeds tickets, `lexical` (the "
+        "model's word view alone) elsewhere.",
+    )
     knowledge_base_id = serializers.CharField(required=False, allow_blank=True)
     search_type = serializers.CharField(required=False)
     knowledge_base_status = serializers.CharField(required=False)
@@ -187,8 +193,9 @@ class HealthChecksOutput(serializers.Serializer):
     )
     triage = HealthCheckOutput(
         required=False,
-        help_text="The triage model: `degraded` when the stored model is unreadable (triage is "
-        "off; tickets are unaffected). Not checked while the database is down.",
+        help_text="The triage model: `degraded` when the stored model is unreadable, or, "
+        "without the local encoder, was trained before its word view had a threshold of its "
+        "own (triage is off; tickets are unaffected). Not checked while the database is down.",
     )
 
 

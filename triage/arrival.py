@@ -45,8 +45,7 @@ SUGGESTED = "suggested"  # below the threshold: shown, left for an agent
 OUT_OF_SCOPE = "out_of_scope"  # none of the categories (the model abstained)
 CATEGORY_UNAVAILABLE = "category_unavailable"  # the predicted category is deleted or inactive
 NO_MODEL = "no_model"  # nothing trained yet
-OFF = "off"  # the stored model cannot be read
-UNAVAILABLE = "unavailable"  # no local encoder / numpy here (the Lambda)
+OFF = "off"  # the stored model cannot be read (here: its word view, where no encoder runs)
 ERROR = "error"
 STATUSES = (
     APPLIED,
@@ -55,9 +54,14 @@ STATUSES = (
     CATEGORY_UNAVAILABLE,
     NO_MODEL,
     OFF,
-    UNAVAILABLE,
     ERROR,
 )
+
+# What read the ticket: the full model (its query embedding and words) where this deployment
+# embeds tickets (the local KB backend), else the model's word view alone (triage.lexical:
+# Bedrock, the Lambda, which has no encoder and no numpy).
+FULL = "full"
+LEXICAL = "lexical"
 
 PRIORITY_ORDER = ("low", "normal", "high", "urgent")
 NEGATIVE_PRIORITY = "high"
@@ -116,6 +120,7 @@ def _answer(status: str, reason: str = "", **fields: Any) -> dict[str, Any]:
         "alternatives": [],
         "threshold": settings.TRIAGE_APPLY_THRESHOLD,
         "model": None,
+        "method": None,
         "language": None,
         "language_note": "",
         "sentiment": None,
@@ -213,27 +218,25 @@ def _decision(answer: dict[str, Any]) -> dict[str, Any]:
 def _predict(text: str, language: str = "") -> dict[str, Any]:
     """The model's answer for `text` (status, category, confidence, alternatives); in
     `language` (detected, "" when not told)."""
-    try:
-        import numpy as np  # noqa: F401  (absent on the Lambda)
+    from triage.selectors import category_for, current_classifier, current_lexical
+    from triage.text import has_words
 
-        from triage.learn import has_words
-        from triage.services import category_for, current_classifier
-    except ImportError as exc:
-        return _answer(UNAVAILABLE, f"triage cannot run here ({exc.name} is not installed)")
-    classifier, row, problem = current_classifier()
+    full = encoder_here()
+    classifier, row, problem = current_classifier() if full else current_lexical()
     if classifier is None:
         return _answer(OFF if row is not None else NO_MODEL, problem)
-    generation = row.generation
+    generation, method = row.generation, FULL if full else LEXICAL
     if not has_words(text):
         return _answer(
-            OUT_OF_SCOPE, "no words to read (empty, punctuation or emoji only)", model=generation
+            OUT_OF_SCOPE,
+            "no words to read (empty, punctuation or emoji only)",
+            model=generation,
+            method=method,
         )
-    vector = query_vector(text)
-    if vector is None:
-        return _answer(
-            UNAVAILABLE, "no local encoder (KB_BACKEND is not `local`)", model=generation
-        )
-    [prediction] = classifier.predict(vector[None, :], [text])
+    if full:
+        [prediction] = classifier.predict(query_vector(text)[None, :], [text])
+    else:
+        prediction = classifier.predict(text)
     alternatives = [
         {"category": label, "confidence": confidence}
         for label, confidence in prediction.alternatives
@@ -241,6 +244,7 @@ def _predict(text: str, language: str = "") -> dict[str, Any]:
     best_label = prediction.alternatives[0][0] if prediction.alternatives else None
     fields = {
         "model": generation,
+        "method": method,
         "alternatives": alternatives,
         "confidence": prediction.confidence,
         "_label": best_label,
@@ -286,11 +290,21 @@ def _predict(text: str, language: str = "") -> dict[str, Any]:
     )
 
 
+def encoder_here() -> bool:
+    """Whether this deployment embeds tickets (the local KB backend, with numpy): then the full
+    model reads the ticket; elsewhere (Bedrock, the Lambda) its word view does."""
+    if settings.KB_BACKEND != "local":
+        return False
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def query_vector(text: str):
     """The ticket's query vector: retrieval's, from the encoder's LRU cache (no pass); encoded
     here only when retrieval did not embed it (the KB was down or timed out)."""
-    if settings.KB_BACKEND != "local":
-        return None
     from knowledge.backends.local import shared_encoder
 
     encoder = shared_encoder()
@@ -383,20 +397,20 @@ def kb_language() -> str:
 
 def triage_health() -> dict[str, Any]:
     """GET /health's `triage` check: degraded when the stored model cannot be read (triage is
-    off, tickets are unaffected); ok with no model yet, or where triage cannot run."""
-    try:
-        import numpy as np  # noqa: F401
+    off, tickets are unaffected), or, without the local encoder, when its word view cannot
+    (a model trained before it had one); ok with no model yet."""
+    from triage.selectors import current_classifier, current_lexical
 
-        from triage.services import current_classifier
-    except ImportError:
-        return {"status": "ok", "detail": "not available in this deployment (no numpy)"}
-    classifier, row, problem = current_classifier()
+    full = encoder_here()
+    classifier, row, problem = current_classifier() if full else current_lexical()
+    method = FULL if full else LEXICAL
     if classifier is None and row is not None:
         return {
             "status": "degraded",
             "detail": f"triage off: {problem}",
             "generation": row.generation,
+            "method": method,
         }
     if row is None:
-        return {"status": "ok", "detail": problem}
-    return {"status": "ok", "detail": "ok", "generation": row.generation}
+        return {"status": "ok", "detail": problem, "method": method}
+    return {"status": "ok", "detail": "ok", "generation": row.generation, "method": method}

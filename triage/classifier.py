@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from triage.learn import Lexicon, has_words, lbfgs, log_softmax, max_similarity, softmax_fit
+from triage.lexical import Prediction, covered_languages
 
 FORMAT = 1
 FOLDS = 3
@@ -51,22 +52,6 @@ WEIGHT_PRIOR = 1.0
 
 class TrainingError(ValueError):
     """Labels a model cannot be trained from (the message says why)."""
-
-
-@dataclass(frozen=True)
-class Prediction:
-    label: str | None  # None: out of scope
-    confidence: float  # of the best in-scope label
-    alternatives: list[tuple[str, float]] = field(default_factory=list)  # best first, incl. top
-
-    @property
-    def out_of_scope(self) -> bool:
-        return self.label is None
-
-
-# A language counts as covered by the labels when at least this share of the training texts
-# whose language was told are in it.
-COVERED_SHARE = 0.1
 
 
 def check_labels(labels: list[str], *, oos_label: str | None = None) -> None:
@@ -167,30 +152,68 @@ def _combine(views: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def _fit_weights(views: np.ndarray, y: np.ndarray, *, names: bool) -> tuple[np.ndarray, float]:
     """(a, b, g, d) minimising the log-loss of softmax(score) on out-of-fold rows, scaled by
     `_shrink` (returned too); d = 0 without name vectors, or when the names fit to d ≤ 0."""
-    finite = np.isfinite(views[0][np.arange(len(y)), y])
     used = 4 if names else 3
-    all_views, all_y = views, y
-    views, y = views[:used, finite], y[finite]
+    theta, shrink = _fit_mix(views[:used], y, np.array([1.0, 0.5, 5.0, 1.0][:used]))
+    if used == 4 and theta[3] <= 0:
+        # The names add nothing the examples do not say (banking77 with ~117 per category):
+        # the fit without them, so the model is the one trained without names.
+        return _fit_weights(views, y, names=False)
+    theta = np.maximum(theta, 0)  # each view may only add evidence
+    scale = shrink(theta)
+    return np.concatenate([theta * scale, np.zeros(4 - used)]), scale
+
+
+def _fit_mix(views: np.ndarray, y: np.ndarray, x0: np.ndarray):
+    """The weights of a log-linear mix of `views` (k × n × classes, -inf where a fold's model
+    lacked the class) minimising the log-loss of softmax(score) on the out-of-fold rows whose
+    own class their model knew, and the function that gives their `_shrink` scale."""
+    finite = np.isfinite(views[0][np.arange(len(y)), y])
+    views, y = views[:, finite], y[finite]
     safe = np.where(np.isfinite(views), views, -1e4).astype(np.float64)
     prior = WEIGHT_PRIOR / max(1, len(y))
+    rows = np.arange(len(y))
 
     def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
         logp = log_softmax(_weighted(safe, theta))
         p = np.exp(logp)
-        rows = np.arange(len(y))
         loss = -logp[rows, y].mean()
-        grad = np.array([(safe[k][rows, y] - (p * safe[k]).sum(1)).mean() for k in range(used)])
+        grad = np.array([(safe[k][rows, y] - (p * safe[k]).sum(1)).mean() for k in range(len(x0))])
         return float(loss), -grad
 
-    theta = lbfgs(fun, np.array([1.0, 0.5, 5.0, 1.0][:used]), max_iter=100)
-    if used == 4 and theta[3] <= 0:
-        # The names add nothing the examples do not say (banking77 with ~117 per category):
-        # the fit without them, so the model is the one trained without names.
-        return _fit_weights(all_views, all_y, names=False)
-    theta = np.maximum(theta, 0)  # each view may only add evidence
-    scale = _shrink(safe, np.isfinite(views[0]), y, theta, prior)
-    theta = np.concatenate([theta * scale, np.zeros(4 - used)])
-    return theta, scale
+    theta = lbfgs(fun, x0, max_iter=100)
+    return theta, lambda fitted: _shrink(safe, np.isfinite(views[0]), y, fitted, prior)
+
+
+def _fit_lexical(
+    views: np.ndarray, y: np.ndarray, oof_oos: np.ndarray, oos_id: int | None, oos_recall: float
+) -> tuple[dict, dict]:
+    """The word view alone, for where a ticket has no query embedding (triage.lexical): its
+    weight (the temperature) and abstain threshold, fitted on the same out-of-fold rows as the
+    full model's. Returns (what the model stores, the cross-validated figures)."""
+    theta, shrink = _fit_mix(views[1:2], y, np.array([1.0]))
+    theta = np.maximum(theta, 0)
+    weight = float(theta[0] * shrink(theta))
+    with np.errstate(invalid="ignore"):
+        score = np.where(np.isfinite(views[1]), weight * views[1], -np.inf)
+    confidence, top = _in_scope_top(_probabilities(score), oos_id)
+    threshold = _choose_threshold(confidence, top == y, oof_oos, oos_recall=oos_recall)
+    return {"weight": weight, "threshold": threshold}, _cv_figures(
+        confidence, top == y, threshold, oof_oos
+    )
+
+
+def _cv_figures(
+    confidence: np.ndarray, correct: np.ndarray, threshold: float, oof_oos: np.ndarray
+) -> dict:
+    return {
+        "threshold": round(threshold, 4),
+        "cv_in_scope_accuracy": round(
+            float((correct & (confidence >= threshold))[~oof_oos].mean()), 4
+        ),
+        "cv_oos_recall": round(float((confidence < threshold)[oof_oos].mean()), 4)
+        if oof_oos.any()
+        else None,
+    }
 
 
 def _weighted(safe: np.ndarray, theta: np.ndarray) -> np.ndarray:
@@ -259,8 +282,12 @@ class TriageClassifier:
         report: dict | None = None,
         languages: dict[str, float] | None = None,
         label_vectors: np.ndarray | None = None,
+        lexical: dict | None = None,
     ) -> None:
         self.labels = labels
+        # The word view's own weight and abstain threshold ({"weight", "threshold"}), for a
+        # ticket with no query embedding (triage.lexical); None: stored before it was fitted.
+        self.lexical = lexical
         # One unit vector per label, the embedding of its category's name text (None: trained
         # without, or stored before the name view). A renamed category keeps its old name's
         # vector until the next retrain (the scheduled one, or `manage.py triage_train`).
@@ -299,7 +326,6 @@ class TriageClassifier:
         name_matrix = _name_matrix(names, name_vectors, embeddings.shape[1])
         oos_id = index.get(oos_label) if oos_label else None
         views, oof_oos = _out_of_fold(embeddings, texts, y, len(names), oos_id, seed, name_matrix)
-        in_scope = ~oof_oos
         weights, scale = _fit_weights(views, y, names=name_matrix is not None)
         if not weights[3]:
             name_matrix = None  # not used: neither stored nor scored
@@ -307,19 +333,15 @@ class TriageClassifier:
         confidence, top = _in_scope_top(probs, oos_id)
         correct = top == y
         threshold = _choose_threshold(confidence, correct, oof_oos, oos_recall=oos_recall)
+        lexical, lexical_report = _fit_lexical(views, y, oof_oos, oos_id, oos_recall)
         report = {
             "n_train": len(y),
             "n_labels": len(names),
             "folds": FOLDS,
             "weights": [round(float(w), 4) for w in weights],
             "weight_scale": round(scale, 4),
-            "threshold": round(threshold, 4),
-            "cv_in_scope_accuracy": round(
-                float((correct & (confidence >= threshold))[in_scope].mean()), 4
-            ),
-            "cv_oos_recall": round(float((confidence < threshold)[oof_oos].mean()), 4)
-            if oof_oos.any()
-            else None,
+            **_cv_figures(confidence, correct, threshold, oof_oos),
+            "lexical": {"weight": round(lexical["weight"], 4), **lexical_report},
         }
         parts = _fit_parts(embeddings, texts, y, seed=seed)
         return cls(
@@ -330,13 +352,12 @@ class TriageClassifier:
             oos_label=oos_label,
             report=report,
             label_vectors=name_matrix,
+            lexical=lexical,
         )
 
     def covered_languages(self) -> set[str] | None:
         """The languages the training texts cover (None: not recorded, unknown)."""
-        if self.languages is None:
-            return None
-        return {code for code, share in self.languages.items() if share >= COVERED_SHARE}
+        return covered_languages(self.languages)
 
     # -- inference -------------------------------------------------------------------------
     def probabilities(self, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
@@ -372,6 +393,7 @@ class TriageClassifier:
             "threshold": self.threshold,
             "report": self.report,
             "languages": self.languages,
+            "lexical": self.lexical,
             "grams": p.lexicon.state()["grams"],
         }
         buffer = io.BytesIO()
@@ -436,6 +458,7 @@ class TriageClassifier:
             report=meta.get("report"),
             languages=meta.get("languages"),
             label_vectors=label_vectors,
+            lexical=meta.get("lexical"),
         )
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from triage.classifier import TriageClassifier, category_text
 from triage.learn import Lexicon, log_softmax, softmax_fit
+from triage.lexical import LexicalClassifier
 
 METRICS = ("accuracy", "macro_f1", "in_scope_accuracy", "oos_recall")
 
@@ -138,6 +139,14 @@ def evaluate(
     else:  # a set without out-of-scope rows: the best category
         ours = [p.alternatives[0][0] if p.alternatives else "" for p in predictions]
     timings["ours_s"] = round(time.perf_counter() - started, 1)
+    # The same model's word view alone, as a deployment without the local encoder serves it
+    # (triage.lexical: Bedrock, the Lambda), read from the stored bytes.
+    words = LexicalClassifier.from_bytes(model.to_bytes())
+    lexical = [words.predict(text) for text in test_texts]
+    if oos_label:
+        ours_lexical = [p.label or oos_label for p in lexical]
+    else:
+        ours_lexical = [p.alternatives[0][0] if p.alternatives else "" for p in lexical]
 
     started = time.perf_counter()
     lexicon = Lexicon.fit(train_texts)
@@ -155,6 +164,7 @@ def evaluate(
     timings["minilm_lr_s"] = round(time.perf_counter() - started, 1)
     return {
         "ours": scores(truth, ours, oos_label),
+        "ours_lexical": scores(truth, ours_lexical, oos_label),
         "tfidf_lr": scores(truth, tfidf, oos_label),
         "minilm_lr": scores(truth, minilm, oos_label),
         "n_test": len(test),
@@ -165,7 +175,7 @@ def evaluate(
 
 def mean_reports(reports: list[dict]) -> dict:
     out = {"n_test": reports[0]["n_test"], "runs": len(reports)}
-    for name in ("ours", "tfidf_lr", "minilm_lr"):
+    for name in ("ours", "ours_lexical", "tfidf_lr", "minilm_lr"):
         out[name] = {}
         for metric in METRICS:
             values = [r[name][metric] for r in reports if r[name][metric] is not None]

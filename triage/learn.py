@@ -10,42 +10,26 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-_WORD = re.compile(r"(?u)\b\w\w+\b")
-_SPACE = re.compile(r"\s+")
+from triage.text import grams as _grams
+from triage.text import has_words, normalise
 
-
-def normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text or "").lower()
-    return _SPACE.sub(" ", text).strip()
-
-
-def has_words(text: str) -> bool:
-    """False for empty, whitespace, punctuation- or emoji-only text: nothing to classify."""
-    return any(ch.isalnum() for ch in text or "")
-
-
-def _grams(text: str, chars: bool = True) -> Iterable[str]:
-    text = normalise(text)
-    words = _WORD.findall(text)
-    yield from ("w:" + w for w in words)
-    yield from (f"w:{a} {b}" for a, b in zip(words, words[1:], strict=False))
-    if not chars:
-        return
-    for word in text.split(" "):
-        padded = f" {word} "
-        for n in range(2, 6):
-            if len(padded) < n:
-                break
-            for i in range(len(padded) - n + 1):
-                yield "c:" + padded[i : i + n]
+# has_words and normalise are read here by the classifier; they live in triage.text (no numpy).
+__all__ = [
+    "Lexicon",
+    "Sparse",
+    "has_words",
+    "lbfgs",
+    "log_softmax",
+    "max_similarity",
+    "normalise",
+    "softmax_fit",
+]
 
 
 @dataclass

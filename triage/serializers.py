@@ -22,8 +22,9 @@ class TriageOutput(serializers.Serializer):
         help_text="`applied`: the category was set; `suggested`: below TRIAGE_APPLY_THRESHOLD, "
         "left for an agent; `out_of_scope`: no category fits; `category_unavailable`: the "
         "predicted category was deleted or made inactive; `no_model`: nothing trained yet; "
-        "`off`: the stored model is unreadable (see GET /health); `unavailable`: no local "
-        "encoder here; `error`: triage failed (the ticket is unaffected).",
+        "`off`: the stored model is unreadable, or (without the local encoder) was trained "
+        "before its word view had a threshold of its own: retrain it (see GET /health); "
+        "`error`: triage failed (the ticket is unaffected).",
     )
     reason = serializers.CharField(allow_blank=True)
     category = serializers.CharField(allow_null=True, help_text="The predicted category's name.")
@@ -35,6 +36,14 @@ class TriageOutput(serializers.Serializer):
     alternatives = AlternativeOutput(many=True, help_text="The best categories, best first.")
     threshold = serializers.FloatField(help_text="TRIAGE_APPLY_THRESHOLD.")
     model = serializers.IntegerField(allow_null=True, help_text="The model's generation.")
+    method = serializers.ChoiceField(
+        choices=["full", "lexical"],
+        allow_null=True,
+        help_text="What read the ticket: `full`, the model's every view (the ticket's query "
+        "embedding and its words), where the local KB backend embeds tickets; `lexical`, its "
+        "word view alone, with a weight and abstain threshold of its own (KB_BACKEND=bedrock, "
+        "the Lambda). null when no model read it.",
+    )
     language = serializers.CharField(allow_null=True, help_text="ISO 639-1 code, if detected.")
     language_note = serializers.CharField(
         allow_blank=True,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 
 from django.db import transaction
 from django.db.models import Case, Max, When
@@ -12,6 +10,7 @@ from django.db.models import Case, Max, When
 from triage.arrival import ticket_text
 from triage.classifier import TrainingError, TriageClassifier, category_text, check_labels
 from triage.models import Category, TriageModel
+from triage.selectors import forget_current
 
 logger = logging.getLogger(__name__)
 
@@ -102,66 +101,4 @@ def triage_model_store(*, model: TriageClassifier, ids: dict[str, int], n_exampl
     )
 
 
-# -- the model a process serves, reloaded when another one becomes current -----------------
-_lock = threading.Lock()
-_loaded: tuple[str, TriageClassifier | None, str] | None = None  # (revision, model, problem)
-# Which row is current is read at most once per RECHECK_SECONDS per process: a new model
-# reaches every worker within that, and a ticket does not pay a query for it.
-RECHECK_SECONDS = 1.0
-_checked: tuple[float, TriageModel | None, dict[int, Category]] | None = None
-
-
-def forget_current() -> None:
-    """Read the current row again on the next call (after a training in this process)."""
-    global _checked
-    _checked = None
-
-
-def current_classifier() -> tuple[TriageClassifier | None, TriageModel | None, str]:
-    """(classifier, its row, problem): the current model, loaded once per revision; (None,
-    None, "no model") before any training; (None, row, reason) when the stored model cannot
-    be read (triage is off, tickets are unaffected)."""
-    global _loaded, _checked
-    now = time.monotonic()
-    checked = _checked
-    if checked is not None and now - checked[0] < RECHECK_SECONDS:
-        row = checked[1]
-    else:
-        row = TriageModel.objects.filter(current=True).only("revision", "labels", "generation")
-        row = row.first()
-        # The active categories, read with it (a handful of rows): what may be applied.
-        active = {c.pk: c for c in Category.objects.filter(active=True)} if row else {}
-        _checked = (now, row, active)
-    if row is None:
-        return None, None, "no trained model: run `manage.py triage_train`"
-    loaded = _loaded
-    if loaded is None or loaded[0] != row.revision:
-        with _lock:
-            loaded = _loaded
-            if loaded is None or loaded[0] != row.revision:
-                blob = TriageModel.objects.filter(pk=row.pk).values_list("blob", flat=True).first()
-                try:
-                    loaded = (row.revision, TriageClassifier.from_bytes(bytes(blob or b"")), "")
-                except ValueError as exc:
-                    logger.warning("Triage model %s unreadable, triage off: %s", row.pk, exc)
-                    loaded = (row.revision, None, f"stored model unreadable: {exc}")
-                _loaded = loaded
-    return loaded[1], row, loaded[2]
-
-
-def category_for(row: TriageModel, label: str | None) -> Category | None:
-    """The active category a predicted label names now (None when deleted or inactive), as
-    read at most RECHECK_SECONDS ago (this process forgets at once when it changes one)."""
-    if label is None:
-        return None
-    category_id = (row.labels or {}).get(label)
-    checked = _checked
-    if checked is None or checked[1] is None or checked[1].pk != row.pk:
-        current_classifier()
-        checked = _checked
-    if checked is None or checked[1] is None or checked[1].pk != row.pk:
-        return Category.objects.filter(pk=category_id, active=True).first() if category_id else None
-    return checked[2].get(category_id) if category_id else None
-
-
-__all__ = ["TrainingError", "current_classifier", "category_for", "triage_model_train"]
+__all__ = ["TrainingError", "forget_current", "triage_model_train"]

@@ -8,14 +8,8 @@ from tests.factories import TicketFactory
 from tests.triage.test_classifier import corpus, embed
 from triage.classifier import category_text
 from triage.models import Category, TriageModel
-from triage.services import (
-    _name_vectors,
-    category_for,
-    current_classifier,
-    forget_current,
-    training_examples,
-    triage_model_train,
-)
+from triage.selectors import category_for, current_classifier, forget_current
+from triage.services import _name_vectors, training_examples, triage_model_train
 
 pytestmark = pytest.mark.django_db
 

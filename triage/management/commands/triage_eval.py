@@ -61,9 +61,9 @@ class Command(BaseCommand):
             self.stdout.write(jsonlib.dumps(report))
             return
         self.stdout.write(f"n_test {report['n_test']}")
-        self.stdout.write(f"{'':10}" + "".join(f"{m:>20}" for m in METRICS))
-        for name in ("ours", "tfidf_lr", "minilm_lr"):
+        self.stdout.write(f"{'':14}" + "".join(f"{m:>20}" for m in METRICS))
+        for name in ("ours", "ours_lexical", "tfidf_lr", "minilm_lr"):
             cells = "".join(
                 f"{'-' if report[name][m] is None else report[name][m]:>20}" for m in METRICS
             )
-            self.stdout.write(f"{name:10}{cells}")
+            self.stdout.write(f"{name:14}{cells}")

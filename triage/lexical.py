@@ -1,0 +1,216 @@
+"""Triage where a ticket has no query embedding, in plain Python (no numpy, no encoder).
+
+A deployment whose KB is Bedrock (the Lambda package, which carries neither numpy nor the
+MiniLM encoder) never computes the ticket's MiniLM vector, so three of the model's four views
+(triage.classifier: emb, near, name) cannot be read there. The fourth, the word view, can: a
+logistic regression over word 1-2-gram TF-IDF, whose weights the stored model already holds.
+Training fits that view alone a weight (its temperature) and an abstain threshold on the same
+out-of-fold rows as the full model (`TriageClassifier.fit`, `lexical`), so its confidence is
+calibrated and its out-of-scope answer is chosen from the training labels, as the full
+model's are. It knows fewer tickets than the full model (TRIAGE.md "Without an encoder"): the
+same TRIAGE_APPLY_THRESHOLD applies to its own calibrated confidence.
+
+This module reads the stored model (`np.savez_compressed` output: a zip of .npy files) with
+the standard library and scores a text with lists of floats: ≈ 40 n-grams × the categories.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import math
+import sys
+import zipfile
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+
+from triage.text import grams, has_words
+
+# A language counts as covered by the labels when at least this share of the training texts
+# whose language was told are in it.
+COVERED_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str | None  # None: out of scope
+    confidence: float  # of the best in-scope label
+    alternatives: list[tuple[str, float]] = field(default_factory=list)  # best first, incl. top
+
+    @property
+    def out_of_scope(self) -> bool:
+        return self.label is None
+
+
+def covered_languages(languages: dict[str, float] | None) -> set[str] | None:
+    """The languages the training texts cover (None: not recorded, unknown)."""
+    if languages is None:
+        return None
+    return {code for code, share in languages.items() if share >= COVERED_SHARE}
+
+
+# -- reading np.savez output without numpy ---------------------------------------------------
+_MAGIC = b"\x93NUMPY"
+# .npy dtypes the model uses, as array typecodes (sizes checked below: 'i'/'q' are 4/8 bytes
+# on every platform Python supports, 'f'/'d' IEEE single/double).
+_TYPECODES = {"f4": "f", "f8": "d", "i4": "i", "i8": "q", "u1": "B"}
+
+
+def _npy(data: bytes) -> tuple[tuple[int, ...], array]:
+    """(shape, flat values in C order) of one .npy file (format 1.0-3.0)."""
+    if not data.startswith(_MAGIC):
+        raise ValueError("not a .npy array")
+    major = data[6]
+    size = 2 if major == 1 else 4
+    length = int.from_bytes(data[8 : 8 + size], "little")
+    start = 8 + size + length
+    header = ast.literal_eval(data[8 + size : start].decode("latin1"))
+    descr, shape = header["descr"], tuple(header["shape"])
+    order, code = descr[0], _TYPECODES.get(descr[1:])
+    if header["fortran_order"] and len(shape) > 1:
+        raise ValueError("Fortran-ordered array")
+    if code is None or order not in "<|=":
+        raise ValueError(f"unsupported dtype {descr!r}")
+    values = array(code)
+    if values.itemsize != int(descr[2:]):
+        raise ValueError(f"no {descr!r} array type on this platform")
+    values.frombytes(data[start : start + values.itemsize * math.prod(shape)])
+    if order == "<" and sys.byteorder == "big":
+        values.byteswap()
+    if len(values) != math.prod(shape):
+        raise ValueError("truncated array")
+    return shape, values
+
+
+def read_arrays(blob: bytes, names: tuple[str, ...]) -> dict[str, tuple[tuple[int, ...], array]]:
+    """The named arrays of an np.savez(_compressed) blob. Raises ValueError for anything else."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+            return {name: _npy(archive.read(f"{name}.npy")) for name in names}
+    except ValueError:
+        raise
+    except Exception as exc:  # a zip error, a missing member: the bytes are not a model
+        raise ValueError(f"not a triage model: {exc}") from exc
+
+
+class LexicalClassifier:
+    """The stored model's word view with its own weight and threshold (see the module doc)."""
+
+    def __init__(
+        self,
+        *,
+        labels: list[str],
+        oos_label: str | None,
+        vocabulary: dict[str, int],
+        idf: array,
+        weights: array,
+        biases: array,
+        classes: list[int],
+        weight: float,
+        threshold: float,
+        languages: dict[str, float] | None = None,
+    ) -> None:
+        self.labels = labels
+        self.oos_label = oos_label
+        self.vocabulary = vocabulary
+        self.idf = idf
+        self.weights = weights  # vocabulary × len(classes), row-major
+        self.biases = biases
+        self.classes = classes  # the label index of each weight column
+        self.weight = weight
+        self.threshold = threshold
+        self.languages = languages
+        self._oos_index = labels.index(oos_label) if oos_label in labels else None
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> LexicalClassifier:
+        """Raises ValueError for a blob that is not a model, or one trained before the word
+        view had its own weight and threshold (retrain it)."""
+        arrays = read_arrays(blob, ("meta", "idf", "lex_w", "lex_b", "classes"))
+        try:
+            meta = json.loads(arrays["meta"][1].tobytes())
+        except ValueError as exc:
+            raise ValueError(f"not a triage model: {exc}") from exc
+        if meta.get("format") != 1:
+            raise ValueError(f"unknown model format {meta.get('format')!r}")
+        lexical = meta.get("lexical")
+        if not lexical:
+            raise ValueError(
+                "the model was trained before its word view had a threshold of its own; "
+                "retrain it (`manage.py triage_train`)"
+            )
+        grams_ = meta["grams"]
+        (n_vocabulary, n_classes), weights = arrays["lex_w"]
+        classes = [int(c) for c in arrays["classes"][1]]
+        labels = meta["labels"]
+        if (
+            n_vocabulary != len(grams_)
+            or len(arrays["idf"][1]) != n_vocabulary
+            or len(classes) != n_classes
+            or len(arrays["lex_b"][1]) != n_classes
+            or any(not 0 <= c < len(labels) for c in classes)
+        ):
+            raise ValueError("inconsistent triage model")
+        return cls(
+            labels=labels,
+            oos_label=meta.get("oos_label"),
+            vocabulary={g: i for i, g in enumerate(grams_)},
+            idf=arrays["idf"][1],
+            weights=weights,
+            biases=arrays["lex_b"][1],
+            classes=classes,
+            weight=float(lexical["weight"]),
+            threshold=float(lexical["threshold"]),
+            languages=meta.get("languages"),
+        )
+
+    def covered_languages(self) -> set[str] | None:
+        return covered_languages(self.languages)
+
+    def features(self, text: str) -> list[tuple[int, float]]:
+        """The text's TF-IDF row as (column, value): sublinear tf, the model's idf, unit
+        length (triage.learn.Lexicon.transform for word grams)."""
+        vocabulary = self.vocabulary
+        counts = Counter(g for g in grams(text, chars=False) if g in vocabulary)
+        row = [
+            (vocabulary[g], (1 + math.log(n)) * self.idf[vocabulary[g]]) for g, n in counts.items()
+        ]
+        norm = math.sqrt(sum(value * value for _, value in row))
+        return [(col, value / norm) for col, value in row] if norm else row
+
+    def probabilities(self, text: str) -> list[float]:
+        """One probability per label (0 for a label the word view never saw)."""
+        n = len(self.classes)
+        scores = list(self.biases)
+        weights = self.weights
+        for col, value in self.features(text):
+            row = weights[col * n : (col + 1) * n]
+            scores = [s + value * w for s, w in zip(scores, row, strict=True)]
+        top = max(scores)
+        log_z = top + math.log(sum(math.exp(s - top) for s in scores))
+        # log p_lex, times the fitted weight, then normalised again over the labels.
+        mixed = [self.weight * (s - log_z) for s in scores]
+        top = max(mixed)
+        exps = [math.exp(m - top) for m in mixed]
+        total = sum(exps)
+        out = [0.0] * len(self.labels)
+        for j, e in zip(self.classes, exps, strict=True):
+            out[j] = e / total
+        return out
+
+    def predict(self, text: str, *, top: int = 3) -> Prediction:
+        probs = self.probabilities(text)
+        row = list(probs)
+        if self._oos_index is not None:
+            row[self._oos_index] = -1.0
+        order = sorted(range(len(row)), key=lambda j: -row[j])
+        best = order[0]
+        oos_wins = self._oos_index is not None and probs[self._oos_index] > probs[best]
+        confidence = 0.0 if oos_wins else row[best]
+        alternatives = [(self.labels[j], round(row[j], 4)) for j in order[:top]]
+        in_scope = has_words(text) and confidence >= self.threshold
+        return Prediction(
+            self.labels[best] if in_scope else None, round(confidence, 4), alternatives
+        )
