@@ -75,6 +75,9 @@ def ticket_get(*, ticket_id: int) -> Ticket | None:
 # dropped by `open_tickets_summary`.
 _is_active = Q(status__in=Ticket.ACTIVE_STATUSES)
 _OPEN_TICKETS_ORDER = ("-active", "-created_at", "-id")
+# The ticket's own columns in each row (the read adds `active` and the two counts); a ticket
+# not yet read gets its row from the same list (open_tickets_with).
+_OPEN_TICKETS_COLUMNS = ("id", "subject", "status", "priority", "created_at")
 _open_tickets = CompiledRead(
     lambda customer_id, limit: (
         Ticket.objects.filter(customer_id=customer_id)
@@ -86,16 +89,7 @@ _open_tickets = CompiledRead(
             open_count=Window(Count("id", filter=_is_active)),
         )
         .order_by(*_OPEN_TICKETS_ORDER)
-        .values(
-            "id",
-            "subject",
-            "status",
-            "priority",
-            "created_at",
-            "active",
-            "total_count",
-            "open_count",
-        )[:limit]
+        .values(*_OPEN_TICKETS_COLUMNS, "active", "total_count", "open_count")[:limit]
     ),
     int,
 )
@@ -121,15 +115,8 @@ def open_tickets_with(
     active = int(ticket.status in Ticket.ACTIVE_STATUSES)
     total = (rows[0]["total_count"] if rows else 0) + 1
     open_count = (rows[0]["open_count"] if rows else 0) + active
-    own = {
-        "id": ticket.id,
-        "subject": ticket.subject,
-        "status": ticket.status,
-        "priority": ticket.priority,
-        "created_at": ticket.created_at,
-        "active": active,
-    }
-    ordered = [*rows, own]
+    own = {name: getattr(ticket, name) for name in _OPEN_TICKETS_COLUMNS}
+    ordered = [*rows, {**own, "active": active}]
     for field in reversed(_OPEN_TICKETS_ORDER):  # stable sorts, least significant first
         name = field.lstrip("-")
         ordered.sort(key=lambda row, name=name: row[name], reverse=field.startswith("-"))
