@@ -3,15 +3,17 @@
 A deployment whose KB is Bedrock (the Lambda package, which carries neither numpy nor the
 MiniLM encoder) never computes the ticket's MiniLM vector, so three of the model's four views
 (triage.classifier: emb, near, name) cannot be read there. The fourth, the word view, can: a
-logistic regression over word 1-2-gram TF-IDF, whose weights the stored model already holds.
-Training fits that view alone a weight (its temperature) and an abstain threshold on the same
-out-of-fold rows as the full model (`TriageClassifier.fit`, `lexical`), so its confidence is
-calibrated and its out-of-scope answer is chosen from the training labels, as the full
-model's are. It knows fewer tickets than the full model (TRIAGE.md "Without an encoder"): the
-same TRIAGE_APPLY_THRESHOLD applies to its own calibrated confidence.
+logistic regression over TF-IDF n-grams. Up to WORD_VIEW_CHARS_MAX_TEXTS training texts it is
+a model of its own over word 1-2-grams and character 2-5-grams (misspellings and word forms,
+which the embedding would otherwise have covered); above, the full model's word 1-2-gram view.
+Training fits it a weight (its temperature) and an abstain threshold on the same out-of-fold
+rows and held-back categories as the full model (`TriageClassifier.fit`, `lexical`), so its
+confidence is calibrated and its out-of-scope answer is chosen from the training labels, as
+the full model's are. It knows fewer tickets than the full model (TRIAGE.md "Without an
+encoder"): the same TRIAGE_APPLY_THRESHOLD applies to its own calibrated confidence.
 
 This module reads the stored model (`np.savez_compressed` output: a zip of .npy files) with
-the standard library and scores a text with lists of floats: ≈ 40 n-grams × the categories.
+the standard library and scores a text with lists of floats: its n-grams × the categories.
 """
 
 from __future__ import annotations
@@ -95,6 +97,11 @@ def read_arrays(blob: bytes, names: tuple[str, ...]) -> dict[str, tuple[tuple[in
         raise ValueError(f"not a triage model: {exc}") from exc
 
 
+def _unit(row: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    norm = math.sqrt(sum(value * value for _, value in row))
+    return [(col, value / norm) for col, value in row] if norm else row
+
+
 class LexicalClassifier:
     """The stored model's word view with its own weight and threshold (see the module doc)."""
 
@@ -111,8 +118,10 @@ class LexicalClassifier:
         weight: float,
         threshold: float,
         languages: dict[str, float] | None = None,
+        chars: bool = False,
     ) -> None:
         self.labels = labels
+        self.chars = chars  # character 2-5-grams too (triage.text.grams)
         self.oos_label = oos_label
         self.vocabulary = vocabulary
         self.idf = idf
@@ -128,9 +137,8 @@ class LexicalClassifier:
     def from_bytes(cls, blob: bytes) -> LexicalClassifier:
         """Raises ValueError for a blob that is not a model, or one trained before the word
         view had its own weight and threshold (retrain it)."""
-        arrays = read_arrays(blob, ("meta", "idf", "lex_w", "lex_b", "classes"))
         try:
-            meta = json.loads(arrays["meta"][1].tobytes())
+            meta = json.loads(read_arrays(blob, ("meta",))["meta"][1].tobytes())
         except ValueError as exc:
             raise ValueError(f"not a triage model: {exc}") from exc
         if meta.get("format") != 1:
@@ -141,15 +149,20 @@ class LexicalClassifier:
                 "the model was trained before its word view had a threshold of its own; "
                 "retrain it (`manage.py triage_train`)"
             )
-        grams_ = meta["grams"]
-        (n_vocabulary, n_classes), weights = arrays["lex_w"]
-        classes = [int(c) for c in arrays["classes"][1]]
+        # Its own word and character n-gram model (small training sets), or the full model's
+        # word 1-2-gram view (TriageClassifier.lexical).
+        chars = bool(lexical.get("chars"))
+        idf, w, b = ("word_idf", "word_w", "word_b") if chars else ("idf", "lex_w", "lex_b")
+        arrays = read_arrays(blob, ("classes", idf, w, b))
+        grams_ = meta["word_grams" if chars else "grams"]
+        (n_vocabulary, n_classes), weights = arrays[w]
+        classes = list(range(n_classes)) if chars else [int(c) for c in arrays["classes"][1]]
         labels = meta["labels"]
         if (
             n_vocabulary != len(grams_)
-            or len(arrays["idf"][1]) != n_vocabulary
+            or len(arrays[idf][1]) != n_vocabulary
             or len(classes) != n_classes
-            or len(arrays["lex_b"][1]) != n_classes
+            or len(arrays[b][1]) != n_classes
             or any(not 0 <= c < len(labels) for c in classes)
         ):
             raise ValueError("inconsistent triage model")
@@ -157,28 +170,33 @@ class LexicalClassifier:
             labels=labels,
             oos_label=meta.get("oos_label"),
             vocabulary={g: i for i, g in enumerate(grams_)},
-            idf=arrays["idf"][1],
+            idf=arrays[idf][1],
             weights=weights,
-            biases=arrays["lex_b"][1],
+            biases=arrays[b][1],
             classes=classes,
             weight=float(lexical["weight"]),
             threshold=float(lexical["threshold"]),
             languages=meta.get("languages"),
+            chars=chars,
         )
 
     def covered_languages(self) -> set[str] | None:
         return covered_languages(self.languages)
 
     def features(self, text: str) -> list[tuple[int, float]]:
-        """The text's TF-IDF row as (column, value): sublinear tf, the model's idf, unit
-        length (triage.learn.Lexicon.transform for word grams)."""
-        vocabulary = self.vocabulary
-        counts = Counter(g for g in grams(text, chars=False) if g in vocabulary)
-        row = [
-            (vocabulary[g], (1 + math.log(n)) * self.idf[vocabulary[g]]) for g, n in counts.items()
-        ]
-        norm = math.sqrt(sum(value * value for _, value in row))
-        return [(col, value / norm) for col, value in row] if norm else row
+        """The text's TF-IDF row as (column, value), as triage.learn.Lexicon.transform makes
+        it: sublinear tf times the model's idf; the word grams and the character grams each
+        scaled to unit length, then the whole row."""
+        vocabulary, idf = self.vocabulary, self.idf
+        counts = Counter(g for g in grams(text, chars=self.chars) if g in vocabulary)
+        blocks: dict[bool, list[tuple[int, float]]] = {True: [], False: []}
+        for gram, n in counts.items():
+            col = vocabulary[gram]
+            blocks[gram.startswith("w:")].append((col, (1 + math.log(n)) * idf[col]))
+        row = []
+        for block in blocks.values():
+            row += _unit(block)
+        return _unit(row)
 
     def probabilities(self, text: str) -> list[float]:
         """One probability per label (0 for a label the word view never saw)."""

@@ -21,6 +21,7 @@ from tests.helpers import post_ticket
 from tests.knowledge.test_bedrock_backend import DS_ID, KB_ID, result, retrieve_params
 from tests.triage.test_classifier import corpus, embed
 from tickets.models import Ticket
+from triage import classifier
 from triage.classifier import TriageClassifier
 from triage.learn import log_softmax
 from triage.lexical import LexicalClassifier, read_arrays
@@ -53,25 +54,48 @@ def oos_model() -> TriageClassifier:
     return TriageClassifier.fit(texts, labels, embed(texts), oos_label="oos")
 
 
+@pytest.fixture(scope="module")
+def words_only_model() -> TriageClassifier:
+    """Trained as on a set above WORD_VIEW_CHARS_MAX_TEXTS: the full model's word view."""
+    texts, labels = corpus(20, seed=2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(classifier, "WORD_VIEW_CHARS_MAX_TEXTS", len(texts) - 1)
+        return TriageClassifier.fit(texts, labels, embed(texts))
+
+
 def numpy_word_view(model: TriageClassifier, text: str) -> np.ndarray:
-    """The word view's probabilities computed with numpy from the fitted parts."""
-    parts = model.parts
-    logp = log_softmax(parts.lexicon.transform([text]).dot(parts.lex_w) + parts.lex_b)
+    """The word view's probabilities computed with numpy from the fitted model."""
+    if model.lexical["chars"]:
+        logp = model.word_model.log_probabilities([text])[0]
+        classes = np.arange(len(model.labels))
+    else:
+        parts = model.parts
+        logp = log_softmax(parts.lexicon.transform([text]).dot(parts.lex_w) + parts.lex_b)[0]
+        classes = parts.classes
     score = np.full(len(model.labels), -np.inf)
-    score[parts.classes] = model.lexical["weight"] * logp[0]
+    score[classes] = model.lexical["weight"] * logp
     return np.exp(log_softmax(score[None, :]))[0]
 
 
-def test_training_fits_the_word_view_its_own_weight_and_threshold(model, oos_model):
-    for fitted in (model, oos_model):
+def test_training_fits_the_word_view_its_own_weight_and_threshold(
+    model, oos_model, words_only_model
+):
+    for fitted in (model, oos_model, words_only_model):
         lexical = fitted.report["lexical"]
         assert fitted.lexical["weight"] > 0
         assert 0 <= fitted.lexical["threshold"] <= 1
         assert lexical["threshold"] == round(fitted.lexical["threshold"], 4)
         assert 0 < lexical["cv_in_scope_accuracy"] <= 1
         assert lexical["cv_oos_recall"] >= 0.5  # the operating point, on out-of-fold unknowns
-    # Stored and read back with the rest of the model.
-    assert TriageClassifier.from_bytes(model.to_bytes()).lexical == model.lexical
+        # Stored and read back with the rest of the model.
+        again = TriageClassifier.from_bytes(fitted.to_bytes())
+        assert again.lexical == fitted.lexical
+        assert (again.word_model is None) == (fitted.word_model is None)
+    # A small set: the word view has its own model with character n-grams; a large one reuses
+    # the full model's word 1-2-grams and stores nothing more.
+    assert model.lexical["chars"] and model.word_model is not None
+    assert any(g.startswith("c:") for g in model.word_model.lexicon.vocabulary)
+    assert not words_only_model.lexical["chars"] and words_only_model.word_model is None
 
 
 def test_the_arrays_are_read_as_numpy_wrote_them(model):
@@ -85,7 +109,7 @@ def test_the_arrays_are_read_as_numpy_wrote_them(model):
             assert np.array_equal(np.asarray(values).reshape(shape), saved[name]), name
 
 
-@pytest.mark.parametrize("fixture", ["model", "oos_model"])
+@pytest.mark.parametrize("fixture", ["model", "oos_model", "words_only_model"])
 def test_the_word_view_in_plain_python_equals_numpy(fixture, request):
     fitted = request.getfixturevalue(fixture)
     words = LexicalClassifier.from_bytes(fitted.to_bytes())

@@ -94,3 +94,18 @@ def test_the_name_view_reads_each_category_name_and_description():
     expected = embed([category_text("billing", "Charges, invoices and refunds.")])[0]
     assert np.array_equal(vectors["billing"], expected)
     assert np.array_equal(vectors["delivery"], embed(["delivery"])[0])
+
+
+def test_the_command_reports_the_model_and_its_word_view():
+    from io import StringIO
+
+    label_tickets()
+    out = StringIO()
+    call_command("triage_train", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "24 labelled tickets, 3 categories"
+    assert lines[1].startswith("model 1 is current: threshold ")
+    assert lines[2].startswith("word view (where no encoder runs: KB_BACKEND=bedrock, the Lambda)")
+    assert lines[2].endswith("word and character n-grams")  # 24 texts: a model of its own
+    row = TriageModel.objects.get(current=True)
+    assert row.report["lexical"]["chars"] is True

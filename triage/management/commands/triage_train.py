@@ -24,3 +24,10 @@ class Command(BaseCommand):
             f"model {row.generation} is current: threshold {report.get('threshold')}, "
             f"cross-validated in-scope accuracy {report.get('cv_in_scope_accuracy')}"
         )
+        words = report.get("lexical") or {}
+        self.stdout.write(
+            f"word view (where no encoder runs: KB_BACKEND=bedrock, the Lambda): threshold "
+            f"{words.get('threshold')}, cross-validated in-scope accuracy "
+            f"{words.get('cv_in_scope_accuracy')}"
+            + (", word and character n-grams" if words.get("chars") else ", word n-grams")
+        )
