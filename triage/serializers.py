@@ -48,8 +48,9 @@ class TriageOutput(serializers.Serializer):
     language_note = serializers.CharField(
         allow_blank=True,
         help_text="Why `language` is null: too short to tell (fewer than 3 words or 15 "
-        "letters), no language clear, or detection not installed; with a language, that "
-        "the text's function words overruled the trigram model's read.",
+        "letters), no language clear, or detection not installed and the function words not "
+        "clear; with a language, that the text's function words overruled the trigram "
+        "model's read, or told it alone (where detection is not installed: the Lambda).",
     )
     sentiment = SentimentOutput(
         allow_null=True, help_text="null when not scored (see `sentiment_note`)."

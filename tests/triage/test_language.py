@@ -73,3 +73,59 @@ def test_the_kb_language_is_read_once_per_kb_revision(api, monkeypatch):
     third = post_ticket(api, *GERMAN, kb_filters=NO_SUGGESTION)
     assert len(detected) == 2
     assert third["triage"]["suggestions_note"] == ""  # the KB is German now
+
+
+@pytest.fixture
+def without_lingua(monkeypatch):
+    """As in the Lambda package, which leaves lingua-language-detector out."""
+    monkeypatch.setitem(reading._loaded, "language", True)
+    monkeypatch.setattr(reading, "_detector", None)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("\n".join(GERMAN), "de"),
+        (
+            "Where is my refund?\nI sent the kettle back two weeks ago and I have not "
+            "heard from you since. Cheers, Tom",
+            "en",
+        ),
+        ("Remboursement\nJe n'ai pas reçu mon remboursement pour la commande, merci.", "fr"),
+        ("Devolución\nQuiero devolver el pedido, llegó roto y no funciona. Un saludo, Lucía", "es"),
+    ],
+)
+def test_without_lingua_the_function_words_tell_the_language(without_lingua, text, code):
+    read = reading.read_language(text)
+    assert read.code == code and not read.certain
+    assert "function words alone" in read.note and "not installed" in read.note
+
+
+@pytest.mark.parametrize(
+    ("text", "note"),
+    [
+        ("Order 1234 status update needed", "its function words do not tell"),
+        ("Ich bin", reading.TOO_SHORT),
+    ],
+)
+def test_without_lingua_unclear_function_words_tell_nothing(without_lingua, text, note):
+    read = reading.read_language(text)
+    assert read.code == "" and note in read.note
+
+
+def test_without_lingua_the_one_english_misread_of_the_eval_sets_is_never_certain(
+    without_lingua,
+):
+    # bench/language_fallback.py: 1 of 31,035 English texts, its two "as" Portuguese articles.
+    read = reading.read_language("whats left as far as gas goes")
+    assert read.code == "pt" and not read.certain
+
+
+def test_without_lingua_a_german_ticket_is_stored_as_german_and_gets_no_sentiment(
+    api, without_lingua
+):
+    answer = post_ticket(api, *GERMAN)
+    triage = answer["triage"]
+    assert triage["language"] == "de" and "function words alone" in triage["language_note"]
+    assert triage["sentiment"] is None  # VADER reads English only
+    assert triage["suggestions_note"] == ""  # never certain: the suggestions are not gated

@@ -263,7 +263,7 @@ def test_the_lambda_triages_a_ticket_with_numpy_unimportable(model, tmp_path):
     blob.write_bytes(model.to_bytes())
     script = (
         "import json, sys\n"
-        "sys.modules['numpy'] = None\n"
+        "sys.modules['numpy'] = sys.modules['lingua'] = None  # neither is in the package\n"
         "import django\n"
         "django.setup()\n"
         "from django.core.management import call_command\n"
@@ -278,6 +278,8 @@ def test_the_lambda_triages_a_ticket_with_numpy_unimportable(model, tmp_path):
         "answer.pop('_category', None)\n"
         "print(json.dumps(answer))\n"
         "print(json.dumps(triage_health()))\n"
+        "from triage.reading import read_language\n"
+        "print(read_language('Mein Paket ist nicht angekommen, wo ist es?').code)\n"
         "print(sorted(m for m, v in sys.modules.items() if v and m.split('.')[0] == 'numpy'))\n"
     )
     env = {
@@ -299,9 +301,10 @@ def test_the_lambda_triages_a_ticket_with_numpy_unimportable(model, tmp_path):
         timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    answer, health, numpy_modules = done.stdout.splitlines()
+    answer, health, language, numpy_modules = done.stdout.splitlines()
     answer, health = json.loads(answer), json.loads(health)
     assert answer["method"] == "lexical" and answer["model"] == 1
     assert answer["status"] == "applied" and answer["category"] == "billing", answer
     assert health == {"status": "ok", "detail": "ok", "generation": 1, "method": "lexical"}
+    assert language == "de"  # lingua is not in the package: its function words tell it
     assert numpy_modules == "[]"
