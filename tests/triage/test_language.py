@@ -93,6 +93,14 @@ def without_lingua(monkeypatch):
         ),
         ("Remboursement\nJe n'ai pas reçu mon remboursement pour la commande, merci.", "fr"),
         ("Devolución\nQuiero devolver el pedido, llegó roto y no funciona. Un saludo, Lucía", "es"),
+        # Spanish and Portuguese share "de", "que", "no": told apart, not mixed up.
+        ("Não recebi o meu reembolso, a encomenda foi devolvida há duas semanas.", "pt"),
+        ("No he recibido mi reembolso, devolví el pedido hace dos semanas.", "es"),
+        ("Min beställning har inte kommit fram, vad ska jag göra?", "sv"),
+        ("Min bestilling er ikke kommet frem, hvad skal jeg gøre?", "da"),
+        ("Moje zamówienie nie dotarło, co mam zrobić?", "pl"),
+        # German words inside an English sentence: still English.
+        ("The invoice says Rechnung Nr 123 von der Firma but I paid it already", "en"),
     ],
 )
 def test_without_lingua_the_function_words_tell_the_language(without_lingua, text, code):
@@ -105,6 +113,8 @@ def test_without_lingua_the_function_words_tell_the_language(without_lingua, tex
     ("text", "note"),
     [
         ("Order 1234 status update needed", "its function words do not tell"),
+        # An English line and a German closing: neither clearly, so not told (not mistold).
+        ("Hi, my order never arrived. Danke schön und viele Grüße", "do not tell"),
         ("Ich bin", reading.TOO_SHORT),
     ],
 )
