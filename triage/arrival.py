@@ -4,7 +4,8 @@ What it does, before the ticket's row is inserted (so it adds no query: the fiel
 INSERT):
 - reads the ticket's language and sentiment (triage/reading.py);
 - predicts its category from the query vector retrieval already computed for it (the encoder's
-  LRU cache, key `[recent, focus]`: no second encoder pass) and the current triage model;
+  LRU cache, key `[recent, focus]`: no second encoder pass) and the current triage model; where
+  no encoder runs (KB_BACKEND=bedrock, the Lambda) from its words alone (triage.lexical);
 - at or above TRIAGE_APPLY_THRESHOLD applies the category (source `model`) and its default
   priority (unless the request set one) and default assignee, as an agent's PATCH would;
   below it the prediction is only shown (left for an agent);
@@ -218,14 +219,13 @@ def _decision(answer: dict[str, Any]) -> dict[str, Any]:
 def _predict(text: str, language: str = "") -> dict[str, Any]:
     """The model's answer for `text` (status, category, confidence, alternatives); in
     `language` (detected, "" when not told)."""
-    from triage.selectors import category_for, current_classifier, current_lexical
+    from triage.selectors import category_for
     from triage.text import has_words
 
-    full = encoder_here()
-    classifier, row, problem = current_classifier() if full else current_lexical()
+    classifier, row, problem, method = _current_model()
     if classifier is None:
         return _answer(OFF if row is not None else NO_MODEL, problem)
-    generation, method = row.generation, FULL if full else LEXICAL
+    generation = row.generation
     if not has_words(text):
         return _answer(
             OUT_OF_SCOPE,
@@ -233,7 +233,7 @@ def _predict(text: str, language: str = "") -> dict[str, Any]:
             model=generation,
             method=method,
         )
-    if full:
+    if method == FULL:
         [prediction] = classifier.predict(query_vector(text)[None, :], [text])
     else:
         prediction = classifier.predict(text)
@@ -288,6 +288,16 @@ def _predict(text: str, language: str = "") -> dict[str, Any]:
         f"confidence below TRIAGE_APPLY_THRESHOLD {threshold}: left for an agent",
         **fields,
     )
+
+
+def _current_model() -> tuple[Any, Any, str, str]:
+    """(model, its row, problem, method): the current model where this deployment embeds
+    tickets, else its word view (triage.lexical); see triage.selectors."""
+    from triage.selectors import current_classifier, current_lexical
+
+    if encoder_here():
+        return (*current_classifier(), FULL)
+    return (*current_lexical(), LEXICAL)
 
 
 def encoder_here() -> bool:
@@ -399,11 +409,7 @@ def triage_health() -> dict[str, Any]:
     """GET /health's `triage` check: degraded when the stored model cannot be read (triage is
     off, tickets are unaffected), or, without the local encoder, when its word view cannot
     (a model trained before it had one); ok with no model yet."""
-    from triage.selectors import current_classifier, current_lexical
-
-    full = encoder_here()
-    classifier, row, problem = current_classifier() if full else current_lexical()
-    method = FULL if full else LEXICAL
+    classifier, row, problem, method = _current_model()
     if classifier is None and row is not None:
         return {
             "status": "degraded",
