@@ -207,7 +207,8 @@ def retrain_triage(event: dict | None = None, context: Any = None) -> dict:
     corrections included), as `manage.py triage_train` does. Never raises: too few labels is
     `{"status": "skipped"}` with the reason, and the current model stays. Where triage cannot
     train (a package without numpy and the local encoder, as the Bedrock Lambda is built
-    today) it is skipped and says so."""
+    today) it is skipped and says so: there it serves the word view of a model trained with
+    `manage.py triage_train` against its database (triage.lexical)."""
 
     def work() -> dict:
         try:
@@ -217,7 +218,12 @@ def retrain_triage(event: dict | None = None, context: Any = None) -> dict:
             from triage.classifier import TrainingError
             from triage.services import triage_model_train_from_tickets
         except ImportError as exc:
-            result = {"status": "skipped", "reason": f"cannot train here: no {exc.name}"}
+            reason = (
+                f"cannot train here: no {exc.name}; run `manage.py triage_train` against this "
+                "database from a machine with requirements.txt (this function serves the "
+                "model's word view)"
+            )
+            result = {"status": "skipped", "reason": reason}
             logger.warning("Triage retrain: %s", result)
             return result
         try:

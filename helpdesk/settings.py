@@ -298,6 +298,11 @@ if KB_QUERY_PRECISION not in ("int8", "fp32"):
 TRIAGE_APPLY_THRESHOLD = env.float("TRIAGE_APPLY_THRESHOLD", default=0.8)
 if not 0 <= TRIAGE_APPLY_THRESHOLD <= 1:
     raise ImproperlyConfigured("TRIAGE_APPLY_THRESHOLD is a confidence between 0 and 1")
+# Trained triage models kept in the database (the current one always among them): older ones
+# are deleted when a new one is stored; any kept one can be made current again (admin).
+TRIAGE_MODELS_KEPT = env.int("TRIAGE_MODELS_KEPT", default=5)
+if TRIAGE_MODELS_KEPT < 1:
+    raise ImproperlyConfigured("TRIAGE_MODELS_KEPT is at least 1 (the current model)")
 # GET /tickets/{id}/similar: open tickets at or above this cosine to the ticket (chosen on half of
 # the stackfaq rewordings for the best F1 of "is a duplicate", bench/similar_eval.py, TRIAGE.md).
 SIMILAR_TICKETS_THRESHOLD = env.float("SIMILAR_TICKETS_THRESHOLD", default=0.6)

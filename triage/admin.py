@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from triage.models import Category, TriageModel
+from triage.services import triage_model_make_current
 
 
 @admin.register(Category)
@@ -14,10 +15,30 @@ class CategoryAdmin(admin.ModelAdmin):
 
 @admin.register(TriageModel)
 class TriageModelAdmin(admin.ModelAdmin):
-    list_display = ["generation", "current", "n_examples", "created_at"]
+    list_display = ["generation", "current", "n_examples", "cv_in_scope_accuracy", "created_at"]
     list_filter = ["current"]
     exclude = ["blob"]
     readonly_fields = ["generation", "revision", "current", "labels", "report", "n_examples"]
+    actions = ["make_current"]
 
     def has_add_permission(self, request) -> bool:
         return False  # models come from `manage.py triage_train`
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("blob")
+
+    @admin.display(description="CV in-scope accuracy")
+    def cv_in_scope_accuracy(self, obj: TriageModel):
+        return (obj.report or {}).get("cv_in_scope_accuracy")
+
+    @admin.action(description="Make current (roll back to this model)")
+    def make_current(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one model.", level=messages.ERROR)
+            return
+        model = triage_model_make_current(model=queryset.get())
+        self.message_user(
+            request,
+            f"Model {model.generation} is current; every process serves it within a second.",
+            level=messages.SUCCESS,
+        )

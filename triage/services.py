@@ -1,16 +1,22 @@
-"""Writes for triage: training a model from labelled tickets and making it current."""
+"""Writes for triage: training a model from labelled tickets and making it current. numpy
+(the classifier) is imported by the functions that train, not by this module: the Lambda,
+which has none, rolls a model back from the admin."""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, Max, When
 
 from triage.arrival import ticket_text
-from triage.classifier import TrainingError, TriageClassifier, category_text, check_labels
 from triage.models import Category, TriageModel
 from triage.selectors import forget_current
+
+if TYPE_CHECKING:
+    from triage.classifier import TriageClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +52,7 @@ def training_examples() -> tuple[list[str], list[str], dict[str, int]]:
 def triage_model_train(*, texts: list[str], labels: list[str], ids: dict[str, int], embed):
     """Train on (texts, labels) and store the model as the current one. Raises TrainingError
     (nothing stored, the current model stays) for labels no model can come from."""
+    from triage.classifier import TriageClassifier, check_labels
     from triage.reading import language_available, text_languages
 
     check_labels(labels)  # before the encoder runs: bad labels cost nothing
@@ -62,6 +69,8 @@ def triage_model_train(*, texts: list[str], labels: list[str], ids: dict[str, in
 def _name_vectors(ids: dict[str, int], embed) -> dict:
     """Label → the embedding of its category's name and description (the name view). Read at
     training: a category renamed since keeps its old name's vector until the next retrain."""
+    from triage.classifier import category_text
+
     if not ids:
         return {}
     descriptions = dict(
@@ -87,11 +96,13 @@ def triage_model_train_from_tickets(*, encoder):
 
 @transaction.atomic
 def triage_model_store(*, model: TriageClassifier, ids: dict[str, int], n_examples: int):
+    """Store `model` as the current one; of the others, keep the newest TRIAGE_MODELS_KEPT - 1
+    (to make current again: `triage_model_make_current`) and delete the rest."""
     last = TriageModel.objects.select_for_update().aggregate(g=Max("generation"))["g"] or 0
     TriageModel.objects.filter(current=True).update(current=False)
     transaction.on_commit(forget_current)
     forget_current()
-    return TriageModel.objects.create(
+    row = TriageModel.objects.create(
         generation=last + 1,
         current=True,
         blob=model.to_bytes(),
@@ -99,6 +110,24 @@ def triage_model_store(*, model: TriageClassifier, ids: dict[str, int], n_exampl
         report=model.report,
         n_examples=n_examples,
     )
+    kept = TriageModel.objects.order_by("-generation").values_list("pk", flat=True)
+    kept = list(kept[: settings.TRIAGE_MODELS_KEPT])
+    TriageModel.objects.exclude(pk__in=kept).delete()
+    return row
 
 
-__all__ = ["TrainingError", "forget_current", "triage_model_train"]
+@transaction.atomic
+def triage_model_make_current(*, model: TriageModel) -> TriageModel:
+    """Make a stored model the current one again (a retrain that made triage worse is rolled
+    back); every process picks it up within RECHECK_SECONDS, as after a training."""
+    TriageModel.objects.select_for_update().filter(current=True).exclude(pk=model.pk).update(
+        current=False
+    )
+    TriageModel.objects.filter(pk=model.pk).update(current=True)
+    transaction.on_commit(forget_current)
+    forget_current()
+    model.refresh_from_db(fields=["current"])
+    return model
+
+
+__all__ = ["forget_current", "triage_model_make_current", "triage_model_train"]

@@ -1,6 +1,7 @@
 """The scheduled retrain (helpdesk.lambda_tasks.retrain_triage, a zappa_settings.json event)."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,16 @@ def test_it_is_scheduled_nightly():
     functions = {e["function"]: e for stage in stages for e in stage["events"]}
     event = functions["helpdesk.lambda_tasks.retrain_triage"]
     assert event["expression"].startswith("cron(")
+
+
+def test_without_numpy_it_is_skipped_says_where_to_train_and_keeps_the_model(
+    categories, monkeypatch
+):
+    first = TriageModel.objects.get(current=True)
+    monkeypatch.setitem(sys.modules, "numpy", None)  # as in the Lambda package
+
+    outcome = lambda_tasks.retrain_triage({"source": "aws.events"})
+
+    assert outcome["status"] == "skipped" and "no numpy" in outcome["reason"]
+    assert "manage.py triage_train" in outcome["reason"]
+    assert TriageModel.objects.get(current=True).pk == first.pk

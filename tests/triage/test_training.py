@@ -109,3 +109,54 @@ def test_the_command_reports_the_model_and_its_word_view():
     assert lines[2].endswith("word and character n-grams")  # 24 texts: a model of its own
     row = TriageModel.objects.get(current=True)
     assert row.report["lexical"]["chars"] is True
+
+
+def test_older_models_are_deleted_beyond_triage_models_kept(settings):
+    settings.TRIAGE_MODELS_KEPT = 3
+    label_tickets()
+    for _ in range(5):
+        train()
+    rows = list(TriageModel.objects.values_list("generation", "current"))
+    assert rows == [(5, True), (4, False), (3, False)]
+
+
+def test_a_kept_model_can_be_made_current_again_and_every_process_serves_it():
+    from triage.services import triage_model_make_current
+
+    label_tickets()
+    first = train()
+    second = train()
+    assert current_classifier()[1].pk == second.pk
+
+    triage_model_make_current(model=TriageModel.objects.get(pk=first.pk))
+
+    model, row, _ = current_classifier()
+    assert model is not None and row.pk == first.pk and row.generation == 1
+    current = TriageModel.objects.filter(current=True)
+    assert list(current.values_list("generation", flat=True)) == [1]
+    # The next training is current again, and the rolled-back row stays among those kept.
+    third = train()
+    assert current_classifier()[1].pk == third.pk
+    assert set(TriageModel.objects.values_list("generation", flat=True)) == {1, 2, 3}
+
+
+def test_the_admin_rolls_back_to_one_selected_model(client, django_user_model):
+    label_tickets()
+    first, second = train(), train()
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+    url = "/admin/triage/triagemodel/"
+
+    page = client.get(url)
+    assert page.status_code == 200 and b"Make current (roll back to this model)" in page.content
+
+    both = client.post(
+        url, {"action": "make_current", "_selected_action": [first.pk, second.pk]}, follow=True
+    )
+    assert b"Select exactly one model." in both.content
+    assert TriageModel.objects.get(current=True).pk == second.pk
+
+    one = client.post(url, {"action": "make_current", "_selected_action": [first.pk]}, follow=True)
+    assert b"Model 1 is current" in one.content
+    assert TriageModel.objects.get(current=True).pk == first.pk
+    assert current_classifier()[1].pk == first.pk

@@ -71,6 +71,14 @@ def agent_user(transactional_db):
     return user
 
 
+def log_in(page, live_server, username: str) -> None:
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name >> text=Helpdesk")
+
+
 def shot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
@@ -234,11 +242,7 @@ def test_an_agent_sees_why_suggestions_were_left_out_in_the_browser(
     )
     assert [s.title for s in spanish.suggestions] == ["Damaged or Broken Item on Arrival"]
 
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "agent")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name >> text=Helpdesk")
+    log_in(page, live_server, "agent")
 
     page.goto(f"{live_server.url}/admin/tickets/ticket/{german['ticket']['id']}/change/")
     note = page.locator("#suggestions-note")
@@ -281,11 +285,7 @@ def admin_user(transactional_db):
 
 def test_an_admin_runs_sync_now_in_the_browser(live_server, browser_page, admin_user, small_kb):
     page = browser_page
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name >> text=Helpdesk")
+    log_in(page, live_server, "admin")
 
     page.goto(f"{live_server.url}/admin/knowledge/article/")
     page.click("#sync-now button")
@@ -303,3 +303,32 @@ def test_an_admin_runs_sync_now_in_the_browser(live_server, browser_page, admin_
 
     page.goto(f"{live_server.url}/admin/knowledge/article/search/?q=how+long+is+shipping")
     assert "Shipping options" in page.inner_text("#kb-results [data-rank='1']")
+
+
+def test_an_admin_rolls_triage_back_to_an_earlier_model_in_the_browser(
+    live_server, browser_page, admin_user
+):
+    from tests.triage.test_classifier import corpus, embed
+    from triage.models import Category, TriageModel
+    from triage.selectors import current_classifier
+    from triage.services import triage_model_train
+
+    texts, labels = corpus(8, seed=0)
+    ids = {name: Category.objects.create(name=name).pk for name in sorted(set(labels))}
+    first = triage_model_train(texts=texts, labels=labels, ids=ids, embed=embed)
+    second = triage_model_train(texts=texts, labels=labels, ids=ids, embed=embed)
+
+    page = browser_page
+    log_in(page, live_server, "admin")
+
+    page.goto(f"{live_server.url}/admin/triage/triagemodel/")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 2 and "CV IN-SCOPE ACCURACY" in page.inner_text("#result_list thead")
+    page.check(f"input[name=_selected_action][value='{first.pk}']")
+    page.select_option("select[name=action]", "make_current")
+    page.click("button[name=index]")
+    page.wait_for_selector("text=Model 1 is current")
+    shot(page, "10-triage-model-rolled-back")
+
+    assert TriageModel.objects.get(current=True).pk == first.pk != second.pk
+    assert current_classifier()[1].pk == first.pk
