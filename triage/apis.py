@@ -126,4 +126,4 @@ class TriageMetricsApi(APIView):
     @extend_schema(parameters=[MetricsInput], responses=MetricsOutput)
     def get(self, request):
         data = validated(MetricsInput, request.query_params)
-        return Response(triage_metrics(days=data["days"]))
+        return Response(triage_metrics(days=data["days"], method=data.get("method")))

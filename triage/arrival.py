@@ -209,6 +209,7 @@ def _decision(answer: dict[str, Any]) -> dict[str, Any]:
         "confidence": answer["confidence"],
         "applied": answer["applied"],
         "model": answer["model"],
+        "method": answer["method"],
         "threshold": answer["threshold"],
         # Why the ticket's current suggestions are what they are (the admin ticket page shows
         # it); a customer's follow-up that stores a new round replaces it (follow_up_gate).

@@ -7,7 +7,9 @@
   (`applied_reviewed_accuracy`: the agent set the same one, or another);
 - suggestions below the threshold: how often the agent's category was the model's best guess;
 - the most-confused pairs: (predicted, agent's category) where they differ, most frequent first.
-Each ticket counts its latest correction (the agent's final word). No numpy."""
+Each ticket counts its latest correction (the agent's final word). `method` keeps the tickets
+read by the full model or by its word view (triage.lexical: where no encoder runs) apart;
+decisions stored before the word view existed were the full model's. No numpy."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from triage.arrival import APPLIED, CATEGORY_UNAVAILABLE, OUT_OF_SCOPE, SUGGESTED
+from triage.arrival import APPLIED, CATEGORY_UNAVAILABLE, FULL, OUT_OF_SCOPE, SUGGESTED
 from triage.models import Category, CategoryCorrection, TriageModel
 
 READ_BY_MODEL = (APPLIED, SUGGESTED, OUT_OF_SCOPE, CATEGORY_UNAVAILABLE)
@@ -28,7 +30,7 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def triage_metrics(*, days: int, top: int = 5) -> dict:
+def triage_metrics(*, days: int, method: str | None = None, top: int = 5) -> dict:
     from tickets.models import Ticket
 
     since = timezone.now() - timedelta(days=days)
@@ -36,7 +38,9 @@ def triage_metrics(*, days: int, top: int = 5) -> dict:
     for ticket_id, decision in (
         Ticket.objects.filter(created_at__gte=since).exclude(triage={}).values_list("id", "triage")
     ):
-        if isinstance(decision, dict) and decision.get("status") in READ_BY_MODEL:
+        if not isinstance(decision, dict) or decision.get("status") not in READ_BY_MODEL:
+            continue
+        if method is None or (decision.get("method") or FULL) == method:
             decisions.append({"ticket_id": ticket_id, **decision})
     names = dict(Category.objects.values_list("id", "name"))
     for d in decisions:
@@ -62,6 +66,7 @@ def triage_metrics(*, days: int, top: int = 5) -> dict:
     current = TriageModel.objects.filter(current=True).values_list("generation", flat=True).first()
     return {
         "days": days,
+        "method": method,
         "threshold": settings.TRIAGE_APPLY_THRESHOLD,
         "model": current,
         "tickets_read": len(decisions),

@@ -3,7 +3,9 @@ the OpenAPI schema shows; tests/test_schema.py checks the builders against them)
 
 from rest_framework import serializers
 
-from triage.arrival import STATUSES
+from triage.arrival import FULL, LEXICAL, STATUSES
+
+METHODS = [FULL, LEXICAL]
 
 
 class AlternativeOutput(serializers.Serializer):
@@ -37,7 +39,7 @@ class TriageOutput(serializers.Serializer):
     threshold = serializers.FloatField(help_text="TRIAGE_APPLY_THRESHOLD.")
     model = serializers.IntegerField(allow_null=True, help_text="The model's generation.")
     method = serializers.ChoiceField(
-        choices=["full", "lexical"],
+        choices=METHODS,
         allow_null=True,
         help_text="What read the ticket: `full`, the model's every view (the ticket's query "
         "embedding and its words), where the local KB backend embeds tickets; `lexical`, its "
@@ -75,6 +77,12 @@ class MetricsInput(serializers.Serializer):
     days = serializers.IntegerField(
         min_value=1, max_value=3650, default=90, help_text="Tickets created in the last N days."
     )
+    method = serializers.ChoiceField(
+        choices=METHODS,
+        required=False,
+        help_text="Only the tickets read by the full model, or by its word view (where no "
+        "encoder runs: Bedrock, the Lambda). All when absent.",
+    )
 
 
 class ConfusedPairOutput(serializers.Serializer):
@@ -85,6 +93,9 @@ class ConfusedPairOutput(serializers.Serializer):
 
 class MetricsOutput(serializers.Serializer):
     days = serializers.IntegerField()
+    method = serializers.ChoiceField(
+        choices=METHODS, allow_null=True, help_text="The `method` asked for (null: all)."
+    )
     threshold = serializers.FloatField(help_text="TRIAGE_APPLY_THRESHOLD now.")
     model = serializers.IntegerField(allow_null=True, help_text="The current model's generation.")
     tickets_read = serializers.IntegerField(help_text="Tickets the model read (had words).")

@@ -112,6 +112,35 @@ def test_metrics_count_coverage_accuracy_and_confusions(api, categories):
     assert pairs == {("Refunds", "Delivery"): 1, ("Delivery", "Refunds"): 1}
 
 
+def test_metrics_keep_the_full_model_and_its_word_view_apart(api, categories):
+    refunds, delivery = categories["Refunds"], categories["Delivery"]
+
+    def applied(method, corrected_to):
+        decision = {"status": "applied", "label": "Refunds", "category_id": refunds.pk}
+        decision.update(confidence=0.9, applied=True, **({"method": method} if method else {}))
+        ticket = TicketFactory(triage=decision)
+        CategoryCorrection.objects.create(ticket=ticket, category=corrected_to, actor="user:ana")
+
+    applied(None, refunds)  # stored before the word view existed: the full model's
+    applied("full", refunds)
+    applied("lexical", delivery)
+
+    def figures(**params):
+        body = api.get("/triage/metrics", params).json()
+        return body["method"], body["tickets_read"], body["applied_reviewed_accuracy"]
+
+    assert figures() == (None, 3, round(2 / 3, 4))
+    assert figures(method="full") == ("full", 2, 1.0)
+    assert figures(method="lexical") == ("lexical", 1, 0.0)
+    assert_error(api.get("/triage/metrics", {"method": "words"}), 400, code="validation_error")
+
+
+def test_a_new_ticket_keeps_which_method_read_it(api, categories):
+    body = post_ticket(api, "Refund", "I returned the blender and I am waiting for my refund.")
+    assert body["triage"]["method"] == "full"
+    assert Ticket.objects.get(pk=body["ticket"]["id"]).triage["method"] == "full"
+
+
 def test_metrics_refuse_bad_input_and_intake_keys(api, intake_api):
     assert_error(api.get("/triage/metrics", {"days": 0}), 400, code="validation_error")
     assert_error(api.get("/triage/metrics", {"days": "x"}), 400, code="validation_error")

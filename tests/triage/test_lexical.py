@@ -226,6 +226,7 @@ def test_a_bedrock_deployment_triages_with_the_word_view(api, categories, bedroc
     ticket = Ticket.objects.get(pk=body["ticket"]["id"])
     assert ticket.category == categories["Refunds"] and ticket.category_source == "model"
     assert ticket.triage["applied"] and ticket.triage["label"] == "Refunds"
+    assert ticket.triage["method"] == "lexical"  # GET /triage/metrics?method=lexical
 
 
 @pytest.mark.django_db
