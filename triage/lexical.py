@@ -3,7 +3,7 @@
 A deployment whose KB is Bedrock (the Lambda package, which carries neither numpy nor the
 MiniLM encoder) never computes the ticket's MiniLM vector, so three of the model's four views
 (triage.classifier: emb, near, name) cannot be read there. The fourth, the word view, can: a
-logistic regression over TF-IDF n-grams. Up to WORD_VIEW_CHARS_MAX_TEXTS training texts it is
+logistic regression over TF-IDF n-grams. Up to `classifier.WORD_VIEW_CHARS_MAX_TEXTS` texts it is
 a model of its own over word 1-2-grams and character 2-5-grams (misspellings and word forms,
 which the embedding would otherwise have covered); above, the full model's word 1-2-gram view.
 Training fits it a weight (its temperature) and an abstain threshold on the same out-of-fold
