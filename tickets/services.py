@@ -44,7 +44,7 @@ from tickets import mail
 from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
 from tickets.selectors import open_tickets_with
 from tickets.serializers import suggestion_json, ticket_json
-from triage.arrival import follow_up_gate, triage_start
+from triage.arrival import follow_up_gate, follow_up_language, triage_start
 from triage.models import TicketEmbedding
 from triage.similar_base import embedding_on_create as ticket_embedding
 
@@ -636,13 +636,15 @@ def message_create(
     degraded: list[str] = []
     passages: list[Passage] | None = None
     note = ""
+    language = None
     if role == Message.Role.CUSTOMER:
         query = _thread_query(ticket, body_clean)
+        language = follow_up_language(query.parts().focus)
         passages = _retrieve(query, None, degraded)
         if degraded:
             passages = None  # the KB is down: the current round stays current
         else:  # in another language than the KB's: the close matches only, and why
-            passages, note = follow_up_gate(passages, query.parts().focus)
+            passages, note = follow_up_gate(passages, query.parts().focus, language)
 
     with transaction.atomic():
         ticket = (
@@ -682,6 +684,11 @@ def message_create(
 
         suggestions: list[Suggestion] = []
         if role == Message.Role.CUSTOMER:
+            if not ticket.language and language is not None and language.code:
+                # The first message was too short (or unclear) to tell; this one tells it. A
+                # language already told stays (the gate above reads each message's own).
+                ticket.language = language.code
+                ticket.save(update_fields=["language", "updated_at"])
             if ticket.status in (Ticket.Status.PENDING, Ticket.Status.RESOLVED):
                 ticket = ticket_update(ticket=ticket, actor=actor, status=Ticket.Status.OPEN)
             if passages:  # nothing found (an empty KB): the current round stays current

@@ -8,9 +8,10 @@ real sync; POST /tickets/{id}/messages and POST /inbound/email end to end."""
 import pytest
 from django.conf import settings
 
+from helpdesk.api.exceptions import KnowledgeBackendUnavailable
 from helpdesk.reading import clean_message
 from knowledge.backends.base import get_backend
-from knowledge.backends.local import shared_encoder
+from knowledge.backends.local import LocalBackend, shared_encoder
 from tests import mailshapes
 from tests.helpers import count_encoder_passes, count_language_reads, post_ticket
 from tests.openapi import assert_conforms
@@ -240,3 +241,41 @@ def test_the_follow_up_gate_reads_the_language_once_and_adds_no_encoder_pass(api
     # message; `focus`: the message): nothing else is encoded.
     recent = f"We ship a new jar today.\n{clean_message(SPANISH)}"
     assert sorted(passes) == sorted([[recent], [clean_message(SPANISH)]])
+
+
+TOO_SHORT = ("Hilfe", "Passwort")  # two words: no language told
+GERMAN_FOLLOW_UP = "Ich habe mein Passwort vergessen und die E-Mail zum Zurücksetzen kommt nie an."
+
+
+def test_a_follow_up_tells_the_language_a_too_short_first_message_did_not(api):
+    answer = post_ticket(api, *TOO_SHORT)
+    ticket_id = answer["ticket"]["id"]
+    assert answer["triage"]["language"] is None  # too short to tell
+    assert Ticket.objects.get(pk=ticket_id).language == ""
+
+    follow_up(api, ticket_id, GERMAN_FOLLOW_UP)
+
+    assert Ticket.objects.get(pk=ticket_id).language == "de"
+
+
+def test_a_told_language_stays_when_the_customer_switches(api):
+    ticket_id = english_ticket(api)
+    assert Ticket.objects.get(pk=ticket_id).language == "en"
+
+    follow_up(api, ticket_id, SPANISH)  # gated as Spanish (above), stored language unchanged
+
+    assert Ticket.objects.get(pk=ticket_id).language == "en"
+
+
+def test_a_follow_up_while_the_kb_is_down_still_tells_the_language(api, monkeypatch):
+    answer = post_ticket(api, *TOO_SHORT)
+    ticket_id = answer["ticket"]["id"]
+
+    def down(self, query, *, k=5, filters=None, mode="hybrid"):
+        raise KnowledgeBackendUnavailable("index unavailable")
+
+    monkeypatch.setattr(LocalBackend, "retrieval", down)
+    answer = follow_up(api, ticket_id, GERMAN_FOLLOW_UP)
+
+    assert answer["degraded"] == ["knowledge_base"]
+    assert Ticket.objects.get(pk=ticket_id).language == "de"
