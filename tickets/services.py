@@ -644,7 +644,7 @@ def message_create(
         if degraded:
             passages = None  # the KB is down: the current round stays current
         else:  # in another language than the KB's: the close matches only, and why
-            passages, note = follow_up_gate(passages, query.parts().focus, language)
+            passages, note = follow_up_gate(passages, language)
 
     with transaction.atomic():
         ticket = (

@@ -375,25 +375,22 @@ def follow_up_language(focus: str) -> LanguageRead | None:
         return None
 
 
-def follow_up_gate(
-    passages: list, focus: str, read: LanguageRead | None = None
-) -> tuple[list, str]:
-    """The same rule for a customer's follow-up round (tickets/services.py `message_create`):
-    the language is read once, on the retriever's focus view of the thread (the new message
-    alone, cleaned; subject + message while the ticket has no earlier message), as a new
-    ticket's is read on its focus. Not on the whole thread: its earlier messages keep the
-    language they were written in (an English ticket answered in Spanish is a Spanish customer
-    now, and the focus view is the one signal made of the new words alone), and lingua reads a
-    text's first 2,000 characters, i.e. the thread's oldest part. `read`: that language, when
-    the caller has read it (`follow_up_language`). Never fails a message: an error is logged
-    and the round is served as retrieved."""
+def follow_up_gate(passages: list, read: LanguageRead | None) -> tuple[list, str]:
+    """The same rule for a customer's follow-up round (tickets/services.py `message_create`),
+    given the follow-up's language as `follow_up_language` read it (None: reading failed). It
+    is read once, on the retriever's focus view of the thread (the new message alone, cleaned;
+    subject + message while the ticket has no earlier message), as a new ticket's is read on
+    its focus. Not on the whole thread: its earlier messages keep the language they were
+    written in (an English ticket answered in Spanish is a Spanish customer now, and the focus
+    view is the one signal made of the new words alone), and lingua reads a text's first 2,000
+    characters, i.e. the thread's oldest part. Never fails a message: an error is logged and
+    the round is served as retrieved."""
+    if read is None or not read.certain:
+        return passages, ""
     try:
-        read = read if read is not None else follow_up_language(focus)
-        if read is None or not read.certain:
-            return passages, ""
         return suggestions_across_languages(passages, read.code, kb_language(), what=FOLLOW_UP)
     except Exception:
-        logger.exception("Reading a follow-up's language failed; its round is served as is")
+        logger.exception("Gating a follow-up's round failed; it is served as retrieved")
         return passages, ""
 
 
