@@ -166,3 +166,19 @@ def test_postgres_prepares_statements_unless_switched_off():
 
     options = database_options(DATABASE_URL="sqlite:///:memory:")
     assert "server_side_binding" not in options
+
+
+def test_each_process_runs_the_collector_less_often_unless_told_otherwise():
+    show = "import gc; print(*gc.get_threshold())"
+
+    tuned = manage("shell", "-c", show, GC_GEN0_THRESHOLD=None)
+    assert tuned.returncode == 0, tuned.stderr
+    # Generation 0 every 50,000 net allocations; the older generations keep Python's 10 each.
+    assert tuned.stdout.split()[-3:] == ["50000", "10", "10"]
+
+    python_own = manage("shell", "-c", show, GC_GEN0_THRESHOLD="0")
+    assert python_own.stdout.split()[-3:] == ["700", "10", "10"], python_own.stderr
+
+    refused = manage("check", GC_GEN0_THRESHOLD="-1")
+    assert refused.returncode != 0
+    assert "GC_GEN0_THRESHOLD is 0 or more, not -1" in refused.stderr
