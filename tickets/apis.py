@@ -40,6 +40,7 @@ from tickets.serializers import (
 )
 from triage.corrections import ticket_categorize
 from triage.models import Category
+from triage.serializers import TriageOutput
 
 
 def actor_of(request) -> str:
@@ -286,6 +287,14 @@ class MessagePostedOutput(serializers.Serializer):
         "the KB's articles, so only close matches are served. Empty otherwise."
     )
     degraded = serializers.ListField(child=serializers.CharField())
+    triage = TriageOutput(
+        allow_null=True,
+        help_text="A customer follow-up's triage: its language and sentiment (the sentiment "
+        "becomes the ticket's, and the priority rule applies: raised, never lowered) and, while "
+        "the ticket has no category and no agent has decided one, the model's read of the "
+        "customer's whole story (subject and every customer message), applied at or above "
+        "TRIAGE_APPLY_THRESHOLD; `kept` when the category is settled. null for agent messages.",
+    )
 
 
 class TicketMessagesApi(TicketApiBase):
@@ -331,6 +340,7 @@ class TicketMessagesApi(TicketApiBase):
                 "suggestions": [suggestion_json(s) for s in posted.suggestions],
                 "suggestions_note": posted.suggestions_note,
                 "degraded": posted.degraded,
+                "triage": posted.triage,
             },
             status=status.HTTP_201_CREATED,
         )

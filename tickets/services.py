@@ -44,7 +44,13 @@ from tickets import mail
 from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
 from tickets.selectors import open_tickets_with
 from tickets.serializers import suggestion_json, ticket_json
-from triage.arrival import follow_up_gate, follow_up_language, triage_start
+from triage.arrival import (
+    follow_up_apply,
+    follow_up_gate,
+    follow_up_language,
+    follow_up_read,
+    triage_start,
+)
 from triage.models import TicketEmbedding
 from triage.similar_base import embedding_on_create as ticket_embedding
 
@@ -587,6 +593,9 @@ class MessagePosted:
     # Why the follow-up's round is what it is (a message certainly in another language than
     # the KB's: triage.arrival.follow_up_gate); "" otherwise.
     suggestions_note: str = ""
+    # A customer follow-up's triage (triage.arrival.follow_up_read); None for agent messages,
+    # or when it failed (logged).
+    triage: dict[str, Any] | None = None
 
 
 def message_create(
@@ -637,6 +646,7 @@ def message_create(
     passages: list[Passage] | None = None
     note = ""
     language = None
+    read = None  # triage of a customer's follow-up: sentiment, and the category while unset
     if role == Message.Role.CUSTOMER:
         query = _thread_query(ticket, body_clean)
         language = follow_up_language(query.parts().focus)
@@ -645,6 +655,7 @@ def message_create(
             passages = None  # the KB is down: the current round stays current
         else:  # in another language than the KB's: the close matches only, and why
             passages, note = follow_up_gate(passages, language)
+        read = follow_up_read(ticket, query, language)
 
     with transaction.atomic():
         ticket = (
@@ -683,12 +694,19 @@ def message_create(
             on_message(message)
 
         suggestions: list[Suggestion] = []
+        triage = None
         if role == Message.Role.CUSTOMER:
+            changed = []
             if not ticket.language and language is not None and language.code:
                 # The first message was too short (or unclear) to tell; this one tells it. A
                 # language already told stays (the gate above reads each message's own).
                 ticket.language = language.code
-                ticket.save(update_fields=["language", "updated_at"])
+                changed.append("language")
+            if read is not None:
+                applied, triage = follow_up_apply(ticket, read, message_id=message.id)
+                changed += applied
+            if changed:
+                ticket.save(update_fields=[*changed, "updated_at"])
             if ticket.status in (Ticket.Status.PENDING, Ticket.Status.RESOLVED):
                 ticket = ticket_update(ticket=ticket, actor=actor, status=Ticket.Status.OPEN)
             if passages:  # nothing found (an empty KB): the current round stays current
@@ -730,7 +748,9 @@ def message_create(
     if emailed:
         # Sent right after the commit (unless the mail service is down): answer what happened.
         message.refresh_from_db(fields=["sent_at"])
-    return MessagePosted(message, ticket, suggestions, sorted(set(degraded)), note)
+    if triage is not None:
+        triage["suggestions_note"] = note
+    return MessagePosted(message, ticket, suggestions, sorted(set(degraded)), note, triage)
 
 
 def _closed(ticket: Ticket):

@@ -46,6 +46,7 @@ SUGGESTED = "suggested"  # below the threshold: shown, left for an agent
 OUT_OF_SCOPE = "out_of_scope"  # none of the categories (the model abstained)
 CATEGORY_UNAVAILABLE = "category_unavailable"  # the predicted category is deleted or inactive
 NO_MODEL = "no_model"  # nothing trained yet
+KEPT = "kept"  # a customer's follow-up on a ticket whose category is settled: not read again
 OFF = "off"  # the stored model cannot be read (here: its word view, where no encoder runs)
 ERROR = "error"
 STATUSES = (
@@ -54,9 +55,12 @@ STATUSES = (
     OUT_OF_SCOPE,
     CATEGORY_UNAVAILABLE,
     NO_MODEL,
+    KEPT,
     OFF,
     ERROR,
 )
+# The statuses where the model read the ticket: its decision counts in GET /triage/metrics.
+READ_BY_MODEL = (APPLIED, SUGGESTED, OUT_OF_SCOPE, CATEGORY_UNAVAILABLE)
 
 # What read the ticket: the full model (its query embedding and words) where this deployment
 # embeds tickets (the local KB backend), else the model's word view alone (triage.lexical:
@@ -144,15 +148,22 @@ def _read_text(payload: dict[str, Any], body_clean: str) -> _TextRead:
 
     words = f"{payload['subject']}\n{body_clean or payload['body']}"
     read = reading.read_language(words)
-    language = read.code
+    return _TextRead(read, *_sentiment(words, read.code))
+
+
+def _sentiment(words: str, language: str, what: str = "the ticket") -> tuple[Sentiment | None, str]:
+    """The sentiment of `words` in `language` ("" when not told) and the note when it is not
+    scored."""
+    from triage import reading
+
     if language and language not in reading.SENTIMENT_LANGUAGES:
         # VADER is an English lexicon: on other languages its score says nothing (and must
         # not raise the priority), so it is not run (≈ 0.35 ms of a create).
         note = ""
         if reading.sentiment_available():
-            note = f"not scored: the ticket is in {language!r}, VADER reads English only"
-        return _TextRead(read, None, note)
-    return _TextRead(read, reading.sentiment_of(words), "")
+            note = f"not scored: {what} is in {language!r}, VADER reads English only"
+        return None, note
+    return reading.sentiment_of(words), ""
 
 
 def _decide(
@@ -187,17 +198,25 @@ def _decide(
             priority = category.default_priority
         if category.default_assignee_id:
             fields["assignee_id"] = category.default_assignee_id
-    negative = sentiment is not None and sentiment.score <= settings.TRIAGE_NEGATIVE_SENTIMENT
-    if negative and PRIORITY_ORDER.index(priority) < PRIORITY_ORDER.index(NEGATIVE_PRIORITY):
-        priority = NEGATIVE_PRIORITY
-        answer["priority_rule"] = (
-            f"sentiment {sentiment.score} ≤ {settings.TRIAGE_NEGATIVE_SENTIMENT}: "
-            f"priority raised to {NEGATIVE_PRIORITY}"
-        )
-    fields["priority"] = priority
+    fields["priority"], answer["priority_rule"] = _priority_rule(priority, sentiment)
     fields["triage"] = _decision(answer)
     answer.pop("_label", None)
     return TriageRead(fields, answer, passages)
+
+
+def _priority_rule(priority: str, sentiment: Sentiment | None) -> tuple[str, str]:
+    """The priority after the sentiment rule (never lowered) and what the rule did ("": nothing)."""
+    negative = sentiment is not None and sentiment.score <= settings.TRIAGE_NEGATIVE_SENTIMENT
+    if negative and _rank(priority) < _rank(NEGATIVE_PRIORITY):
+        return NEGATIVE_PRIORITY, (
+            f"sentiment {sentiment.score} ≤ {settings.TRIAGE_NEGATIVE_SENTIMENT}: "
+            f"priority raised to {NEGATIVE_PRIORITY}"
+        )
+    return priority, ""
+
+
+def _rank(priority: str) -> int:
+    return PRIORITY_ORDER.index(priority) if priority in PRIORITY_ORDER else 0
 
 
 def _decision(answer: dict[str, Any]) -> dict[str, Any]:
@@ -392,6 +411,113 @@ def follow_up_gate(passages: list, read: LanguageRead | None) -> tuple[list, str
     except Exception:
         logger.exception("Gating a follow-up's round failed; it is served as retrieved")
         return passages, ""
+
+
+@dataclass(frozen=True)
+class FollowUpRead:
+    """What triage reads in a customer's follow-up, before its transaction (`follow_up_read`);
+    `follow_up_apply` then writes it on the locked ticket."""
+
+    answer: dict[str, Any]  # the `triage` of the follow-up's answer (suggestions_note aside)
+    category: Any  # the Category to apply (status `applied`), else None
+    sentiment: Sentiment | None
+    read_by_model: bool  # the model read the customer's story: its decision is kept
+
+
+def follow_up_read(ticket, query: TicketQuery, read: LanguageRead | None) -> FollowUpRead | None:
+    """Triage of a customer's follow-up to `ticket` (tickets/services.py `message_create`),
+    given the thread as the retriever reads it and the follow-up's language as
+    `follow_up_language` read it.
+
+    - Sentiment: of the new message alone (the focus view), in English or an untold language,
+      as a new ticket's is read; it becomes the ticket's (the customer's latest mood) and the
+      priority rule applies (raised, never lowered).
+    - Category: only while the ticket has none and no agent has decided one (set or cleared):
+      the model reads the customer's whole story, the subject and every customer message
+      (oldest first), so a ticket that arrived as "Help" is classified once the customer says
+      what it is about; at or above TRIAGE_APPLY_THRESHOLD it is applied, as on arrival.
+      One encoder pass (this text is not what retrieval embedded); none on a ticket that has
+      its category. Otherwise the answer's status is `kept`.
+    Never fails a message: an error is logged and None returned (nothing changes)."""
+    from triage.models import CategoryCorrection
+
+    try:
+        language = read.code if read is not None else ""
+        focus = query.parts().focus
+        sentiment, sentiment_note = _sentiment(focus, language, what=FOLLOW_UP)
+        settled = ticket.category_id is not None or (
+            CategoryCorrection.objects.filter(ticket_id=ticket.pk).exists()
+        )
+        if settled:
+            answer = _answer(KEPT, "the ticket's category is set (or an agent decided it)")
+        else:
+            story = "\n\n".join(t.text for t in query.turns if t.role == CUSTOMER and t.text)
+            answer = _predict(ticket_text(ticket.subject, story), language or ticket.language)
+        category = answer.pop("_category", None)
+        answer.update(
+            language=language or None,
+            language_note=read.note if read is not None else "",
+            sentiment=({"label": sentiment.label, "score": sentiment.score} if sentiment else None),
+            sentiment_note=sentiment_note,
+        )
+        return FollowUpRead(
+            answer,
+            category if answer["status"] == APPLIED else None,
+            sentiment,
+            read_by_model=answer["status"] in READ_BY_MODEL,
+        )
+    except Exception:
+        logger.exception("Triage of a follow-up failed; the message is kept without it")
+        return None
+
+
+def follow_up_apply(ticket, read: FollowUpRead, *, message_id: int) -> tuple[list[str], dict]:
+    """Writes a follow-up's triage on `ticket`, the row locked in the message's transaction:
+    the sentiment and the priority rule; the category (with its default assignee when the
+    ticket has none, and its default priority when that is higher: a follow-up never lowers
+    one) if it is applied and the ticket still has none; the model's decision, arrival's kept
+    under `arrival`, for GET /triage/metrics. Returns the fields changed (for `save`) and the
+    answer."""
+    from triage.models import CategoryCorrection
+
+    answer = dict(read.answer)
+    label = answer.pop("_label", None)  # the decision keeps it; the answer names the category
+    changed: list[str] = []
+    priority = ticket.priority
+    if read.sentiment is not None:
+        ticket.sentiment, ticket.sentiment_score = read.sentiment.label, read.sentiment.score
+        changed += ["sentiment", "sentiment_score"]
+    category = read.category
+    if category is not None and (
+        ticket.category_id is not None
+        or CategoryCorrection.objects.filter(ticket_id=ticket.pk).exists()
+    ):  # set meanwhile (by an agent, or another follow-up)
+        category = None
+        answer.update(status=KEPT, applied=False, reason="an agent set the category meanwhile")
+    if category is not None:
+        ticket.category, ticket.category_confidence = category, answer["confidence"]
+        ticket.category_source = "model"
+        changed += ["category", "category_confidence", "category_source"]
+        if category.default_priority and _rank(category.default_priority) > _rank(priority):
+            priority = category.default_priority
+        if category.default_assignee_id and ticket.assignee_id is None:
+            ticket.assignee_id = category.default_assignee_id
+            changed.append("assignee")
+    priority, answer["priority_rule"] = _priority_rule(priority, read.sentiment)
+    if priority != ticket.priority:
+        ticket.priority = priority
+        changed.append("priority")
+    if read.read_by_model and answer["status"] != KEPT:
+        before = ticket.triage if isinstance(ticket.triage, dict) else {}
+        ticket.triage = {
+            **_decision({**answer, "_label": label}),
+            "suggestions_note": before.get("suggestions_note", ""),
+            "read_on": "follow_up",
+            "message_id": message_id,
+            "arrival": before.get("arrival", before),
+        }
+        changed.append("triage")
+    return changed, answer
 
 
 _kb_language: tuple[str, str] | None = None  # (KB revision, language)

@@ -19,10 +19,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from triage.arrival import APPLIED, CATEGORY_UNAVAILABLE, FULL, OUT_OF_SCOPE, SUGGESTED
+from triage.arrival import FULL, READ_BY_MODEL
 from triage.models import Category, CategoryCorrection, TriageModel
 
-READ_BY_MODEL = (APPLIED, SUGGESTED, OUT_OF_SCOPE, CATEGORY_UNAVAILABLE)
 NONE = "(none)"
 
 
