@@ -29,6 +29,21 @@ def post_ticket(api, subject, body, *, email="ana@example.com", **extra):
     return response.json()
 
 
+def post_follow_up(api, ticket_id: int, body: str) -> dict:
+    """A customer's follow-up through POST /tickets/{id}/messages; asserts 201 and that the
+    answer conforms to the schema, and returns it."""
+    from tests.openapi import assert_conforms
+
+    response = api.post(
+        f"/tickets/{ticket_id}/messages",
+        {"kind": "reply", "role": "customer", "body": body},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert_conforms(response, "POST", "/tickets/{id}/messages")
+    return response.json()
+
+
 def count_encoder_passes(monkeypatch, encoder) -> list[list[str]]:
     """The texts of every ONNX pass `encoder` makes from now on (a list that fills up)."""
     passes: list[list[str]] = []

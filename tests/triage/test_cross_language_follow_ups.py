@@ -13,7 +13,12 @@ from helpdesk.reading import clean_message
 from knowledge.backends.base import get_backend
 from knowledge.backends.local import LocalBackend, shared_encoder
 from tests import mailshapes
-from tests.helpers import count_encoder_passes, count_language_reads, post_ticket
+from tests.helpers import (
+    count_encoder_passes,
+    count_language_reads,
+    post_follow_up,
+    post_ticket,
+)
 from tests.openapi import assert_conforms
 from tickets.models import Suggestion, Ticket
 from tickets.services import _thread_query
@@ -36,17 +41,6 @@ def retrieved(ticket_id: int, body: str):
     """What the retriever answers for this follow-up, asked as message_create asks it."""
     query = _thread_query(Ticket.objects.get(pk=ticket_id), clean_message(body))
     return get_backend().retrieve(query, k=settings.KB_SUGGESTIONS)
-
-
-def follow_up(api, ticket_id: int, body: str) -> dict:
-    response = api.post(
-        f"/tickets/{ticket_id}/messages",
-        {"kind": "reply", "role": "customer", "body": body},
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    assert_conforms(response, "POST", "/tickets/{id}/messages")
-    return response.json()
 
 
 def agent_reply(api, ticket_id: int, body: str = AGENT_REPLY) -> None:
@@ -85,7 +79,7 @@ def test_a_spanish_reply_in_an_english_thread_gets_only_close_matches_and_a_note
     before = retrieved(ticket_id, SPANISH)
     assert len(before) == 5  # the retriever still finds five
 
-    answer = follow_up(api, ticket_id, SPANISH)
+    answer = post_follow_up(api, ticket_id, SPANISH)
 
     titles = [s["title"] for s in answer["suggestions"]]
     assert titles == [p.title for p in before if p.cosine >= CROSS_LANGUAGE_MIN_COSINE]
@@ -109,7 +103,7 @@ def test_a_foreign_reply_with_only_weak_matches_keeps_the_earlier_round(api):
     body = "Ich habe es noch einmal versucht, aber es geht immer noch nicht. Was kann ich tun?"
     assert all(p.cosine < CROSS_LANGUAGE_MIN_COSINE for p in retrieved(ticket_id, body))
 
-    answer = follow_up(api, ticket_id, body)
+    answer = post_follow_up(api, ticket_id, body)
 
     assert answer["suggestions"] == []
     assert answer["suggestions_note"].startswith(
@@ -139,7 +133,7 @@ def test_an_english_reply_on_a_german_ticket_gets_every_suggestion_and_clears_th
     assert reading.read_language(clean_message(body)).code == "en"
     expected = [p.title for p in retrieved(ticket_id, body)]
 
-    answer = follow_up(api, ticket_id, body)
+    answer = post_follow_up(api, ticket_id, body)
 
     assert [s["title"] for s in answer["suggestions"]] == expected and len(expected) == 5
     assert answer["suggestions_note"] == ""
@@ -160,7 +154,7 @@ def test_an_english_reply_with_a_compound_german_sign_off_is_read_english(api):
     assert clean_message(body) == "Photo attached, when does the new jar ship?"
     before = retrieved(ticket_id, body)
 
-    answer = follow_up(api, ticket_id, body)
+    answer = post_follow_up(api, ticket_id, body)
 
     assert [s["title"] for s in answer["suggestions"]] == [p.title for p in before]
     assert len(answer["suggestions"]) == 5
@@ -172,7 +166,7 @@ def test_an_english_follow_up_is_untouched(api):
     body = "I sent the photo an hour ago. Can you ship the replacement jar this week?"
     expected = [p.title for p in retrieved(ticket_id, body)]
 
-    answer = follow_up(api, ticket_id, body)
+    answer = post_follow_up(api, ticket_id, body)
 
     assert [s["title"] for s in answer["suggestions"]] == expected and len(expected) == 5
     assert answer["suggestions_note"] == "" and kept_note(ticket_id) == ""
@@ -233,7 +227,7 @@ def test_the_follow_up_gate_reads_the_language_once_and_adds_no_encoder_pass(api
 
     agent_reply(api, ticket_id, "We ship a new jar today.")  # an agent's: nothing read
     assert reads == [] and passes == []
-    answer = follow_up(api, ticket_id, SPANISH)
+    answer = post_follow_up(api, ticket_id, SPANISH)
 
     assert answer["suggestions_note"]
     assert reads == [clean_message(SPANISH)]  # once, on the focus view: the new message
@@ -253,7 +247,7 @@ def test_a_follow_up_tells_the_language_a_too_short_first_message_did_not(api):
     assert answer["triage"]["language"] is None  # too short to tell
     assert Ticket.objects.get(pk=ticket_id).language == ""
 
-    follow_up(api, ticket_id, GERMAN_FOLLOW_UP)
+    post_follow_up(api, ticket_id, GERMAN_FOLLOW_UP)
 
     assert Ticket.objects.get(pk=ticket_id).language == "de"
 
@@ -262,7 +256,7 @@ def test_a_told_language_stays_when_the_customer_switches(api):
     ticket_id = english_ticket(api)
     assert Ticket.objects.get(pk=ticket_id).language == "en"
 
-    follow_up(api, ticket_id, SPANISH)  # gated as Spanish (above), stored language unchanged
+    post_follow_up(api, ticket_id, SPANISH)  # gated as Spanish (above), stored language unchanged
 
     assert Ticket.objects.get(pk=ticket_id).language == "en"
 
@@ -275,7 +269,7 @@ def test_a_follow_up_while_the_kb_is_down_still_tells_the_language(api, monkeypa
         raise KnowledgeBackendUnavailable("index unavailable")
 
     monkeypatch.setattr(LocalBackend, "retrieval", down)
-    answer = follow_up(api, ticket_id, GERMAN_FOLLOW_UP)
+    answer = post_follow_up(api, ticket_id, GERMAN_FOLLOW_UP)
 
     assert answer["degraded"] == ["knowledge_base"]
     assert Ticket.objects.get(pk=ticket_id).language == "de"

@@ -9,8 +9,7 @@ from django.contrib.auth import get_user_model
 
 from knowledge.backends.local import shared_encoder
 from tests import mailshapes
-from tests.helpers import count_encoder_passes, post_ticket
-from tests.openapi import assert_conforms
+from tests.helpers import count_encoder_passes, post_follow_up, post_ticket
 from tickets.models import Message, Ticket
 from triage import arrival
 from triage.models import Category
@@ -23,17 +22,6 @@ REFUND_FOLLOW_UP = (
 )
 ANGRY = "This is the third time I write. Nobody answers, this is a disgrace and I am furious!"
 CALM = "Thanks a lot, that worked. Have a nice day."
-
-
-def follow_up(api, ticket_id: int, body: str) -> dict:
-    response = api.post(
-        f"/tickets/{ticket_id}/messages",
-        {"kind": "reply", "role": "customer", "body": body},
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    assert_conforms(response, "POST", "/tickets/{id}/messages")
-    return response.json()
 
 
 def vague_ticket(api, settings) -> dict:
@@ -57,7 +45,7 @@ def test_a_follow_up_that_says_what_a_vague_ticket_is_about_applies_the_category
     arrived = vague_ticket(api, settings)
     ticket_id = arrived["ticket"]["id"]
 
-    answer = follow_up(api, ticket_id, REFUND_FOLLOW_UP)
+    answer = post_follow_up(api, ticket_id, REFUND_FOLLOW_UP)
 
     triage = answer["triage"]
     assert triage["status"] == "applied", triage
@@ -98,7 +86,7 @@ def test_the_model_reads_the_customers_whole_story_not_the_agents_words(
 
     monkeypatch.setattr(arrival, "_predict", reading)
 
-    follow_up(api, ticket_id, "Still waiting for the money back on my card for the kettle.")
+    post_follow_up(api, ticket_id, "Still waiting for the money back on my card for the kettle.")
 
     [story] = read  # each customer message as cleaned: the greeting is gone
     assert story == (
@@ -118,7 +106,7 @@ def test_a_category_an_agent_decided_is_kept(api, categories, settings):
         assert patched.status_code == 200, patched.content
 
     for ticket_id, expected in ((cleared, None), (chosen, "Delivery")):
-        answer = follow_up(api, ticket_id, REFUND_FOLLOW_UP)
+        answer = post_follow_up(api, ticket_id, REFUND_FOLLOW_UP)
         assert answer["triage"]["status"] == "kept" and answer["triage"]["applied"] is False
         assert answer["ticket"]["category"] == expected
         assert "read_on" not in Ticket.objects.get(pk=ticket_id).triage
@@ -132,7 +120,7 @@ def test_a_categorised_ticket_is_not_read_again_and_costs_no_encoder_pass(
     assert arrived["triage"]["status"] == "applied"
     passes = count_encoder_passes(monkeypatch, shared_encoder())
 
-    answer = follow_up(api, arrived["ticket"]["id"], "My parcel was also late, by the way.")
+    answer = post_follow_up(api, arrived["ticket"]["id"], "My parcel was also late, by the way.")
 
     assert answer["triage"]["status"] == "kept"
     assert answer["ticket"]["category"] == "Refunds"
@@ -145,7 +133,7 @@ def test_an_angry_follow_up_raises_the_priority_and_a_calm_one_never_lowers_it(a
     ticket_id = arrived["ticket"]["id"]
     assert arrived["ticket"]["priority"] == "normal"
 
-    angry = follow_up(api, ticket_id, ANGRY)
+    angry = post_follow_up(api, ticket_id, ANGRY)
 
     assert angry["triage"]["sentiment"]["label"] == "negative"
     assert angry["triage"]["sentiment"]["score"] <= -0.8
@@ -155,7 +143,7 @@ def test_an_angry_follow_up_raises_the_priority_and_a_calm_one_never_lowers_it(a
     ticket = Ticket.objects.get(pk=ticket_id)
     assert ticket.sentiment == "negative" and ticket.sentiment_score <= -0.8
 
-    calm = follow_up(api, ticket_id, CALM)
+    calm = post_follow_up(api, ticket_id, CALM)
 
     assert calm["triage"]["sentiment"]["label"] == "positive"
     assert calm["triage"]["priority_rule"] == ""
@@ -169,7 +157,7 @@ def test_an_urgent_ticket_stays_urgent_whatever_the_category_says(api, categorie
     arrived = post_ticket(api, *VAGUE, priority="urgent")
     assert arrived["ticket"]["category"] is None
 
-    answer = follow_up(api, arrived["ticket"]["id"], REFUND_FOLLOW_UP)
+    answer = post_follow_up(api, arrived["ticket"]["id"], REFUND_FOLLOW_UP)
 
     assert answer["triage"]["applied"] and answer["ticket"]["category"] == "Refunds"
     assert answer["ticket"]["priority"] == "urgent"
@@ -180,7 +168,7 @@ def test_a_follow_up_in_another_language_has_no_sentiment_and_keeps_the_tickets(
     ticket_id = arrived["ticket"]["id"]
     before = Ticket.objects.get(pk=ticket_id)
 
-    answer = follow_up(
+    answer = post_follow_up(
         api, ticket_id, "¡Es una vergüenza! Nadie me contesta y estoy furioso con ustedes."
     )
 
@@ -201,7 +189,7 @@ def test_a_failing_follow_up_triage_keeps_the_message_and_changes_nothing(
         raise RuntimeError("model exploded")
 
     monkeypatch.setattr(arrival, "_predict", broken)
-    answer = follow_up(api, ticket_id, ANGRY)
+    answer = post_follow_up(api, ticket_id, ANGRY)
 
     assert answer["triage"] is None
     assert len(answer["suggestions"]) == 5  # the rest of the follow-up is served
