@@ -305,3 +305,22 @@ def test_the_page_says_why_a_ticket_has_no_suggestions(agent_client, api):
 def test_the_page_shows_no_note_for_an_ordinary_ticket(agent_client, ticket):
     text = agent_client.get(page(ticket)).content.decode()
     assert 'id="suggestions-note"' not in text and "Damaged on arrival" in text
+
+
+def test_a_category_triage_applied_on_a_follow_up_says_so(agent_client, ticket):
+    from triage.models import Category
+
+    refunds = Category.objects.create(name="Refunds")
+    Ticket.objects.filter(pk=ticket.pk).update(
+        category=refunds,
+        category_source="model",
+        category_confidence=0.97,
+        triage={"status": "applied", "read_on": "follow_up", "arrival": {"status": "suggested"}},
+    )
+
+    html = agent_client.get(page(ticket)).content.decode()
+
+    assert "set by model (0.97) on the customer's follow-up</small>" in html
+    Ticket.objects.filter(pk=ticket.pk).update(triage={"status": "applied"})  # on arrival
+    html = agent_client.get(page(ticket)).content.decode()
+    assert "set by model (0.97)</small>" in html
