@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, Max, When
+from django.db.models import Case, Max, TextField, Value, When
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
 
 from triage.arrival import ticket_text
 from triage.models import Category, TriageModel
@@ -30,11 +32,18 @@ def _ticket_text(subject: str, body_clean: str, body: str) -> str:
 def training_examples() -> tuple[list[str], list[str], dict[str, int]]:
     """(texts, label names, name → category id) from tickets whose category an agent or a
     rule set, or the model set and nobody corrected; agent labels first, so when a ticket's
-    label changes the agent's wins. Inactive categories are left out."""
+    label changes the agent's wins. Inactive categories are left out, and so are categories
+    the model applied on a customer's follow-up (triage.arrival.follow_up_read): the model read
+    them in the customer's whole story, and the first message a ticket trains on may say
+    nothing of it ("Help"); an agent who confirms one makes it a label."""
     from tickets.models import Ticket
 
     rows = (
         Ticket.objects.filter(category__isnull=False, category__active=True)
+        # A missing key reads "" (a bare key lookup is NULL there, and NOT (… AND NULL) would
+        # drop every ticket without it).
+        .alias(read_on=Coalesce(KT("triage__read_on"), Value(""), output_field=TextField()))
+        .exclude(category_source="model", read_on="follow_up")
         .values_list("subject", "body_clean", "body", "category__name", "category_id")
         # Agent- and rule-set labels first, then what the model set and nobody corrected.
         .order_by(Case(When(category_source="model", then=1), default=0), "pk")

@@ -76,6 +76,30 @@ def test_agent_labels_come_first_in_training(categories):
     assert len(texts) == 19
 
 
+def test_a_category_the_model_applied_on_a_follow_up_trains_only_once_an_agent_confirms_it(
+    api, categories
+):
+    read_on_follow_up = TicketFactory(
+        subject="Help",
+        body="can someone help me please?",
+        category=categories["Refunds"],
+        triage={"status": "applied", "read_on": "follow_up"},
+    )
+    Ticket.objects.filter(pk=read_on_follow_up.pk).update(category_source="model")
+    texts, _, _ = training_examples()
+    assert len(texts) == 18 and not any("help me please" in t for t in texts)
+
+    confirmed = api.patch(
+        f"/tickets/{read_on_follow_up.pk}", {"category_id": categories["Refunds"].pk}, format="json"
+    )
+    assert confirmed.status_code == 200, confirmed.content
+
+    texts, labels, _ = training_examples()
+    assert (
+        len(texts) == 19 and labels[texts.index("Help\ncan someone help me please?")] == "Refunds"
+    )
+
+
 def test_metrics_count_coverage_accuracy_and_confusions(api, categories):
     refunds, delivery = categories["Refunds"], categories["Delivery"]
 
