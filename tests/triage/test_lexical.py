@@ -17,11 +17,11 @@ from botocore.stub import ANY, Stubber
 
 from knowledge.backends import base
 from knowledge.backends.bedrock import BedrockBackend
-from tests.helpers import post_ticket
+from tests.helpers import post_follow_up, post_ticket
 from tests.knowledge.test_bedrock_backend import DS_ID, KB_ID, result, retrieve_params
 from tests.triage.test_classifier import corpus, embed
 from tickets.models import Ticket
-from triage import classifier
+from triage import arrival, classifier
 from triage.classifier import TriageClassifier
 from triage.learn import log_softmax
 from triage.lexical import LexicalClassifier, read_arrays
@@ -227,6 +227,35 @@ def test_a_bedrock_deployment_triages_with_the_word_view(api, categories, bedroc
     assert ticket.category == categories["Refunds"] and ticket.category_source == "model"
     assert ticket.triage["applied"] and ticket.triage["label"] == "Refunds"
     assert ticket.triage["method"] == "lexical"  # GET /triage/metrics?method=lexical
+
+
+@pytest.mark.django_db
+def test_on_bedrock_a_follow_up_is_read_by_the_word_view_with_no_encoder(
+    api, categories, bedrock, settings, monkeypatch
+):
+    settings.TRIAGE_APPLY_THRESHOLD = 0.5
+    body = post_ticket(api, "Hello", "Hello?")
+    assert body["triage"]["status"] != "applied" and body["ticket"]["category"] is None
+    bedrock.add_response(
+        "retrieve",
+        {"retrievalResults": [result("s3://kb/refunds.md", "Refunds take 5 days.", 0.9)]},
+        retrieve_params(ANY, number_of_results=3 * settings.KB_SUGGESTIONS),
+    )
+
+    def no_encoder(*args, **kwargs):
+        raise AssertionError("no encoder runs on Bedrock")
+
+    monkeypatch.setattr(arrival, "query_vector", no_encoder)
+    answer = post_follow_up(
+        api, body["ticket"]["id"], "I returned the toaster and I am still waiting for my refund."
+    )
+
+    triage = answer["triage"]
+    assert triage["method"] == "lexical" and triage["status"] == "applied", triage
+    assert triage["category"] == "Refunds" and answer["ticket"]["category"] == "Refunds"
+    assert answer["suggestions"][0]["source"] == "s3://kb/refunds.md"
+    decision = Ticket.objects.get(pk=body["ticket"]["id"]).triage
+    assert decision["method"] == "lexical" and decision["read_on"] == "follow_up"
 
 
 @pytest.mark.django_db
