@@ -182,7 +182,7 @@ def read_language(text: str) -> LanguageRead:
     code = best.language.iso_code_639_1.name.lower()
     counts = function_word_counts(text)
     other = max(counts, key=counts.__getitem__)
-    if other != code and counts[other] >= max(2, counts[code] + FUNCTION_WORD_MARGIN):
+    if other != code and _clearly_ahead(counts[other], counts[code]):
         confidence = next(
             (v.value for v in values if v.language.iso_code_639_1.name.lower() == other), 0.0
         )
@@ -205,7 +205,7 @@ def _by_function_words(text: str) -> LanguageRead:
     counts = function_word_counts(text)
     ranked = sorted(counts.items(), key=lambda item: -item[1])
     (best, n), (_, second) = ranked[0], ranked[1]
-    if n >= 2 and n >= second + FUNCTION_WORD_MARGIN:
+    if _clearly_ahead(n, second):
         note = (
             f"told by its function words alone ({best} {n}, next {second}): "
             "language detection (lingua) is not installed here"
@@ -214,6 +214,12 @@ def _by_function_words(text: str) -> LanguageRead:
     return LanguageRead(
         "", "language detection is not installed here, and its function words do not tell"
     )
+
+
+def _clearly_ahead(count: int, other: int) -> bool:
+    """Whether one language's function words (`count`) tell the language against another's
+    (`other`): at least two, and FUNCTION_WORD_MARGIN more."""
+    return count >= max(2, other + FUNCTION_WORD_MARGIN)
 
 
 _LETTERS = re.compile(r"[^\W\d_]+")

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from triage.arrival import FULL, LEXICAL
 from triage.models import Category, TriageModel
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-# kind ("full" or "lexical") → (revision, model or None, problem)
+# method (arrival's FULL or LEXICAL) → (revision, model or None, problem)
 _loaded: dict[str, tuple[str, Any, str]] = {}
 # Which row is current is read at most once per RECHECK_SECONDS per process: a new model
 # reaches every worker within that, and a ticket does not pay a query for it.
@@ -73,7 +74,7 @@ def current_classifier() -> tuple[TriageClassifier | None, TriageModel | None, s
     be read (triage is off, tickets are unaffected)."""
     from triage.classifier import TriageClassifier
 
-    return _current("full", TriageClassifier.from_bytes)
+    return _current(FULL, TriageClassifier.from_bytes)
 
 
 def current_lexical() -> tuple[LexicalClassifier | None, TriageModel | None, str]:
@@ -81,7 +82,7 @@ def current_lexical() -> tuple[LexicalClassifier | None, TriageModel | None, str
     the local encoder or numpy serves."""
     from triage.lexical import LexicalClassifier
 
-    return _current("lexical", LexicalClassifier.from_bytes)
+    return _current(LEXICAL, LexicalClassifier.from_bytes)
 
 
 def category_for(row: TriageModel, label: str | None) -> Category | None:
