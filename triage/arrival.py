@@ -21,6 +21,10 @@ INSERT):
 - keeps the decision on the ticket (Ticket.triage) for GET /triage/metrics, with the
   suggestions note (the admin ticket page shows it).
 
+A customer's follow-up is read too (`follow_up_read`, then `follow_up_apply` in the message's
+transaction): its sentiment and the priority rule, and, while the ticket has no category and no
+agent has decided one, the model's read of the customer's whole story.
+
 Never fails a ticket: any error in triage is logged and answered as status `error`.
 This module imports no numpy at load time (the Lambda package has none).
 """
@@ -493,7 +497,7 @@ def follow_up_apply(ticket, read: FollowUpRead, *, message_id: int) -> tuple[lis
         or CategoryCorrection.objects.filter(ticket_id=ticket.pk).exists()
     ):  # set meanwhile (by an agent, or another follow-up)
         category = None
-        answer.update(status=KEPT, applied=False, reason="an agent set the category meanwhile")
+        answer.update(status=KEPT, applied=False, reason="the category was set meanwhile")
     if category is not None:
         ticket.category, ticket.category_confidence = category, answer["confidence"]
         ticket.category_source = "model"

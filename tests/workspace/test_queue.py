@@ -81,8 +81,11 @@ def test_the_queue_shows_number_age_and_last_customer_message(agent_client):
 
 @pytest.mark.parametrize("term", ["HD-000{pk}", "hd-{pk}", "#{pk}", "{pk}"])
 def test_search_finds_a_ticket_by_number(agent_client, term):
-    TicketFactory.create_batch(3)
-    wanted = TicketFactory()
+    # No digits in the others' subjects or e-mails: a factory's sequence number ("Question
+    # 1004", "customer1004@…") would match the number's digits as text.
+    for name in ("ana", "ben", "cleo"):
+        TicketFactory(subject="Another question", customer__email=f"{name}@example.com")
+    wanted = TicketFactory(subject="The one", customer__email="dora@example.com")
     response = agent_client.get(QUEUE, {"q": term.format(pk=f"{wanted.pk:03d}")})
     assert listed(response) == [wanted.pk]
 
