@@ -441,7 +441,8 @@ def follow_up_read(ticket, query: TicketQuery, read: LanguageRead | None) -> Fol
       (oldest first), so a ticket that arrived as "Help" is classified once the customer says
       what it is about; at or above TRIAGE_APPLY_THRESHOLD it is applied, as on arrival.
       One encoder pass (this text is not what retrieval embedded); none on a ticket that has
-      its category. Otherwise the answer's status is `kept`.
+      its category (one that an agent cleared is found out after the read). Otherwise the
+      answer's status is `kept`.
     Never fails a message: an error is logged and None returned (nothing changes)."""
     from triage.models import CategoryCorrection
 
@@ -449,14 +450,18 @@ def follow_up_read(ticket, query: TicketQuery, read: LanguageRead | None) -> Fol
         language = read.code if read is not None else ""
         focus = query.parts().focus
         sentiment, sentiment_note = _sentiment(focus, language, what=FOLLOW_UP)
-        settled = ticket.category_id is not None or (
-            CategoryCorrection.objects.filter(ticket_id=ticket.pk).exists()
-        )
-        if settled:
-            answer = _answer(KEPT, "the ticket's category is set (or an agent decided it)")
+        kept = _answer(KEPT, "the ticket's category is set (or an agent decided it)")
+        if ticket.category_id is not None:
+            answer = kept
         else:
             story = "\n\n".join(t.text for t in query.turns if t.role == CUSTOMER and t.text)
             answer = _predict(ticket_text(ticket.subject, story), language or ticket.language)
+            # An agent who cleared the category decided too; asked only once a model has read
+            # the story (rare, and no query at all for a team without a model).
+            if answer["status"] in READ_BY_MODEL and (
+                CategoryCorrection.objects.filter(ticket_id=ticket.pk).exists()
+            ):
+                answer = kept
         category = answer.pop("_category", None)
         answer.update(
             language=language or None,

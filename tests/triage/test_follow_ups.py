@@ -6,6 +6,8 @@ model; POST /tickets/{id}/messages end to end."""
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from knowledge.backends.local import shared_encoder
 from tests import mailshapes
@@ -223,3 +225,13 @@ def test_an_e_mail_reply_that_says_what_the_ticket_is_about_applies_the_category
     assert answer["ticket"]["category"] == "Refunds"
     assert answer["ticket"]["category_source"] == "model"
     assert Ticket.objects.get(pk=ticket_id).triage["read_on"] == "follow_up"
+
+
+def test_without_a_model_a_follow_up_asks_nothing_about_corrections(api):
+    arrived = post_ticket(api, *VAGUE)
+
+    with CaptureQueriesContext(connection) as queries:
+        answer = post_follow_up(api, arrived["ticket"]["id"], REFUND_FOLLOW_UP)
+
+    assert answer["triage"]["status"] == "no_model"
+    assert not [q for q in queries.captured_queries if "categorycorrection" in q["sql"]]
