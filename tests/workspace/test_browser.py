@@ -332,3 +332,53 @@ def test_an_admin_rolls_triage_back_to_an_earlier_model_in_the_browser(
 
     assert TriageModel.objects.get(current=True).pk == first.pk != second.pk
     assert current_classifier()[1].pk == first.pk
+
+
+def test_an_agent_sees_a_category_read_from_the_customers_follow_up_in_the_browser(
+    live_server, browser_page, agent_user
+):
+    """seed_demo's categories and labelled tickets, a model trained on them (real encoder); a
+    ticket that says nothing ("Help") gets its category from the customer's follow-up."""
+    from tests.triage.conftest import embed
+    from triage.demo import CATEGORIES
+    from triage.models import Category
+    from triage.services import training_examples, triage_model_train
+
+    for name, (description, priority, examples) in CATEGORIES.items():
+        category = Category.objects.create(
+            name=name, description=description, default_priority=priority
+        )
+        for subject, body in examples:
+            TicketFactory(subject=subject, body=body, category=category, category_source="agent")
+    texts, labels, ids = training_examples()
+    triage_model_train(texts=texts, labels=labels, ids=ids, embed=embed)
+    created = ticket_create(
+        payload={
+            "customer": {"email": "lena@example.com", "name": "Lena Vogel"},
+            "subject": "Help",
+            "body": "Hi,\n\ncan someone help me please?\n\nThanks,\nLena",
+        },
+        actor="test",
+    ).body
+    assert created["ticket"]["category"] is None
+    ticket = Ticket.objects.get(pk=created["ticket"]["id"])
+    posted = message_create(
+        ticket=ticket,
+        kind="reply",
+        role="customer",
+        body="Sorry, I should have said: I sent the air fryer back ten days ago and I still have "
+        "not got my money back.\n\nCheers,\nLena",
+        actor="test",
+    )
+    assert posted.triage["status"] == "applied", posted.triage
+
+    page = browser_page
+    log_in(page, live_server, "agent")
+    page.goto(f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/change/")
+
+    assert page.locator("#id_controls-category option:checked").inner_text() == (
+        "Returns & refunds"
+    )
+    controls = page.inner_text("#controls")
+    assert re.search(r"set by model \(0\.\d\d\) on the customer's follow-up", controls), controls
+    shot(page, "12-category-from-follow-up")
