@@ -76,8 +76,10 @@ class Ticket(models.Model):
     category_source = models.CharField(
         max_length=8, blank=True, choices=[("model", "model"), ("agent", "agent"), ("rule", "rule")]
     )
-    # Read by triage on arrival (triage/signals.py): ISO 639-1 code ("" when undetected), and
-    # the first message's sentiment (VADER compound score in [-1, 1] and its label).
+    # Read by triage (triage/arrival.py): the language on arrival, ISO 639-1 ("" when not told;
+    # a customer's follow-up that tells it fills it in), and the sentiment of the customer's
+    # latest message read (arrival's, then each follow-up's in English: VADER compound score
+    # in [-1, 1] and its label).
     language = models.CharField(max_length=8, blank=True)
     sentiment = models.CharField(
         max_length=8,
@@ -86,7 +88,9 @@ class Ticket(models.Model):
     )
     sentiment_score = models.FloatField(null=True, blank=True)
     # What triage decided on arrival (triage.arrival._decision: status, label, confidence,
-    # applied, model generation, threshold), for GET /triage/metrics; {} for older tickets.
+    # applied, model generation, threshold), or on a customer's follow-up the model read
+    # (`read_on`, `message_id`; arrival's then under `arrival`), for GET /triage/metrics; {}
+    # for older tickets.
     triage = models.JSONField(default=dict, blank=True, editable=False)
     # The API key that created the ticket, if any: an `intake` key may act on its own tickets.
     created_by_key = models.ForeignKey(

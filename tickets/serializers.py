@@ -50,7 +50,9 @@ class TicketOutput(serializers.Serializer):
     )
     language = serializers.CharField(allow_blank=True, help_text='ISO 639-1 code ("": unknown).')
     sentiment = serializers.CharField(
-        allow_blank=True, help_text='`negative`, `neutral` or `positive` ("": not read).'
+        allow_blank=True,
+        help_text="`negative`, `neutral` or `positive`: the customer's latest message read "
+        '(on arrival, then each follow-up in English); "": not read.',
     )
     sentiment_score = serializers.FloatField(allow_null=True, help_text="VADER compound, -1 … 1.")
 
