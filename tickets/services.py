@@ -743,6 +743,7 @@ def message_create(
                 "channel": message.channel,
                 **({"email_message_id": message.email_message_id} if emailed else {}),
                 **({"suggestions": [s.id for s in suggestions]} if suggestions else {}),
+                **_triage_changes(triage),
             },
         )
     if emailed:
@@ -751,6 +752,22 @@ def message_create(
     if triage is not None:
         triage["suggestions_note"] = note
     return MessagePosted(message, ticket, suggestions, sorted(set(degraded)), note, triage)
+
+
+def _triage_changes(triage: dict[str, Any] | None) -> dict[str, Any]:
+    """What a customer follow-up's triage changed on the ticket, for its logged interaction
+    (the customer's history keeps why a category or a higher priority appeared): the category
+    applied and its confidence, and the priority rule's note; nothing when it changed neither."""
+    if triage is None or not (triage["applied"] or triage["priority_rule"]):
+        return {}
+    applied = triage["applied"]
+    return {
+        "triage": {
+            "category": triage["category"] if applied else None,
+            "confidence": triage["confidence"] if applied else None,
+            "priority_rule": triage["priority_rule"],
+        }
+    }
 
 
 def _closed(ticket: Ticket):

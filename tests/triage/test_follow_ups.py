@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from customers.models import Interaction
 from knowledge.backends.local import shared_encoder
 from tests import mailshapes
 from tests.helpers import count_encoder_passes, post_follow_up, post_ticket
@@ -66,6 +67,13 @@ def test_a_follow_up_that_says_what_a_vague_ticket_is_about_applies_the_category
     # GET /triage/metrics counts the follow-up's decision (applied, not corrected).
     metrics = api.get("/triage/metrics").json()
     assert metrics["applied"] == 1 and metrics["applied_accuracy"] == 1.0
+    # The customer's history keeps why the category appeared.
+    [logged] = Interaction.objects.filter(ticket_id=ticket_id, kind="email_in")
+    assert logged.data["triage"] == {
+        "category": "Refunds",
+        "confidence": triage["confidence"],
+        "priority_rule": "",
+    }
 
 
 def test_the_model_reads_the_customers_whole_story_not_the_agents_words(
@@ -145,12 +153,20 @@ def test_an_angry_follow_up_raises_the_priority_and_a_calm_one_never_lowers_it(a
     ticket = Ticket.objects.get(pk=ticket_id)
     assert ticket.sentiment == "negative" and ticket.sentiment_score <= -0.8
 
+    angry_logged = Interaction.objects.get(ticket_id=ticket_id, kind="email_in")
+    assert angry_logged.data["triage"]["category"] is None
+    assert angry_logged.data["triage"]["priority_rule"].endswith("priority raised to high")
+
     calm = post_follow_up(api, ticket_id, CALM)
 
     assert calm["triage"]["sentiment"]["label"] == "positive"
     assert calm["triage"]["priority_rule"] == ""
     assert calm["ticket"]["priority"] == "high"  # never lowered
     assert Ticket.objects.get(pk=ticket_id).sentiment == "positive"  # the customer's latest
+    calm_logged = Interaction.objects.filter(ticket_id=ticket_id, kind="email_in").exclude(
+        pk=angry_logged.pk
+    )
+    assert "triage" not in calm_logged.get().data  # it changed nothing
 
 
 def test_an_urgent_ticket_stays_urgent_whatever_the_category_says(api, categories, settings):
