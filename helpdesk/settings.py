@@ -191,9 +191,9 @@ LOGGING = {
 # --- Process ---------------------------------------------------------------------------------
 # Python's cyclic garbage collector runs a generation-0 collection every this many net
 # allocations of container objects. Python's own 700 meant a collection every few requests
-# (building model instances and decoding JSON allocate thousands), about 4 % of a ticket's CPU;
-# with 50,000 none ran in 960 creates measured in one process (bench/README.md "The garbage
-# collector"). Set in each process as Django starts (helpdesk.apps). 0 leaves Python's.
+# (a create leaves thousands of objects in reference cycles): 4.2 % of the server's CPU in
+# py-spy, 2.5 % with 50,000, ≈ 0.2 ms a ticket (bench/README.md "The garbage collector"). Set in
+# each process as Django starts (helpdesk.apps). 0 leaves Python's.
 GC_GEN0_THRESHOLD = env.int("GC_GEN0_THRESHOLD", default=50_000)
 if GC_GEN0_THRESHOLD < 0:
     raise ImproperlyConfigured(f"GC_GEN0_THRESHOLD is 0 or more, not {GC_GEN0_THRESHOLD}")
