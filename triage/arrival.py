@@ -383,6 +383,7 @@ def suggestions_across_languages(
 
 
 FOLLOW_UP = "the latest message"
+SETTLED = "the ticket's category is set, or an agent decided it"
 
 
 def follow_up_language(focus: str) -> LanguageRead | None:
@@ -425,7 +426,6 @@ class FollowUpRead:
     answer: dict[str, Any]  # the `triage` of the follow-up's answer (suggestions_note aside)
     category: Any  # the Category to apply (status `applied`), else None
     sentiment: Sentiment | None
-    read_by_model: bool  # the model read the customer's story: its decision is kept
 
 
 def follow_up_read(ticket, query: TicketQuery, read: LanguageRead | None) -> FollowUpRead | None:
@@ -441,27 +441,18 @@ def follow_up_read(ticket, query: TicketQuery, read: LanguageRead | None) -> Fol
       (oldest first), so a ticket that arrived as "Help" is classified once the customer says
       what it is about; at or above TRIAGE_APPLY_THRESHOLD it is applied, as on arrival.
       One encoder pass (this text is not what retrieval embedded); none on a ticket that has
-      its category (one that an agent cleared is found out after the read). Otherwise the
-      answer's status is `kept`.
+      its category. Otherwise, or when an agent cleared the category (`follow_up_apply` finds
+      out under the row's lock), the answer's status is `kept`.
     Never fails a message: an error is logged and None returned (nothing changes)."""
-    from triage.models import CategoryCorrection
-
     try:
         language = read.code if read is not None else ""
         focus = query.parts().focus
         sentiment, sentiment_note = _sentiment(focus, language, what=FOLLOW_UP)
-        kept = _answer(KEPT, "the ticket's category is set (or an agent decided it)")
         if ticket.category_id is not None:
-            answer = kept
+            answer = _answer(KEPT, SETTLED)
         else:
             story = "\n\n".join(t.text for t in query.turns if t.role == CUSTOMER and t.text)
             answer = _predict(ticket_text(ticket.subject, story), language or ticket.language)
-            # An agent who cleared the category decided too; asked only once a model has read
-            # the story (rare, and no query at all for a team without a model).
-            if answer["status"] in READ_BY_MODEL and (
-                CategoryCorrection.objects.filter(ticket_id=ticket.pk).exists()
-            ):
-                answer = kept
         category = answer.pop("_category", None)
         answer.update(
             language=language or None,
@@ -469,12 +460,7 @@ def follow_up_read(ticket, query: TicketQuery, read: LanguageRead | None) -> Fol
             sentiment=({"label": sentiment.label, "score": sentiment.score} if sentiment else None),
             sentiment_note=sentiment_note,
         )
-        return FollowUpRead(
-            answer,
-            category if answer["status"] == APPLIED else None,
-            sentiment,
-            read_by_model=answer["status"] in READ_BY_MODEL,
-        )
+        return FollowUpRead(answer, category if answer["status"] == APPLIED else None, sentiment)
     except Exception:
         logger.exception("Triage of a follow-up failed; the message is kept without it")
         return None
@@ -484,9 +470,10 @@ def follow_up_apply(ticket, read: FollowUpRead, *, message_id: int) -> tuple[lis
     """Writes a follow-up's triage on `ticket`, the row locked in the message's transaction:
     the sentiment and the priority rule; the category (with its default assignee when the
     ticket has none, and its default priority when that is higher: a follow-up never lowers
-    one) if it is applied and the ticket still has none; the model's decision, arrival's kept
-    under `arrival`, for GET /triage/metrics. Returns the fields changed (for `save`) and the
-    answer."""
+    one) if it is applied and the ticket still has none and no agent has decided one (set or
+    cleared: asked here, once, and only when a model read the story); the model's decision,
+    arrival's kept under `arrival`, for GET /triage/metrics. Returns the fields changed (for
+    `save`) and the answer."""
     from triage.models import CategoryCorrection
 
     answer = dict(read.answer)
@@ -497,12 +484,12 @@ def follow_up_apply(ticket, read: FollowUpRead, *, message_id: int) -> tuple[lis
         ticket.sentiment, ticket.sentiment_score = read.sentiment.label, read.sentiment.score
         changed += ["sentiment", "sentiment_score"]
     category = read.category
-    if category is not None and (
-        ticket.category_id is not None
+    if answer["status"] in READ_BY_MODEL and (
+        ticket.category_id is not None  # set since the read (an agent, another follow-up)
         or CategoryCorrection.objects.filter(ticket_id=ticket.pk).exists()
-    ):  # set meanwhile (by an agent, or another follow-up)
+    ):
         category = None
-        answer.update(status=KEPT, applied=False, reason="the category was set meanwhile")
+        answer.update(status=KEPT, applied=False, reason=SETTLED)
     if category is not None:
         ticket.category, ticket.category_confidence = category, answer["confidence"]
         ticket.category_source = "model"
@@ -516,7 +503,7 @@ def follow_up_apply(ticket, read: FollowUpRead, *, message_id: int) -> tuple[lis
     if priority != ticket.priority:
         ticket.priority = priority
         changed.append("priority")
-    if read.read_by_model and answer["status"] != KEPT:
+    if answer["status"] in READ_BY_MODEL:
         before = ticket.triage if isinstance(ticket.triage, dict) else {}
         ticket.triage = {
             **_decision({**answer, "_label": label}),
