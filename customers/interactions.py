@@ -60,6 +60,7 @@ class Kind:
     NOTE = "note"
     EMAIL_IN = "email_in"
     EMAIL_OUT = "email_out"
+    TICKET_MERGED = "ticket_merged"
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ ENDPOINT_SCOPES: dict[str, dict[str, tuple[str, ...]]] = {
     "ticket-messages": {"GET": (AGENT,), "POST": (AGENT,)},
     "ticket-feedback": {"POST": (INTAKE + OWN, AGENT)},
     "ticket-similar": {"GET": (AGENT,)},
+    "ticket-merge": {"POST": (AGENT,)},
     "customer-list": {"GET": (AGENT,), "POST": (AGENT,)},
     "customer-detail": {"GET": (AGENT,), "PATCH": (AGENT,)},
     "order-list": {"GET": (AGENT,), "POST": (AGENT,)},

@@ -77,6 +77,18 @@ def forget_the_current_triage_model():
 
 
 @pytest.fixture(autouse=True)
+def forget_the_open_ticket_matrix():
+    """Each test's tickets are rolled back after it (and their ids reused): no process matrix
+    of open tickets' vectors (triage.similar, read by GET /tickets/{id}/similar and the ticket
+    page) outlives a test."""
+    from triage import similar
+
+    similar.forget_matrix()
+    yield
+    similar.forget_matrix()
+
+
+@pytest.fixture(autouse=True)
 def forget_verified_api_keys():
     """Each test starts with no key remembered (helpdesk.auth caches verified keys per process),
     so a key or scope changed by one test never answers for another."""

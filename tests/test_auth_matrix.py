@@ -48,6 +48,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     # An intake key only on tickets it created; this ticket was created by none.
     ("tickets/<int:pk>/feedback", "POST"): AGENT,
     ("tickets/<int:pk>/similar", "GET"): AGENT,
+    ("tickets/<int:pk>/merge", "POST"): AGENT,
     ("customers", "GET"): AGENT,
     ("customers", "POST"): AGENT,
     ("customers/<int:pk>", "GET"): AGENT,

@@ -132,6 +132,23 @@ class FeedbackInput(serializers.Serializer):
     comment = CleanCharField(required=False, allow_blank=True, max_length=5000, default="")
 
 
+class MergeInput(serializers.Serializer):
+    into = serializers.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="The id of the ticket to merge this one into: an open (or resolved) ticket of "
+        "the same customer.",
+    )
+
+
+class TicketMergedOutput(serializers.Serializer):
+    ticket = TicketOutput(help_text="This ticket, now closed, with `merged_into` set.")
+    into = TicketOutput(help_text="The ticket it was merged into.")
+    merged = serializers.BooleanField(
+        help_text="False when it already was merged into that ticket (a retry): nothing changed."
+    )
+
+
 class MessageInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Message.Kind.choices)
     # The byte limit (TICKET_BODY_MAX_BYTES) is enforced by the service with a 413.
@@ -414,6 +431,43 @@ def inbound_json(result: inbound.EmailReceived) -> dict:
         "attachments": [attachment_json(a) for a in result.attachments],
         "notes": result.notes,
     }
+
+
+class TicketMergeApi(TicketApiBase):
+    """Merge a duplicate into another ticket of the same customer (services.ticket_merge)."""
+
+    serializer_class = MergeInput
+
+    @extend_schema(
+        request=MergeInput,
+        description="Closes this ticket as a duplicate of `into` (same customer): an internal "
+        "note on each says so, `into` gets this ticket's customer messages in its note, the "
+        "higher of the two priorities and, if it has none, this ticket's assignee; a resolved "
+        "`into` is reopened. Replies to this ticket's e-mails then go to `into`. Merging again "
+        "into the same ticket answers the first merge (`merged: false`).",
+        responses={
+            200: TicketMergedOutput,
+            409: error_response(
+                409,
+                "`conflict`: `into` is another customer's ticket, either ticket is closed, or "
+                "this one was merged into another ticket already.",
+            ),
+        },
+    )
+    def post(self, request, pk: int):
+        ticket = self.get_ticket(pk)
+        data = validated(MergeInput, request.data)
+        user = request.user if getattr(request.user, "pk", None) else None
+        merged = services.ticket_merge(
+            ticket=ticket, into_id=data["into"], actor=actor_of(request), user=user
+        )
+        return Response(
+            {
+                "ticket": ticket_json(selectors.ticket_get(ticket_id=merged.ticket.pk)),
+                "into": ticket_json(selectors.ticket_get(ticket_id=merged.into.pk)),
+                "merged": merged.merged,
+            }
+        )
 
 
 class TicketFeedbackApi(TicketApiBase):

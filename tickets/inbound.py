@@ -9,7 +9,8 @@ with a raw message; provider webhooks and the Lambda's S3 event hand it the same
 3. Threading: In-Reply-To / References naming a stored Message-ID (ours or the customer's)
    first, then the `[HD-000123]` token in the subject (only from that ticket's customer: the
    token is guessable, a Message-ID is not), else a new ticket for the sender (the customer
-   upserted by address, the name from the From header).
+   upserted by address, the name from the From header). A ticket merged into another
+   (`merged_into`) hands its replies to that one.
 4. An answer on a ticket is a customer follow-up (tickets/services.py `message_create`: it
    reopens a pending or resolved ticket and re-ranks the suggestions); an answer on a closed
    ticket starts a new ticket linked to it (`follow_up_of`), as Zendesk does.
@@ -266,13 +267,28 @@ def _thread(parsed: ParsedEmail) -> Ticket | None:
         )
         for message_id in ids:  # the most direct reference wins
             if message_id in found:
-                return Ticket.objects.select_related("customer").get(pk=found[message_id])
+                return _merged_end(
+                    Ticket.objects.select_related("customer").get(pk=found[message_id])
+                )
     token = SUBJECT_TOKEN.search(parsed.subject)
     if token and int(token.group(1)) < 2**63:
         ticket = Ticket.objects.select_related("customer").filter(pk=int(token.group(1))).first()
         if ticket is not None and ticket.customer.email == parsed.sender:
-            return ticket
+            return _merged_end(ticket)
     return None
+
+
+MERGE_HOPS = 20  # a chain of merges longer than this is followed no further
+
+
+def _merged_end(ticket: Ticket) -> Ticket:
+    """The ticket a merged one went into (followed along a chain of merges), else itself: a
+    reply to a duplicate's e-mail joins the conversation it was merged into."""
+    for _ in range(MERGE_HOPS):
+        if ticket.merged_into_id is None:
+            break
+        ticket = Ticket.objects.select_related("customer").get(pk=ticket.merged_into_id)
+    return ticket
 
 
 def _store_attachments(

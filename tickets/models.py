@@ -115,6 +115,17 @@ class Ticket(models.Model):
         related_name="follow_ups",
         help_text="The closed ticket this one continues (a reply to its e-mail).",
     )
+    # A duplicate an agent merged into another ticket of the same customer (services
+    # `ticket_merge`): closed, its conversation kept; replies to its e-mails thread there.
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="merged_tickets",
+        help_text="The ticket this one was merged into (it is closed).",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

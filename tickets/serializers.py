@@ -40,6 +40,14 @@ class TicketOutput(serializers.Serializer):
     follow_up_of_number = serializers.CharField(
         allow_null=True, help_text="That ticket's number (`HD-000123`); null when there is none."
     )
+    merged_into = serializers.IntegerField(
+        allow_null=True,
+        help_text="The id of the ticket this duplicate was merged into (POST "
+        "/tickets/{id}/merge; it is closed, replies to its e-mails go there); null otherwise.",
+    )
+    merged_into_number = serializers.CharField(
+        allow_null=True, help_text="That ticket's number; null when it was not merged."
+    )
     category = serializers.CharField(allow_null=True, help_text="The category's name.")
     category_id = serializers.IntegerField(allow_null=True)
     category_confidence = serializers.FloatField(
@@ -79,6 +87,10 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "follow_up_of": ticket.follow_up_of_id,
         "follow_up_of_number": (
             Ticket.number_for(ticket.follow_up_of_id) if ticket.follow_up_of_id else None
+        ),
+        "merged_into": ticket.merged_into_id,
+        "merged_into_number": (
+            Ticket.number_for(ticket.merged_into_id) if ticket.merged_into_id else None
         ),
         "category": ticket.category.name if ticket.category_id else None,
         "category_id": ticket.category_id,

@@ -29,10 +29,12 @@ from customers.selectors import (
 from customers.services import customer_upsert_by_email, customer_upsert_found, normalize_email
 from helpdesk.api.compiled import CompiledInsert, CompiledInsertChain, InsertStep
 from helpdesk.api.exceptions import (
+    Conflict,
     HelpdeskError,
     IdempotencyKeyReused,
     InvalidInput,
     InvalidTransition,
+    NotFound,
     PayloadTooLarge,
 )
 from helpdesk.models import ApiKey
@@ -754,6 +756,155 @@ def message_create(
     return MessagePosted(message, ticket, suggestions, sorted(set(degraded)), note, triage)
 
 
+# A merged duplicate's customer messages copied into the note on the ticket it joins: enough
+# for any real conversation; a longer one is cut and the note says where the rest is.
+MERGE_NOTE_MAX_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class TicketMerged:
+    ticket: Ticket  # the duplicate, now closed
+    into: Ticket  # the ticket it was merged into
+    merged: bool  # False: it already was (a retry answers the first merge)
+
+
+@transaction.atomic
+def ticket_merge(
+    *,
+    ticket: Ticket,
+    into_id: int,
+    actor: str,
+    user: AbstractBaseUser | None = None,
+    channel: str = Ticket.Channel.API,
+) -> TicketMerged:
+    """Merge a duplicate (`ticket`) into another ticket of the same customer (`into_id`), as
+    Zendesk merges: nothing is moved or deleted.
+
+    - The duplicate is closed with `merged_into` set and an internal note saying where it went;
+      its conversation, suggestions and feedback stay on it.
+    - The other ticket gets an internal note with the duplicate's subject and every customer
+      message of it (cleaned, oldest first), so one agent reads the whole story in one place;
+      it takes the higher of the two priorities and, if it has none, the duplicate's
+      assignee; a resolved one is reopened when the duplicate was still active (the customer
+      is waiting on it).
+    - A reply to the duplicate's e-mails threads onto the other ticket (tickets/inbound.py).
+    - Both tickets' histories record it (`ticket_merged`), and the close as any status change.
+
+    Refused: a ticket into itself or into a ticket that does not exist (400), into another
+    customer's ticket (409: a reply would reach one customer only; another customer with the
+    same problem is a possible incident, not a duplicate), a closed ticket either way (409).
+    Merging again into the same ticket answers the first merge (`merged` False). Both rows are
+    locked, the lower id first, so two merges crossing each other never deadlock."""
+    if into_id == ticket.pk:
+        raise InvalidInput(
+            "A ticket cannot be merged into itself.",
+            fields={"into": ["The ticket to merge into must be another ticket."]},
+        )
+    rows = {
+        row.pk: row
+        for row in Ticket.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .filter(pk__in=[ticket.pk, into_id])
+        .order_by("pk")
+    }
+    source, target = rows.get(ticket.pk), rows.get(into_id)
+    if source is None:
+        raise NotFound(f"No ticket {Ticket.number_for(ticket.pk)} to merge.")
+    if target is None:
+        raise InvalidInput(
+            "No ticket to merge into.", fields={"into": [f"No ticket with id {into_id}."]}
+        )
+    if source.merged_into_id == target.pk:
+        return TicketMerged(source, target, merged=False)
+    if source.merged_into_id is not None:
+        raise Conflict(
+            f"{source.number} was already merged into {Ticket.number_for(source.merged_into_id)}.",
+            fields={"into": ["A ticket is merged once."]},
+        )
+    if source.customer_id != target.customer_id:
+        raise Conflict(
+            f"{target.number} is another customer's ticket: only the same customer's tickets "
+            "are merged (replies would reach one customer only).",
+            fields={"into": ["A ticket of the same customer."]},
+        )
+    for row, name in ((source, "This ticket"), (target, "The ticket to merge into")):
+        if row.status == Ticket.Status.CLOSED:
+            raise Conflict(
+                f"{row.number} is closed: a closed ticket is neither merged nor merged into.",
+                fields={"into": [f"{name} is closed."]},
+            )
+
+    now = timezone.now()
+    customer_messages = list(
+        Message.objects.filter(ticket=source, role=Message.Role.CUSTOMER)
+        .order_by("created_at", "id")
+        .values_list("created_at", "body_clean", "body")
+    )
+    story = [f"{source.number} “{source.subject}” was merged into this ticket by {actor}."]
+    if customer_messages:
+        story.append("Its customer's messages, oldest first:")
+    for created_at, clean, body in customer_messages:
+        story.append(f"{created_at:%Y-%m-%d %H:%M %Z}\n{(clean or body).strip()}")
+    text = "\n\n".join(story)
+    if len(text) > MERGE_NOTE_MAX_CHARS:
+        text = f"{text[:MERGE_NOTE_MAX_CHARS].rstrip()}\n… (the rest is on {source.number})"
+    common = {
+        "role": Message.Role.SYSTEM,
+        "kind": Message.Kind.NOTE,
+        "channel": channel,
+        "author": actor[:200],
+        "author_user": user,
+        "created_at": now,
+    }
+    Message.objects.bulk_create(
+        [
+            Message(ticket=target, body=text, body_clean=text, **common),
+            Message(
+                ticket=source,
+                body=f"Merged into {target.number} “{target.subject}” by {actor}. Replies to "
+                "this ticket's e-mails go there.",
+                **common,
+            ),
+        ]
+    )
+
+    was_active = source.status in Ticket.ACTIVE_STATUSES
+    source = ticket_update(ticket=source, actor=actor, status=Ticket.Status.CLOSED)
+    source.merged_into = target
+    source.save(update_fields=["merged_into", "updated_at"])
+    ranks = list(Ticket.Priority.values)
+    higher = max(source.priority, target.priority, key=ranks.index)
+    target = ticket_update(
+        ticket=target,
+        actor=actor,
+        status=(
+            Ticket.Status.OPEN if was_active and target.status == Ticket.Status.RESOLVED else None
+        ),
+        priority=higher if higher != target.priority else None,
+        assignee=source.assignee if target.assignee_id is None else None,
+    )
+    # On both tickets' histories: where the duplicate went, and what joined the other.
+    interaction_record(
+        records=[
+            InteractionRecord(
+                customer_id=row.customer_id,
+                ticket_id=row.pk,
+                kind=Kind.TICKET_MERGED,
+                summary=f"{source.number} merged into {target.number}",
+                actor=actor,
+                data={
+                    "merged": source.pk,
+                    "into": target.pk,
+                    "customer_messages": len(customer_messages),
+                },
+                occurred_at=now,
+            )
+            for row in (source, target)
+        ]
+    )
+    return TicketMerged(source, target, merged=True)
+
+
 def _triage_changes(triage: dict[str, Any] | None) -> dict[str, Any]:
     """What a customer follow-up's triage changed on the ticket, for its logged interaction
     (the customer's history keeps why a category or a higher priority appeared): the category
@@ -771,6 +922,13 @@ def _triage_changes(triage: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _closed(ticket: Ticket):
+    if ticket.merged_into_id is not None:
+        into = Ticket.number_for(ticket.merged_into_id)
+        raise InvalidTransition(
+            f"{ticket.number} was merged into {into}: it takes internal notes only. "
+            f"Post on {into}.",
+            fields={"kind": [f"Only `note` on a merged ticket; replies go on {into}."]},
+        )
     raise InvalidTransition(
         f"{ticket.number} is closed: it takes internal notes only. A new question is a new ticket.",
         fields={"kind": ["Only `note` on a closed ticket."]},

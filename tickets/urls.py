@@ -10,6 +10,7 @@ urlpatterns = [
     path("tickets/<int:pk>/messages", apis.TicketMessagesApi.as_view(), name="ticket-messages"),
     path("tickets/<int:pk>/feedback", apis.TicketFeedbackApi.as_view(), name="ticket-feedback"),
     path("tickets/<int:pk>/similar", TicketSimilarApi.as_view(), name="ticket-similar"),
+    path("tickets/<int:pk>/merge", apis.TicketMergeApi.as_view(), name="ticket-merge"),
     path("inbound/email", apis.InboundEmailApi.as_view(), name="inbound-email"),
     # Provider webhooks (django-anymail), authenticated by the provider's secret, not API keys.
     path("inbound/ses", webhooks.SesInboundWebhook.as_view(), name="inbound-ses"),

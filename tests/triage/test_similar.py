@@ -15,14 +15,6 @@ from triage.models import TicketEmbedding
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fresh_matrix():
-    """Each test's tickets are rolled back after it: no process matrix outlives a test."""
-    similar.forget_matrix()
-    yield
-    similar.forget_matrix()
-
-
 def create(api, email, subject, body):
     response = api.post(
         "/tickets",

@@ -379,3 +379,43 @@ def test_an_agent_sees_a_category_read_from_the_customers_follow_up_in_the_brows
     controls = page.inner_text("#controls")
     assert re.search(r"set by model \(0\.\d\d\) on the customer's follow-up", controls), controls
     shot(page, "12-category-from-follow-up")
+
+
+def test_an_agent_merges_a_customers_duplicate_in_the_browser(
+    live_server, browser_page, agent_user
+):
+    """Lena wrote twice about one jar (real encoder: the page's similar tickets), Omar once:
+    the agent merges Lena's second ticket into her first from the similar tickets' card."""
+    assert kb_sync_start(trigger=SyncJob.Trigger.COMMAND).status == "succeeded"
+    jar = "My blender jar arrived cracked and it leaks everywhere. How do I get a new jar?"
+    first = new_ticket(LENA, "Cracked jar", f"Hi,\n\n{jar}\n\nThanks,\nLena")["ticket"]
+    again = new_ticket(
+        LENA, "Jar still broken", f"{jar} I wrote last week and nobody answered!\n\nLena"
+    )["ticket"]
+    omar = new_ticket({"email": "omar@example.com", "name": "Omar"}, "Cracked jar", jar)["ticket"]
+
+    page = browser_page
+    log_in(page, live_server, "agent")
+    page.goto(f"{live_server.url}/admin/tickets/ticket/{first['id']}/change/")
+    similar = page.locator("#similar")
+    assert (
+        "same customer: probable duplicate"
+        in similar.locator(f"[data-ticket-id='{again['id']}']").inner_text()
+    )
+    assert "possible incident" in similar.locator(f"[data-ticket-id='{omar['id']}']").inner_text()
+    shot(page, "13-similar-tickets")
+
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    row = similar.locator(f"[data-ticket-id='{again['id']}']")
+    row.locator("button:text-is('Merge into this ticket')").click()
+    page.wait_for_selector("#merged-here")
+
+    assert asked and asked[0].startswith(f"Merge {again['number']} into {first['number']}?")
+    assert "was merged into this ticket and closed" in page.inner_text(".messagelist")
+    note = page.locator("#conversation .hd-kind-note").last.inner_text()
+    assert "nobody answered!" in note and again["number"] in note
+    assert again["number"] in page.inner_text("#merged-here")
+    assert again["number"] not in page.inner_text("#similar")
+    shot(page, "14-duplicate-merged")
+    assert Ticket.objects.get(pk=again["id"]).merged_into_id == first["id"]

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -72,6 +73,10 @@ class ControlsForm(forms.Form):
         self.fields["status"].widget.choices = [
             (value, label) for value, label in Ticket.Status.choices if value in allowed
         ]
+
+
+class MergeForm(forms.Form):
+    duplicate = forms.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
 class FeedbackForm(forms.Form):
@@ -228,11 +233,33 @@ def _feedback(request, ticket: Ticket, forms_: dict) -> str | None:
     return f"{verb}: “{recorded.feedback.suggestion.title}” {what}."
 
 
+def _merge(request, ticket: Ticket, forms_: dict) -> str | None:
+    """A duplicate of the same customer (from "Similar open tickets" or "Other open tickets")
+    merged into the ticket on the page: services.ticket_merge, as POST /tickets/{id}/merge."""
+    form = MergeForm(request.POST)
+    if not form.is_valid():
+        raise PermissionDenied  # only the page's own buttons post this
+    merged = services.ticket_merge(
+        ticket=Ticket(pk=form.cleaned_data["duplicate"]),
+        into_id=ticket.pk,
+        actor=actor_of(request),
+        user=request.user,
+        channel=Message.WORKSPACE,
+    )
+    if not merged.merged:
+        return f"{merged.ticket.number} was already merged into this ticket."
+    return (
+        f"{merged.ticket.number} “{merged.ticket.subject}” was merged into this ticket and "
+        "closed; its customer's messages are in the note below."
+    )
+
+
 ACTIONS = {
     "reply": ("tickets.add_message", _message(Message.Kind.REPLY)),
     "note": ("tickets.add_message", _message(Message.Kind.NOTE)),
     "update": ("tickets.change_ticket", _controls),
     "feedback": ("tickets.add_feedback", _feedback),
+    "merge": ("tickets.change_ticket", _merge),
 }
 
 
@@ -310,7 +337,22 @@ def page_data(ticket: Ticket, *, actor: str) -> dict[str, Any]:
             else "not_helpful"
         )
     decision = ticket.triage if isinstance(ticket.triage, dict) else {}
+    similar, similar_note = _similar(ticket)
     return {
+        "similar": similar,
+        "similar_note": similar_note,
+        "active": ticket.status in Ticket.ACTIVE_STATUSES,
+        "merged_into": (
+            {"id": ticket.merged_into_id, "number": Ticket.number_for(ticket.merged_into_id)}
+            if ticket.merged_into_id
+            else None
+        ),
+        "merged_here": [
+            {**row, "number": Ticket.number_for(row["id"])}
+            for row in Ticket.objects.filter(merged_into_id=ticket.pk)
+            .order_by("id")
+            .values("id", "subject")[:MERGED_SHOWN]
+        ],
         "customer": customer,
         "conversation": conversation,
         "suggestions": suggestions,
@@ -327,3 +369,41 @@ def page_data(ticket: Ticket, *, actor: str) -> dict[str, Any]:
         ],
         "degraded": degraded,
     }
+
+
+SIMILAR_SHOWN = 5
+MERGED_SHOWN = 20
+
+
+def _similar(ticket: Ticket) -> tuple[list[dict[str, Any]], str]:
+    """The open tickets that look like this one (GET /tickets/{id}/similar at its default
+    threshold), and why there are none to show when it cannot tell: no local encoder here
+    (the Lambda), or it failed (logged; the page still renders)."""
+    if ticket.status not in Ticket.ACTIVE_STATUSES:
+        return [], ""
+    try:
+        from knowledge.encoder import EncoderUnavailable
+        from triage.similar import PROBABLE_DUPLICATE, similar_tickets
+    except ImportError:
+        return [], "Similar tickets need the local encoder, which this deployment does not have."
+    try:
+        found = similar_tickets(
+            ticket=ticket, threshold=settings.SIMILAR_TICKETS_THRESHOLD, limit=SIMILAR_SHOWN
+        )
+    except EncoderUnavailable:
+        return [], "Similar tickets need the local encoder, which is unavailable here."
+    except Exception:
+        logger.exception("Reading similar tickets for the ticket page failed")
+        return [], "Similar tickets could not be read just now."
+    return [
+        {
+            "id": item.ticket.pk,
+            "number": item.ticket.number,
+            "subject": item.ticket.subject,
+            "status": item.ticket.status,
+            "customer_email": item.ticket.customer.email,
+            "similarity": item.similarity,
+            "same_customer": item.relation == PROBABLE_DUPLICATE,
+        }
+        for item in found
+    ], ""

@@ -19,3 +19,11 @@ document.addEventListener("click", (event) => {
   box.setSelectionRange(box.value.length, box.value.length);
   box.scrollIntoView({ block: "center" });
 });
+
+// A form with `data-confirm` (merging a duplicate: it closes that ticket) asks first.
+document.addEventListener("submit", (event) => {
+  const question = event.target.dataset.confirm;
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+  }
+});
