@@ -105,7 +105,9 @@ class TicketUpdateInput(serializers.Serializer):
         allow_null=True,
         min_value=1,
         help_text="Set the category as an agent (null clears it): recorded as a correction of "
-        "triage, a training label, and its default priority/assignee follow unless given here.",
+        "triage, a training label, and its default priority/assignee follow unless given here, "
+        "as triage applies them: the default priority replaces the priority while it is still "
+        "the defaulted one, otherwise only raises it; the sentiment rule is not applied again.",
     )
 
     def validate_category_id(self, value):

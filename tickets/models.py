@@ -56,6 +56,15 @@ class Ticket(models.Model):
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.API)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.NORMAL)
+    # The priority defaults gave the ticket: `normal` on a new ticket whose client gave none,
+    # then the default priority of each category applied to it. While `priority` is still this,
+    # it is taken as the defaults' (not a client's, an agent's or the priority rule's), and a
+    # category's default replaces it, lower too; otherwise a default only raises it
+    # (triage/defaults.py). "" when the client gave the priority, once an agent (or a merge)
+    # set one, and on tickets from before it was kept.
+    defaulted_priority = models.CharField(
+        max_length=16, blank=True, choices=Priority.choices, editable=False
+    )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

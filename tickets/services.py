@@ -488,6 +488,11 @@ def ticket_update(
     if priority is not None and priority != ticket.priority:
         ticket.priority = priority
         changed.append("priority")
+        if ticket.defaulted_priority:
+            # Set (by an agent, a merge): no category's default replaces it now, lower
+            # (triage/defaults.py), even when it is the value the defaults gave before.
+            ticket.defaulted_priority = ""
+            changed.append("defaulted_priority")
     if unassign and ticket.assignee_id is not None:
         ticket.assignee = None
         changed.append("assignee")

@@ -7,8 +7,8 @@ INSERT):
   LRU cache, key `[recent, focus]`: no second encoder pass) and the current triage model; where
   no encoder runs (KB_BACKEND=bedrock, the Lambda) from its words alone (triage.lexical);
 - at or above TRIAGE_APPLY_THRESHOLD applies the category (source `model`) and its default
-  priority (unless the request set one) and default assignee, as an agent's PATCH would;
-  below it the prediction is only shown (left for an agent);
+  priority (unless the request set one) and default assignee by the rule an agent's PATCH
+  follows too (triage.defaults); below it the prediction is only shown (left for an agent);
 - never applies a category to a ticket in a language the model's training texts do not cover
   (the model records them; shown as `suggested` with both languages in the reason);
 - on a ticket certainly in another language than the KB's articles, serves only the suggestions
@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from knowledge.query import CUSTOMER, TicketQuery, Turn
+from triage.defaults import category_defaults, priority_rule
 
 if TYPE_CHECKING:
     from triage.reading import LanguageRead, Sentiment
@@ -72,9 +73,6 @@ READ_BY_MODEL = (APPLIED, SUGGESTED, OUT_OF_SCOPE, CATEGORY_UNAVAILABLE)
 FULL = "full"
 LEXICAL = "lexical"
 
-PRIORITY_ORDER = ("low", "normal", "high", "urgent")
-NEGATIVE_PRIORITY = "high"
-
 
 def ticket_text(subject: str, body_clean: str) -> str:
     """The focus view retrieval embeds for a one-message ticket (knowledge.query): what
@@ -96,26 +94,34 @@ def triage_start(payload: dict[str, Any], body_clean: str) -> Callable[[list], T
     the reading (lingua and VADER, ≈ 0.7 ms of a create) is off the request's critical path.
     Never fails a ticket: an error in either step is logged and answered as status `error`,
     and the ticket is created as if triage were not there."""
-    priority = payload.get("priority") or "normal"
     try:
         text = _read_text(payload, body_clean)
     except Exception:
         logger.exception("Triage failed; the ticket is created without it")
-        return lambda passages: _failed(priority, passages)
+        return lambda passages: _failed(payload, passages)
 
     def decide(passages: list) -> TriageRead:
         try:
-            return _decide(payload, body_clean, passages, priority, text)
+            return _decide(payload, body_clean, passages, text)
         except Exception:
             logger.exception("Triage failed; the ticket is created without it")
-            return _failed(priority, passages)
+            return _failed(payload, passages)
 
     return decide
 
 
-def _failed(priority: str, passages: list) -> TriageRead:
+def _failed(payload: dict[str, Any], passages: list) -> TriageRead:
     answer = _answer(ERROR, "triage failed; the ticket is unaffected")
-    return TriageRead({"priority": priority, "triage": _decision(answer)}, answer, passages)
+    fields = {**_priorities(payload), "triage": _decision(answer)}
+    return TriageRead(fields, answer, passages)
+
+
+def _priorities(payload: dict[str, Any]) -> dict[str, str]:
+    """A new ticket's priority and Ticket.defaulted_priority: the client's (kept: no category
+    default replaces or raises it), or `normal` by default (which a category's default may then
+    replace, lower too)."""
+    given = payload.get("priority")
+    return {"priority": given or "normal", "defaulted_priority": "" if given else "normal"}
 
 
 def _answer(status: str, reason: str = "", **fields: Any) -> dict[str, Any]:
@@ -171,7 +177,7 @@ def _sentiment(words: str, language: str, what: str = "the ticket") -> tuple[Sen
 
 
 def _decide(
-    payload: dict[str, Any], body_clean: str, passages: list, priority: str, text: _TextRead
+    payload: dict[str, Any], body_clean: str, passages: list, text: _TextRead
 ) -> TriageRead:
     read, sentiment, sentiment_note = text.language, text.sentiment, text.sentiment_note
     language = read.code
@@ -193,34 +199,32 @@ def _decide(
         "sentiment": sentiment.label if sentiment else "",
         "sentiment_score": sentiment.score if sentiment else None,
     }
-    if category is not None and answer["status"] == APPLIED:
-        # As an agent setting it would: the category, its default priority (unless the client
-        # gave one) and its default assignee (a new ticket has none).
-        fields.update(category=category, category_confidence=answer["confidence"])
+    applied = category if category is not None and answer["status"] == APPLIED else None
+    if applied is not None:
+        fields.update(category=applied, category_confidence=answer["confidence"])
         fields["category_source"] = "model"
-        if category.default_priority and not payload.get("priority"):
-            priority = category.default_priority
-        if category.default_assignee_id:
-            fields["assignee_id"] = category.default_assignee_id
-    fields["priority"], answer["priority_rule"] = _priority_rule(priority, sentiment)
+    # As an agent setting the category would (triage.defaults): its default priority (in place
+    # of the default `normal`; not over a priority the client gave, as not over one an agent
+    # gives with the category) and its default assignee (a new ticket has none). Then the
+    # priority rule on the ticket's sentiment, with or without a category, on a client's
+    # priority too.
+    priorities = _priorities(payload)
+    defaulted = category_defaults(
+        category=applied,
+        priority=priorities["priority"],
+        defaulted_priority=priorities["defaulted_priority"],
+        assignee_id=None,
+        priority_given=bool(payload.get("priority")),
+    )
+    fields["defaulted_priority"] = defaulted.defaulted_priority
+    fields["priority"], answer["priority_rule"] = priority_rule(
+        defaulted.priority, sentiment.score if sentiment is not None else None
+    )
+    if defaulted.assignee_id is not None:
+        fields["assignee_id"] = defaulted.assignee_id
     fields["triage"] = _decision(answer)
     answer.pop("_label", None)
     return TriageRead(fields, answer, passages)
-
-
-def _priority_rule(priority: str, sentiment: Sentiment | None) -> tuple[str, str]:
-    """The priority after the sentiment rule (never lowered) and what the rule did ("": nothing)."""
-    negative = sentiment is not None and sentiment.score <= settings.TRIAGE_NEGATIVE_SENTIMENT
-    if negative and _rank(priority) < _rank(NEGATIVE_PRIORITY):
-        return NEGATIVE_PRIORITY, (
-            f"sentiment {sentiment.score} ≤ {settings.TRIAGE_NEGATIVE_SENTIMENT}: "
-            f"priority raised to {NEGATIVE_PRIORITY}"
-        )
-    return priority, ""
-
-
-def _rank(priority: str) -> int:
-    return PRIORITY_ORDER.index(priority) if priority in PRIORITY_ORDER else 0
 
 
 def _decision(answer: dict[str, Any]) -> dict[str, Any]:
@@ -468,18 +472,18 @@ def follow_up_read(ticket, query: TicketQuery, read: LanguageRead | None) -> Fol
 
 def follow_up_apply(ticket, read: FollowUpRead, *, message_id: int) -> tuple[list[str], dict]:
     """Writes a follow-up's triage on `ticket`, the row locked in the message's transaction:
-    the sentiment and the priority rule; the category (with its default assignee when the
-    ticket has none, and its default priority when that is higher: a follow-up never lowers
-    one) if it is applied and the ticket still has none and no agent has decided one (set or
-    cleared: asked here, once, and only when a model read the story); the model's decision,
-    arrival's kept under `arrival`, for GET /triage/metrics. Returns the fields changed (for
-    `save`) and the answer."""
+    the sentiment; the category if it is applied and the ticket still has none and no agent
+    has decided one (set or cleared: asked here, once, and only when a model read the story),
+    with its default priority and assignee by the rule every path follows (triage.defaults:
+    the default replaces a priority the ticket still has by default, else only raises it);
+    the priority rule on the follow-up's sentiment (an unscored one changes nothing); the
+    model's decision, arrival's kept under `arrival`, for GET /triage/metrics. Returns the
+    fields changed (for `save`) and the answer."""
     from triage.models import CategoryCorrection
 
     answer = dict(read.answer)
     label = answer.pop("_label", None)  # the decision keeps it; the answer names the category
     changed: list[str] = []
-    priority = ticket.priority
     if read.sentiment is not None:
         ticket.sentiment, ticket.sentiment_score = read.sentiment.label, read.sentiment.score
         changed += ["sentiment", "sentiment_score"]
@@ -494,12 +498,21 @@ def follow_up_apply(ticket, read: FollowUpRead, *, message_id: int) -> tuple[lis
         ticket.category, ticket.category_confidence = category, answer["confidence"]
         ticket.category_source = "model"
         changed += ["category", "category_confidence", "category_source"]
-        if category.default_priority and _rank(category.default_priority) > _rank(priority):
-            priority = category.default_priority
-        if category.default_assignee_id and ticket.assignee_id is None:
-            ticket.assignee_id = category.default_assignee_id
-            changed.append("assignee")
-    priority, answer["priority_rule"] = _priority_rule(priority, read.sentiment)
+    defaulted = category_defaults(
+        category=category,
+        priority=ticket.priority,
+        defaulted_priority=ticket.defaulted_priority,
+        assignee_id=ticket.assignee_id,
+    )
+    if defaulted.assignee_id is not None:
+        ticket.assignee_id = defaulted.assignee_id
+        changed.append("assignee")
+    priority, answer["priority_rule"] = priority_rule(
+        defaulted.priority, read.sentiment.score if read.sentiment is not None else None
+    )
+    if defaulted.defaulted_priority != ticket.defaulted_priority:
+        ticket.defaulted_priority = defaulted.defaulted_priority
+        changed.append("defaulted_priority")
     if priority != ticket.priority:
         ticket.priority = priority
         changed.append("priority")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from helpdesk.api.exceptions import InvalidInput
+from triage.defaults import category_defaults
 from triage.models import Category, CategoryCorrection
 
 
@@ -23,8 +24,12 @@ def ticket_categorize(
 
     Setting the category the model applied confirms it (source becomes `agent`, recorded);
     setting what an agent already set is a no-op. The category's default priority and assignee
-    follow, as when triage applies it, unless the same change gives its own (`*_given`) or the
-    ticket already has an assignee. An inactive category is refused."""
+    follow by the rule triage applies a category with (triage.defaults): a priority or assignee
+    the same change gives (`*_given`, which the caller sets) wins; otherwise the default
+    priority replaces the priority while it is still the defaulted one and else only raises
+    it, and the default assignee only goes to a ticket with none. The priority rule is not
+    applied again: it applied when the customer's messages were read, and the priority
+    decisions made since stand. An inactive category is refused."""
     from tickets.models import Ticket
     from tickets.services import ticket_update
 
@@ -50,17 +55,23 @@ def ticket_categorize(
     locked.category = category
     locked.category_source = "agent" if category is not None else ""
     locked.category_confidence = None
-    locked.save(update_fields=["category", "category_source", "category_confidence", "updated_at"])
-    if category is None:
-        return locked
-    priority = category.default_priority if not priority_given else ""
-    assignee = (
-        category.default_assignee
-        if category.default_assignee_id and not assignee_given and locked.assignee_id is None
-        else None
-    )
-    if priority or assignee is not None:
-        locked = ticket_update(
-            ticket=locked, actor=actor, priority=priority or None, assignee=assignee
+    fields = ["category", "category_source", "category_confidence"]
+    defaulted = None
+    if category is not None:
+        defaulted = category_defaults(
+            category=category,
+            priority=locked.priority,
+            defaulted_priority=locked.defaulted_priority,
+            assignee_id=locked.assignee_id,
+            priority_given=priority_given,
+            assignee_given=assignee_given,
         )
+        # Saved here, not with ticket_update: a priority that service sets is a set one.
+        for name in ("priority", "defaulted_priority"):
+            if getattr(defaulted, name) != getattr(locked, name):
+                setattr(locked, name, getattr(defaulted, name))
+                fields.append(name)
+    locked.save(update_fields=[*fields, "updated_at"])
+    if defaulted is not None and defaulted.assignee_id is not None:
+        locked = ticket_update(ticket=locked, actor=actor, assignee=category.default_assignee)
     return locked
