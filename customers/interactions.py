@@ -61,6 +61,8 @@ class Kind:
     EMAIL_IN = "email_in"
     EMAIL_OUT = "email_out"
     TICKET_MERGED = "ticket_merged"
+    INCIDENT_LINKED = "incident_linked"
+    INCIDENT_UNLINKED = "incident_unlinked"
 
 
 @dataclass(frozen=True)

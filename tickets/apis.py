@@ -110,6 +110,16 @@ class TicketUpdateInput(serializers.Serializer):
         "the defaulted one, otherwise only raises it; the sentiment rule is not applied again.",
     )
 
+    problem_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Make this ticket an incident of that problem ticket (null unlinks it): "
+        "resolving the problem resolves its open incidents, and a reply on it with `incidents` "
+        "reaches every incident's customer.",
+    )
+
     def validate_category_id(self, value):
         if value is None:
             return None
@@ -161,10 +171,26 @@ class MessageInput(serializers.Serializer):
     )
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
     channel = serializers.ChoiceField(choices=Ticket.Channel.choices, required=False)
+    incidents = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="On a problem ticket, an agent reply also goes to the customer of each of its "
+        "open incidents, on their own ticket (with the same `status`).",
+    )
+
+    def validate(self, data):
+        if data.get("incidents") and (
+            data["kind"] != Message.Kind.REPLY or data.get("role") == Message.Role.CUSTOMER
+        ):
+            raise serializers.ValidationError(
+                {"incidents": ["Only an agent's reply goes to a problem's incidents."]}
+            )
+        return data
 
 
 class TicketFilter(django_filters.FilterSet):
     customer = IdFilter(field_name="customer_id")
+    problem = IdFilter(field_name="problem_id", help_text="A problem ticket's id: its incidents.")
     customer_email = django_filters.CharFilter(field_name="customer__email", lookup_expr="iexact")
     assignee = django_filters.CharFilter(field_name="assignee__username")
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -268,6 +294,10 @@ class TicketDetailApi(TicketApiBase):
         ticket = self.get_ticket(pk)
         data = validated(TicketUpdateInput, request.data, partial=True)
         with transaction.atomic():
+            if "problem_id" in data:
+                ticket = services.ticket_link_problem(
+                    ticket=ticket, problem_id=data["problem_id"], actor=actor_of(request)
+                )
             if "category_id" in data:
                 ticket = ticket_categorize(
                     ticket=ticket,
@@ -306,6 +336,15 @@ class MessagePostedOutput(serializers.Serializer):
         "the KB's articles, so only close matches are served. Empty otherwise."
     )
     degraded = serializers.ListField(child=serializers.CharField())
+    incidents = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="With `incidents`: the incident tickets the reply was also posted on (and "
+        "e-mailed to their customers); [] otherwise.",
+    )
+    incidents_failed = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Incidents it could not be posted on (closed meanwhile, say); [] mostly.",
+    )
     triage = TriageOutput(
         allow_null=True,
         help_text="A customer follow-up's triage: its language and sentiment (the sentiment "
@@ -340,17 +379,33 @@ class TicketMessagesApi(TicketApiBase):
         ticket = self.get_ticket(pk)
         data = validated(MessageInput, request.data)
         user = request.user if getattr(request.user, "pk", None) else None
-        posted = services.message_create(
-            ticket=ticket,
-            kind=data["kind"],
-            body=data["body"],
-            role=data.get("role") or Message.Role.AGENT,
-            status=data.get("status"),
-            channel=data.get("channel"),
-            actor=actor_of(request),
-            user=user,
-            api_key=request.auth if isinstance(request.user, ApiKeyClient) else None,
-        )
+        api_key = request.auth if isinstance(request.user, ApiKeyClient) else None
+        incidents, failed = [], []
+        if data["incidents"]:
+            replied = services.problem_reply(
+                problem=ticket,
+                body=data["body"],
+                status=data.get("status"),
+                channel=data.get("channel"),
+                actor=actor_of(request),
+                user=user,
+                api_key=api_key,
+            )
+            posted = replied.posted
+            incidents = [message.ticket_id for message in replied.incidents]
+            failed = replied.failed
+        else:
+            posted = services.message_create(
+                ticket=ticket,
+                kind=data["kind"],
+                body=data["body"],
+                role=data.get("role") or Message.Role.AGENT,
+                status=data.get("status"),
+                channel=data.get("channel"),
+                actor=actor_of(request),
+                user=user,
+                api_key=api_key,
+            )
         ticket = selectors.ticket_get(ticket_id=ticket.id)  # as saved, `updated_at` included
         return Response(
             {
@@ -359,6 +414,8 @@ class TicketMessagesApi(TicketApiBase):
                 "suggestions": [suggestion_json(s) for s in posted.suggestions],
                 "suggestions_note": posted.suggestions_note,
                 "degraded": posted.degraded,
+                "incidents": incidents,
+                "incidents_failed": failed,
                 "triage": posted.triage,
             },
             status=status.HTTP_201_CREATED,

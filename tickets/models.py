@@ -135,6 +135,19 @@ class Ticket(models.Model):
         related_name="merged_tickets",
         help_text="The ticket this one was merged into (it is closed).",
     )
+    # Many customers, one cause (an outage, a recalled batch): each customer's ticket is an
+    # incident of one problem ticket, as Zendesk's problem and incident tickets. Resolving the
+    # problem resolves its incidents; a reply on it can go to every incident's customer
+    # (services `ticket_link_problem`, `problem_reply`).
+    problem = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="incidents",
+        help_text="The problem ticket this one is an incident of.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -48,6 +48,12 @@ class TicketOutput(serializers.Serializer):
     merged_into_number = serializers.CharField(
         allow_null=True, help_text="That ticket's number; null when it was not merged."
     )
+    problem_id = serializers.IntegerField(
+        allow_null=True,
+        help_text="The problem ticket this one is an incident of (PATCH `problem_id`); null "
+        "otherwise. `GET /tickets?problem=<id>` lists a problem's incidents.",
+    )
+    problem_number = serializers.CharField(allow_null=True, help_text="That ticket's number.")
     category = serializers.CharField(allow_null=True, help_text="The category's name.")
     category_id = serializers.IntegerField(allow_null=True)
     category_confidence = serializers.FloatField(
@@ -92,6 +98,8 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "merged_into_number": (
             Ticket.number_for(ticket.merged_into_id) if ticket.merged_into_id else None
         ),
+        "problem_id": ticket.problem_id,
+        "problem_number": Ticket.number_for(ticket.problem_id) if ticket.problem_id else None,
         "category": ticket.category.name if ticket.category_id else None,
         "category_id": ticket.category_id,
         "category_confidence": ticket.category_confidence,

@@ -510,6 +510,12 @@ def ticket_update(
             actor=actor,
             data={"from": previous_status, "to": ticket.status},
         )
+        if ticket.status == Ticket.Status.RESOLVED:
+            # A problem resolved resolves its open incidents (an incident has no incidents).
+            for incident in Ticket.objects.filter(
+                problem_id=ticket.pk, status__in=Ticket.ACTIVE_STATUSES
+            ).order_by("pk"):
+                ticket_update(ticket=incident, actor=actor, status=Ticket.Status.RESOLVED)
     return ticket
 
 
@@ -797,7 +803,8 @@ def ticket_merge(
 
     Refused: a ticket into itself or into a ticket that does not exist (400), into another
     customer's ticket (409: a reply would reach one customer only; another customer with the
-    same problem is a possible incident, not a duplicate), a closed ticket either way (409).
+    same problem is a possible incident, not a duplicate), a closed ticket either way, a
+    problem ticket with incidents (409: its incidents would hang on a closed ticket).
     Merging again into the same ticket answers the first merge (`merged` False). Both rows are
     locked, the lower id first, so two merges crossing each other never deadlock."""
     if into_id == ticket.pk:
@@ -832,12 +839,19 @@ def ticket_merge(
             "are merged (replies would reach one customer only).",
             fields={"into": ["A ticket of the same customer."]},
         )
-    for row, name in ((source, "This ticket"), (target, "The ticket to merge into")):
-        if row.status == Ticket.Status.CLOSED:
-            raise Conflict(
-                f"{row.number} is closed: a closed ticket is neither merged nor merged into.",
-                fields={"into": [f"{name} is closed."]},
-            )
+    _refuse_closed(
+        (source, "This ticket"),
+        (target, "The ticket to merge into"),
+        field="into",
+        neither="merged nor merged into",
+    )
+    incidents = Ticket.objects.filter(problem_id=source.pk).count()
+    if incidents:
+        raise Conflict(
+            f"{source.number} is the problem of {incidents} incident(s): merge {target.number} "
+            f"into it instead, or unlink them first.",
+            fields={"into": ["A problem ticket is not merged away."]},
+        )
 
     now = timezone.now()
     customer_messages = list(
@@ -908,6 +922,142 @@ def ticket_merge(
         ]
     )
     return TicketMerged(source, target, merged=True)
+
+
+@transaction.atomic
+def ticket_link_problem(*, ticket: Ticket, problem_id: int | None, actor: str) -> Ticket:
+    """Make `ticket` an incident of the problem ticket `problem_id` (another customer's, most
+    often: `GET /tickets/{id}/similar` calls it a possible incident), or unlink it (None).
+
+    Refused with nothing written: itself or a ticket that does not exist (400); a closed ticket
+    either way, a problem that is itself an incident (link to its problem instead), a ticket
+    that is a problem with incidents of its own (409): one level, as Zendesk keeps it. Linking
+    again to the same problem changes nothing. The problem's row is locked before the
+    incident's, the order resolving a problem locks them in. Logged on the incident's history
+    (`incident_linked`, `incident_unlinked`)."""
+    if problem_id == ticket.pk:
+        raise InvalidInput(
+            "A ticket cannot be an incident of itself.",
+            fields={"problem_id": ["The problem must be another ticket."]},
+        )
+    locked = Ticket.objects.select_for_update(of=("self",))
+    problem = None if problem_id is None else locked.filter(pk=problem_id).first()
+    incident = locked.select_related("customer", "assignee", "category").get(pk=ticket.pk)
+    if incident.problem_id == problem_id:
+        return incident
+    previous = incident.problem_id
+    if problem_id is not None:
+        if problem is None:
+            raise InvalidInput(
+                "No such problem ticket.",
+                fields={"problem_id": [f"No ticket with id {problem_id}."]},
+            )
+        if problem.problem_id is not None:
+            raise Conflict(
+                f"{problem.number} is itself an incident of "
+                f"{Ticket.number_for(problem.problem_id)}: link to that one.",
+                fields={"problem_id": ["A problem is not an incident."]},
+            )
+        _refuse_closed(
+            (incident, "This ticket"),
+            (problem, "The problem"),
+            field="problem_id",
+            neither="linked nor linked to",
+        )
+        count = Ticket.objects.filter(problem_id=incident.pk).count()
+        if count:
+            raise Conflict(
+                f"{incident.number} is the problem of {count} incident(s): a problem is not an "
+                "incident.",
+                fields={"problem_id": ["A problem is not an incident."]},
+            )
+    incident.problem_id = problem_id
+    incident.save(update_fields=["problem", "updated_at"])
+    linked = problem_id is not None
+    problem_number = Ticket.number_for(problem_id if linked else previous)
+    _log_ticket_event(
+        incident,
+        kind=Kind.INCIDENT_LINKED if linked else Kind.INCIDENT_UNLINKED,
+        summary=f"{incident.number} {'linked to' if linked else 'unlinked from'} problem "
+        f"{problem_number}",
+        actor=actor,
+        data={"problem": problem_id if linked else previous},
+    )
+    return incident
+
+
+def _refuse_closed(*rows: tuple[Ticket, str], field: str, neither: str) -> None:
+    """409 naming the first closed ticket of `rows` ((ticket, what the caller calls it), …):
+    merging and linking leave closed tickets alone."""
+    for row, name in rows:
+        if row.status == Ticket.Status.CLOSED:
+            raise Conflict(
+                f"{row.number} is closed: a closed ticket is neither {neither}.",
+                fields={field: [f"{name} is closed."]},
+            )
+
+
+@dataclass(frozen=True)
+class ProblemReplied:
+    posted: MessagePosted  # the reply on the problem ticket
+    incidents: list[Message]  # the same reply on each open incident, e-mailed to its customer
+    failed: list[int]  # incidents it could not be posted on (logged): their ids
+
+
+def problem_reply(
+    *,
+    problem: Ticket,
+    body: str,
+    actor: str,
+    status: str | None = None,
+    user: AbstractBaseUser | None = None,
+    api_key: Any = None,
+    channel: str | None = None,
+) -> ProblemReplied:
+    """An agent's reply on a problem ticket, also sent to the customer of each of its open
+    incidents (new, open or pending when the reply was asked for), on their own ticket and
+    thread, with the same `status` change: one answer for an outage reaches everyone who wrote
+    about it. Each incident's reply is its own transaction, after the problem's: one that
+    fails (closed meanwhile, say) is logged and reported, and the others are still sent."""
+    incident_ids = list(
+        Ticket.objects.filter(problem_id=problem.pk, status__in=Ticket.ACTIVE_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    posted = message_create(
+        ticket=problem,
+        kind=Message.Kind.REPLY,
+        body=body,
+        actor=actor,
+        status=status,
+        channel=channel,
+        user=user,
+        api_key=api_key,
+    )
+    sent, failed = [], []
+    for incident in Ticket.objects.filter(pk__in=incident_ids).order_by("pk"):
+        try:
+            sent.append(
+                message_create(
+                    ticket=incident,
+                    kind=Message.Kind.REPLY,
+                    body=body,
+                    actor=actor,
+                    status=status,
+                    channel=channel,
+                    user=user,
+                    api_key=api_key,
+                ).message
+            )
+        except HelpdeskError:
+            logger.warning(
+                "Reply on problem %s not posted on incident %s",
+                problem.number,
+                incident.number,
+                exc_info=True,
+            )
+            failed.append(incident.pk)
+    return ProblemReplied(posted, sent, failed)
 
 
 def _triage_changes(triage: dict[str, Any] | None) -> dict[str, Any]:

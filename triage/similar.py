@@ -294,6 +294,7 @@ def similar_tickets(*, ticket, threshold: float, limit: int) -> list[SimilarTick
                 "priority",
                 "created_at",
                 "customer__email",
+                "problem",
                 "embedding__vector",
             )
         }

@@ -419,3 +419,38 @@ def test_an_agent_merges_a_customers_duplicate_in_the_browser(
     assert again["number"] not in page.inner_text("#similar")
     shot(page, "14-duplicate-merged")
     assert Ticket.objects.get(pk=again["id"]).merged_into_id == first["id"]
+
+
+def test_an_agent_answers_an_outage_once_for_every_customer_in_the_browser(
+    live_server, browser_page, agent_user
+):
+    """Three customers cannot log in: the agent links the other two as incidents of the first
+    from its similar tickets, then one reply (box ticked) resolves all three and mails each."""
+    down = "I cannot log in to my account since this morning, the page just says error 502."
+    problem, *others = [
+        new_ticket({"email": f"{name}@example.com", "name": name.title()}, "Cannot log in", down)[
+            "ticket"
+        ]
+        for name in ("ana", "ben", "chloe")
+    ]
+
+    page = browser_page
+    log_in(page, live_server, "agent")
+    page.goto(f"{live_server.url}/admin/tickets/ticket/{problem['id']}/change/")
+    for other in others:
+        row = page.locator(f"#similar [data-ticket-id='{other['id']}']")
+        row.locator("button:text-is('Link as incident of this ticket')").click()
+        page.wait_for_selector(f"#incidents [data-ticket-id='{other['id']}']")
+    assert "Incidents (2 open)" in page.inner_text("#incidents")
+
+    page.fill("#id_reply-body", "Our login service failed this morning; it works again now.")
+    page.check("#id_reply-incidents")
+    page.select_option("#id_reply-status", "resolved")
+    shot(page, "15-problem-with-incidents")
+    page.click("#reply-form button[type=submit]")
+    page.wait_for_selector(".messagelist")
+
+    assert "Also sent to the customers of 2 incident(s)." in page.inner_text(".messagelist")
+    assert "Incidents (0 open)" in page.inner_text("#incidents")
+    assert set(Ticket.objects.values_list("status", flat=True)) == {"resolved"}
+    shot(page, "16-outage-answered")

@@ -48,6 +48,8 @@ class MessageForm(forms.Form):
         choices=[(KEEP_STATUS, "and keep the status"), *Ticket.Status.choices],
         help_text="A status to move the ticket to with this message (the allowed changes only).",
     )
+    # On a problem ticket's reply: also to every open incident's customer (services.problem_reply).
+    incidents = forms.BooleanField(required=False)
 
 
 class ControlsForm(forms.Form):
@@ -77,6 +79,10 @@ class ControlsForm(forms.Form):
 
 class MergeForm(forms.Form):
     duplicate = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+class IncidentForm(forms.Form):
+    incident = forms.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
 class FeedbackForm(forms.Form):
@@ -158,21 +164,36 @@ def _message(kind: str):
         forms_[kind] = form
         if not form.is_valid():
             return None
-        posted = services.message_create(
-            ticket=ticket,
-            kind=kind,
-            body=form.cleaned_data["body"],
-            status=form.cleaned_data["status"] or None,
-            # A note is written here, not through the API; a reply still leaves as e-mail.
-            channel=Message.WORKSPACE if kind == Message.Kind.NOTE else None,
-            actor=actor_of(request),
-            user=request.user,
-        )
+        incidents = ""
+        if kind == Message.Kind.REPLY and form.cleaned_data["incidents"]:
+            replied = services.problem_reply(
+                problem=ticket,
+                body=form.cleaned_data["body"],
+                status=form.cleaned_data["status"] or None,
+                actor=actor_of(request),
+                user=request.user,
+            )
+            posted = replied.posted
+            incidents = f" Also sent to the customers of {len(replied.incidents)} incident(s)."
+            if replied.failed:
+                numbers = ", ".join(Ticket.number_for(pk) for pk in replied.failed)
+                incidents += f" Not posted on {numbers} (see the log)."
+        else:
+            posted = services.message_create(
+                ticket=ticket,
+                kind=kind,
+                body=form.cleaned_data["body"],
+                status=form.cleaned_data["status"] or None,
+                # A note is written here, not through the API; a reply still leaves as e-mail.
+                channel=Message.WORKSPACE if kind == Message.Kind.NOTE else None,
+                actor=actor_of(request),
+                user=request.user,
+            )
         if kind == Message.Kind.NOTE:
             return "Note added."
         if posted.message.sent_at:
-            return f"Reply sent to {ticket.customer.email}."
-        return f"Reply to {ticket.customer.email} queued: the outbox sends it."
+            return f"Reply sent to {ticket.customer.email}.{incidents}"
+        return f"Reply to {ticket.customer.email} queued: the outbox sends it.{incidents}"
 
     return handle
 
@@ -254,12 +275,36 @@ def _merge(request, ticket: Ticket, forms_: dict) -> str | None:
     )
 
 
+def _link_incident(request, ticket: Ticket, forms_: dict) -> str | None:
+    """Another customer's ticket (from "Similar open tickets") made an incident of the ticket
+    on the page: services.ticket_link_problem, as PATCH /tickets/{id} `problem_id`."""
+    form = IncidentForm(request.POST)
+    if not form.is_valid():
+        raise PermissionDenied  # only the page's own buttons post this
+    incident = services.ticket_link_problem(
+        ticket=Ticket(pk=form.cleaned_data["incident"]),
+        problem_id=ticket.pk,
+        actor=actor_of(request),
+    )
+    return f"{incident.number} is now an incident of this ticket."
+
+
+def _unlink_problem(request, ticket: Ticket, forms_: dict) -> str | None:
+    if ticket.problem_id is None:
+        return "This ticket is not an incident."
+    number = Ticket.number_for(ticket.problem_id)
+    services.ticket_link_problem(ticket=ticket, problem_id=None, actor=actor_of(request))
+    return f"This ticket is no longer an incident of {number}."
+
+
 ACTIONS = {
     "reply": ("tickets.add_message", _message(Message.Kind.REPLY)),
     "note": ("tickets.add_message", _message(Message.Kind.NOTE)),
     "update": ("tickets.change_ticket", _controls),
     "feedback": ("tickets.add_feedback", _feedback),
     "merge": ("tickets.change_ticket", _merge),
+    "link_incident": ("tickets.change_ticket", _link_incident),
+    "unlink_problem": ("tickets.change_ticket", _unlink_problem),
 }
 
 
@@ -347,6 +392,12 @@ def page_data(ticket: Ticket, *, actor: str) -> dict[str, Any]:
             if ticket.merged_into_id
             else None
         ),
+        "problem": (
+            {"id": ticket.problem_id, "number": Ticket.number_for(ticket.problem_id)}
+            if ticket.problem_id
+            else None
+        ),
+        **_incidents(ticket),
         "merged_here": [
             {**row, "number": Ticket.number_for(row["id"])}
             for row in Ticket.objects.filter(merged_into_id=ticket.pk)
@@ -404,6 +455,33 @@ def _similar(ticket: Ticket) -> tuple[list[dict[str, Any]], str]:
             "customer_email": item.ticket.customer.email,
             "similarity": item.similarity,
             "same_customer": item.relation == PROBABLE_DUPLICATE,
+            "problem_id": item.ticket.problem_id,
         }
         for item in found
     ], ""
+
+
+INCIDENTS_SHOWN = 50
+
+
+def _incidents(ticket: Ticket) -> dict[str, Any]:
+    """A problem ticket's incidents (the newest INCIDENTS_SHOWN, with their customers) and how
+    many are open (a reply can go to their customers): one query, two for a larger outage."""
+    rows = list(
+        Ticket.objects.filter(problem_id=ticket.pk)
+        .order_by("-id")
+        .values("id", "subject", "status", "customer__email")[: INCIDENTS_SHOWN + 1]
+    )
+    for row in rows:
+        row["number"] = Ticket.number_for(row["id"])
+    shown = rows[:INCIDENTS_SHOWN]
+    open_ = sum(r["status"] in Ticket.ACTIVE_STATUSES for r in shown)
+    if len(rows) > INCIDENTS_SHOWN:  # a large outage: count the rest too
+        open_ = Ticket.objects.filter(
+            problem_id=ticket.pk, status__in=Ticket.ACTIVE_STATUSES
+        ).count()
+    return {
+        "incidents": shown,
+        "incidents_more": len(rows) > INCIDENTS_SHOWN,
+        "incidents_open": open_,
+    }

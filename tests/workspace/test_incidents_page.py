@@ -1,0 +1,116 @@
+"""The ticket page's problem and incident tickets: linking another customer's similar ticket as
+an incident, the incidents card, a reply that also goes to every incident's customer, unlinking."""
+
+import pytest
+from django.contrib.messages import get_messages
+from django.core import mail
+
+from tests.helpers import post_ticket
+from tickets.models import Message, Ticket
+
+pytestmark = pytest.mark.django_db
+
+DOWN = "I cannot log in to my account since this morning, the page just says error 502."
+
+
+def page(ticket_id: int) -> str:
+    return f"/admin/tickets/ticket/{ticket_id}/change/"
+
+
+def notes(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+@pytest.fixture
+def outage(api):
+    return [
+        post_ticket(api, "Cannot log in", DOWN, email=f"{name}@example.com")["ticket"]
+        for name in ("ana", "ben", "chloe")
+    ]
+
+
+def test_another_customers_similar_ticket_is_linked_as_an_incident_from_the_page(
+    agent_client, outage
+):
+    problem, ben, chloe = outage
+    text = agent_client.get(page(problem["id"])).content.decode()
+    similar = text[text.index('id="similar"') : text.index('id="customer"')]
+    assert similar.count('name="_action" value="link_incident"') == 2
+
+    response = agent_client.post(
+        page(problem["id"]), {"_action": "link_incident", "incident": ben["id"]}
+    )
+
+    assert notes(response) == [f"{ben['number']} is now an incident of this ticket."]
+    assert Ticket.objects.get(pk=ben["id"]).problem_id == problem["id"]
+    text = agent_client.get(page(problem["id"])).content.decode()
+    incidents = text[text.index('id="incidents"') : text.index('id="suggestions"')]
+    assert "Incidents (1 open)" in incidents and "ben@example.com" in incidents
+    assert 'id="reply-incidents"' in text and "the 1 open incident " in text
+    # The incident's page says whose incident it is, and offers no further link from there.
+    there = agent_client.get(page(ben["id"])).content.decode()
+    assert 'id="problem"' in there and problem["number"] in there
+    assert 'value="link_incident"' not in there
+
+
+def test_a_reply_from_the_page_also_reaches_the_incidents_customers(
+    agent_client, outage, django_capture_on_commit_callbacks
+):
+    problem, ben, chloe = outage
+    for incident in (ben, chloe):
+        agent_client.post(
+            page(problem["id"]), {"_action": "link_incident", "incident": incident["id"]}
+        )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = agent_client.post(
+            page(problem["id"]),
+            {
+                "_action": "reply",
+                "reply-body": "It was our login service; it works again.",
+                "reply-status": "resolved",
+                "reply-incidents": "on",
+            },
+        )
+
+    said = notes(response)[-1]  # after the links' own messages
+    assert said.endswith("Also sent to the customers of 2 incident(s).")
+    assert sorted(m.to[0] for m in mail.outbox) == [
+        "ana@example.com",
+        "ben@example.com",
+        "chloe@example.com",
+    ]
+    assert set(Ticket.objects.values_list("status", flat=True)) == {"resolved"}
+
+
+def test_a_reply_without_the_box_ticked_stays_on_the_problem(
+    agent_client, outage, django_capture_on_commit_callbacks
+):
+    problem, ben, _ = outage
+    agent_client.post(page(problem["id"]), {"_action": "link_incident", "incident": ben["id"]})
+    with django_capture_on_commit_callbacks(execute=True):
+        agent_client.post(page(problem["id"]), {"_action": "reply", "reply-body": "On it."})
+    assert [m.to[0] for m in mail.outbox] == ["ana@example.com"]
+    assert not Message.objects.filter(ticket_id=ben["id"], role="agent").exists()
+
+
+def test_an_incident_is_unlinked_from_its_page(agent_client, outage):
+    problem, ben, _ = outage
+    agent_client.post(page(problem["id"]), {"_action": "link_incident", "incident": ben["id"]})
+
+    response = agent_client.post(page(ben["id"]), {"_action": "unlink_problem"})
+
+    assert notes(response)[-1] == f"This ticket is no longer an incident of {problem['number']}."
+    assert Ticket.objects.get(pk=ben["id"]).problem_id is None
+
+
+def test_a_problem_cannot_become_an_incident_from_the_page(agent_client, outage):
+    problem, ben, chloe = outage
+    agent_client.post(page(problem["id"]), {"_action": "link_incident", "incident": ben["id"]})
+
+    response = agent_client.post(
+        page(chloe["id"]), {"_action": "link_incident", "incident": problem["id"]}
+    )
+
+    assert "a problem is not an incident" in notes(response)[-1]
+    assert Ticket.objects.get(pk=problem["id"]).problem_id is None
