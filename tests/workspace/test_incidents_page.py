@@ -114,3 +114,45 @@ def test_a_problem_cannot_become_an_incident_from_the_page(agent_client, outage)
 
     assert "a problem is not an incident" in notes(response)[-1]
     assert Ticket.objects.get(pk=problem["id"]).problem_id is None
+
+
+def controls(ticket: dict, **changes) -> dict:
+    """The ticket page's controls form as the browser posts it (every field, as shown)."""
+    return {
+        "_action": "update",
+        "controls-status": ticket["status"],
+        "controls-priority": ticket["priority"],
+        "controls-assignee": "",
+        "controls-category": "",
+        "controls-problem": "",
+        **{f"controls-{name}": value for name, value in changes.items()},
+    }
+
+
+def test_any_ticket_is_linked_to_a_problem_by_its_number_in_the_controls(agent_client, api):
+    problem = post_ticket(api, "Cannot log in", DOWN, email="ana@example.com")["ticket"]
+    worded = post_ticket(  # not similar enough to be offered: linked by number
+        api, "App broken", "The app shows a blank screen after the update.", email="eve@x.org"
+    )["ticket"]
+
+    response = agent_client.post(
+        page(worded["id"]), controls(worded, problem=f"hd-{problem['id']}")
+    )
+
+    assert response.status_code == 302
+    assert Ticket.objects.get(pk=worded["id"]).problem_id == problem["id"]
+    text = agent_client.get(page(worded["id"])).content.decode()
+    assert f'name="controls-problem" value="{problem["number"]}"' in text
+    # Cleared: unlinked.
+    agent_client.post(page(worded["id"]), controls(worded, problem=""))
+    assert Ticket.objects.get(pk=worded["id"]).problem_id is None
+
+
+def test_a_problem_field_that_is_not_a_ticket_number_is_a_form_error(agent_client, api):
+    ticket = post_ticket(api, "Cannot log in", DOWN, email="ana@example.com")["ticket"]
+
+    response = agent_client.post(page(ticket["id"]), controls(ticket, problem="the login one"))
+
+    assert response.status_code == 200  # the page again, with the error
+    assert "A ticket number, such as HD-000123." in response.content.decode()
+    assert Ticket.objects.get(pk=ticket["id"]).problem_id is None

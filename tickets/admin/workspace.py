@@ -26,7 +26,7 @@ from customers.interactions import get_interaction_store
 from customers.selectors import RECENT_INTERACTIONS, customer_360, interaction_json
 from helpdesk.api.exceptions import HelpdeskError
 from tickets import selectors, services
-from tickets.admin.queue import actor_of
+from tickets.admin.queue import actor_of, ticket_number_in
 from tickets.macros import macro_render
 from tickets.models import Attachment, Feedback, Macro, Message, Ticket
 from triage.corrections import ticket_categorize
@@ -65,6 +65,22 @@ class ControlsForm(forms.Form):
     category = forms.ModelChoiceField(
         queryset=Category.objects.filter(active=True), required=False, empty_label="No category"
     )
+    # The problem ticket this one is an incident of, by number ("HD-000123", "#123", "123");
+    # empty: none (services.ticket_link_problem).
+    problem = forms.CharField(
+        required=False,
+        max_length=40,
+        widget=forms.TextInput(attrs={"placeholder": "HD-000123", "size": 10}),
+    )
+
+    def clean_problem(self) -> int | None:
+        value = self.cleaned_data["problem"].strip()
+        if not value:
+            return None
+        number, _ = ticket_number_in(value)
+        if number is None or number < 1:
+            raise forms.ValidationError("A ticket number, such as HD-000123.")
+        return number
 
     def __init__(self, *args, ticket: Ticket, **kwargs):
         super().__init__(*args, **kwargs)
@@ -112,6 +128,7 @@ def ticket_page(model_admin, request, object_id: str) -> TemplateResponse | Http
                 "priority": ticket.priority,
                 "assignee": ticket.assignee_id,
                 "category": ticket.category_id,
+                "problem": Ticket.number_for(ticket.problem_id) if ticket.problem_id else "",
             },
         ),
     }
@@ -205,6 +222,10 @@ def _controls(request, ticket: Ticket, forms_: dict) -> str | None:
         return None
     assignee = form.cleaned_data["assignee"]
     category = form.cleaned_data["category"]
+    if form.cleaned_data["problem"] != ticket.problem_id:
+        ticket = services.ticket_link_problem(
+            ticket=ticket, problem_id=form.cleaned_data["problem"], actor=actor_of(request)
+        )
     if (category.pk if category else None) != ticket.category_id:
         priority_given = form.cleaned_data["priority"] != ticket.priority
         assignee_given = (assignee.pk if assignee else None) != ticket.assignee_id
