@@ -126,6 +126,10 @@ def test_an_agent_works_a_ticket_in_the_browser(live_server, browser_page, agent
     rows = page.locator("#result_list tbody tr")
     assert rows.count() == 1 and "Cracked blender jar" in rows.first.inner_text()
     shot(page, "02-queue-mine")
+    # Every column fits beside the filters (none hidden under them): a long e-mail wraps.
+    last = page.locator("#result_list thead th").last.bounding_box()
+    filters = page.locator("#changelist-filter").bounding_box()
+    assert last["x"] + last["width"] <= filters["x"], (last, filters)
 
     # The ticket page: 360 and suggestions.
     page.click(f"#result_list a:text-is('{ticket.number}')")

@@ -164,6 +164,38 @@ def test_set_priority_changes_each_ticket(agent_client):
     assert set(Ticket.objects.values_list("priority", flat=True)) == {"urgent"}
 
 
+def test_an_outages_tickets_are_linked_to_their_problem_in_one_action(agent_client):
+    problem = TicketFactory(subject="Error 502 on login")
+    outage = TicketFactory.create_batch(3, subject="Cannot log in: error 502")
+    closed = TicketFactory(subject="Error 502", status="closed", resolved_at=timezone.now())
+
+    response = agent_client.post(
+        QUEUE + "?status=all",
+        {
+            "action": "link_as_incidents",
+            "_selected_action": [t.pk for t in [problem, *outage, closed]],
+            "problem": f"#{problem.pk}",
+        },
+        follow=True,
+    )
+
+    notes = [str(m) for m in get_messages(response.wsgi_request)]
+    assert f"3 tickets linked as incidents of {problem.number}." in notes
+    assert any(n.startswith(f"{closed.number}: {closed.number} is closed") for n in notes)
+    linked = dict(Ticket.objects.values_list("pk", "problem_id"))
+    assert [linked[t.pk] for t in outage] == [problem.pk] * 3
+    assert linked[problem.pk] is None and linked[closed.pk] is None  # itself; refused
+    assert 'name="problem"' in agent_client.get(QUEUE).content.decode()  # the box beside
+
+
+def test_linking_as_incidents_without_naming_the_problem_changes_nothing(agent_client):
+    tickets = TicketFactory.create_batch(2)
+    response = _act(agent_client, "link_as_incidents", tickets)
+    notes = [str(m) for m in get_messages(response.wsgi_request)]
+    assert notes == ["Name the problem ticket (HD-000123) in the Problem box beside the action."]
+    assert not Ticket.objects.filter(problem__isnull=False).exists()
+
+
 def _bulk_tickets(count: int) -> None:
     customers = CustomerFactory.create_batch(5)
     tickets = Ticket.objects.bulk_create(

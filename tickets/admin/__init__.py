@@ -43,6 +43,7 @@ class TicketAdmin(admin.ModelAdmin):
     search_fields = ["subject", "customer__email"]
     search_help_text = "A ticket number (HD-000015), words of the subject, or a customer e-mail."
     actions = queue.QUEUE_ACTIONS
+    action_form = queue.QueueActionForm
     # The exact total of a filtered 10,000-ticket queue costs a second COUNT(*) per page.
     show_full_result_count = False
     list_per_page = 50

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.contrib.auth import get_user_model
 from django.db.models import Case, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 from django.utils.translation import ngettext
@@ -146,8 +148,56 @@ def _set_action(field: str, value: str):
     return action
 
 
+class QueueActionForm(ActionForm):
+    """The action menu, and the problem ticket that "Link as incidents" links to."""
+
+    problem = forms.CharField(
+        required=False,
+        max_length=40,
+        label="Problem",
+        widget=forms.TextInput(attrs={"placeholder": "HD-000123", "size": 10}),
+    )
+
+
+@admin.action(description="Link as incidents of the Problem", permissions=["change"])
+def link_as_incidents(modeladmin, request, queryset):
+    """An outage's tickets, found by search and selected, linked to its problem ticket in one go
+    (services.ticket_link_problem, as PATCH `problem_id`); the problem itself, if selected, is
+    left as it is, and a ticket that cannot be linked is reported and the others are."""
+    problem_id, _ = ticket_number_in(request.POST.get("problem", ""))
+    if problem_id is None or problem_id < 1:
+        modeladmin.message_user(
+            request,
+            "Name the problem ticket (HD-000123) in the Problem box beside the action.",
+            messages.ERROR,
+        )
+        return
+    done = 0
+    for ticket in queryset.select_related(None).exclude(pk=problem_id).order_by("pk"):
+        try:
+            services.ticket_link_problem(
+                ticket=ticket, problem_id=problem_id, actor=actor_of(request)
+            )
+        except HelpdeskError as exc:
+            modeladmin.message_user(request, f"{ticket.number}: {exc}", messages.ERROR)
+        else:
+            done += 1
+    if done:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%(n)d ticket linked as an incident of %(problem)s.",
+                "%(n)d tickets linked as incidents of %(problem)s.",
+                done,
+            )
+            % {"n": done, "problem": Ticket.number_for(problem_id)},
+            messages.SUCCESS,
+        )
+
+
 QUEUE_ACTIONS = [
     assign_to_me,
+    link_as_incidents,
     *(_set_action("status", status) for status in Ticket.Status.values),
     *(_set_action("priority", priority) for priority in Ticket.Priority.values),
 ]
