@@ -191,6 +191,9 @@ class MessageInput(serializers.Serializer):
 class TicketFilter(django_filters.FilterSet):
     customer = IdFilter(field_name="customer_id")
     problem = IdFilter(field_name="problem_id", help_text="A problem ticket's id: its incidents.")
+    merged_into = IdFilter(
+        field_name="merged_into_id", help_text="A ticket's id: the duplicates merged into it."
+    )
     customer_email = django_filters.CharFilter(field_name="customer__email", lookup_expr="iexact")
     assignee = django_filters.CharFilter(field_name="assignee__username")
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")

@@ -75,8 +75,10 @@ def test_a_customer_who_wrote_twice_is_merged_into_one_ticket(api):
     # The ticket it joined says so in its own history too.
     joined = Interaction.objects.get(ticket_id=first["id"], kind="ticket_merged")
     assert joined.summary == f"{second['number']} merged into {first['number']}"
-    # Reading either ticket shows the link.
+    # Reading either ticket shows the link; the list finds what was merged into one.
     assert api.get(f"/tickets/{second['id']}").json()["merged_into"] == first["id"]
+    listed = api.get("/tickets", {"merged_into": first["id"], "status": "closed"}).json()
+    assert [t["id"] for t in listed["results"]] == [second["id"]]
 
 
 def test_merging_again_into_the_same_ticket_answers_the_first_merge(api):

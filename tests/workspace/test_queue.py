@@ -180,7 +180,7 @@ def test_an_outages_tickets_are_linked_to_their_problem_in_one_action(agent_clie
     )
 
     notes = [str(m) for m in get_messages(response.wsgi_request)]
-    assert f"3 tickets linked as incidents of {problem.number}." in notes
+    assert f"3 tickets linked to problem {problem.number}." in notes
     assert any(n.startswith(f"{closed.number}: {closed.number} is closed") for n in notes)
     linked = dict(Ticket.objects.values_list("pk", "problem_id"))
     assert [linked[t.pk] for t in outage] == [problem.pk] * 3

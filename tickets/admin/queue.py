@@ -113,12 +113,23 @@ class AssigneeFilter(admin.SimpleListFilter):
 
 
 def _update_each(modeladmin, request, queryset, what: str, **change) -> None:
-    """Apply one change to each ticket through the service; report what could not be done,
-    ticket by ticket (a forbidden transition changes nothing on that ticket)."""
+    """Apply one change to each ticket through ticket_update (see `_each`)."""
+    _each(
+        modeladmin,
+        request,
+        queryset,
+        what,
+        lambda ticket: services.ticket_update(ticket=ticket, actor=actor_of(request), **change),
+    )
+
+
+def _each(modeladmin, request, queryset, what: str, change) -> None:
+    """Apply `change` (a service call) to each ticket; report what could not be done, ticket by
+    ticket (a forbidden transition changes nothing on that ticket), and how many it did."""
     done = 0
     for ticket in queryset.select_related(None).order_by("pk"):
         try:
-            services.ticket_update(ticket=ticket, actor=actor_of(request), **change)
+            change(ticket)
         except HelpdeskError as exc:
             modeladmin.message_user(request, f"{ticket.number}: {exc}", messages.ERROR)
         else:
@@ -172,27 +183,15 @@ def link_as_incidents(modeladmin, request, queryset):
             messages.ERROR,
         )
         return
-    done = 0
-    for ticket in queryset.select_related(None).exclude(pk=problem_id).order_by("pk"):
-        try:
-            services.ticket_link_problem(
-                ticket=ticket, problem_id=problem_id, actor=actor_of(request)
-            )
-        except HelpdeskError as exc:
-            modeladmin.message_user(request, f"{ticket.number}: {exc}", messages.ERROR)
-        else:
-            done += 1
-    if done:
-        modeladmin.message_user(
-            request,
-            ngettext(
-                "%(n)d ticket linked as an incident of %(problem)s.",
-                "%(n)d tickets linked as incidents of %(problem)s.",
-                done,
-            )
-            % {"n": done, "problem": Ticket.number_for(problem_id)},
-            messages.SUCCESS,
-        )
+    _each(
+        modeladmin,
+        request,
+        queryset.exclude(pk=problem_id),
+        f"linked to problem {Ticket.number_for(problem_id)}",
+        lambda ticket: services.ticket_link_problem(
+            ticket=ticket, problem_id=problem_id, actor=actor_of(request)
+        ),
+    )
 
 
 QUEUE_ACTIONS = [
