@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from customers.interactions import InteractionRecord, Kind, get_interaction_store
@@ -1101,11 +1101,14 @@ THREAD_QUERY_MESSAGES = 20
 
 
 def _thread_query(ticket: Ticket, latest_clean: str) -> TicketQuery:
-    """The whole thread as the retriever reads it: subject + customer and agent replies,
-    oldest first (notes and system messages are not part of the conversation), then the new
-    customer message, the focus."""
+    """The whole thread as the retriever (and a follow-up's triage) reads it: subject +
+    customer and agent replies, oldest first, those of the duplicates merged into the ticket
+    among them in time order (one conversation; notes and system messages are not part of it),
+    then the new customer message, the focus."""
+    merged = Ticket.objects.filter(merged_into_id=ticket.pk).values("pk")
     rows = list(
-        Message.objects.filter(ticket=ticket, kind=Message.Kind.REPLY)
+        Message.objects.filter(Q(ticket_id=ticket.pk) | Q(ticket_id__in=merged))
+        .filter(kind=Message.Kind.REPLY)
         .exclude(role=Message.Role.SYSTEM)
         .order_by("-created_at", "-id")
         .values_list("role", "body_clean", "body")[:THREAD_QUERY_MESSAGES]

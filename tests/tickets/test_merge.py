@@ -275,3 +275,37 @@ def test_two_merges_crossing_each_other_do_not_deadlock(api_key):
     assert sorted(results.values()) == [200, 409]
     rows = dict(Ticket.objects.values_list("id", "merged_into"))
     assert sorted(v is None for v in rows.values()) == [False, True]
+
+
+def test_after_a_merge_a_follow_up_is_read_with_the_duplicates_words_too(api, monkeypatch):
+    """Retrieval (and a follow-up's triage) read the merged duplicate's customer messages as
+    part of the one conversation, in time order."""
+    from tickets import services
+
+    first = post_ticket(api, "Help", "Hi, can someone help me please?", email="tom@example.com")
+    second = post_ticket(
+        api,
+        "Kettle",
+        "I returned the kettle last Monday and have not been refunded.",
+        email="tom@example.com",
+    )
+    merge(api, second["ticket"]["id"], first["ticket"]["id"])
+    read = []
+    retrieve = services._retrieve
+    monkeypatch.setattr(
+        services, "_retrieve", lambda query, *args: read.append(query) or retrieve(query, *args)
+    )
+
+    answer = api.post(
+        f"/tickets/{first['ticket']['id']}/messages",
+        {"kind": "reply", "role": "customer", "body": "Any news?"},
+        format="json",
+    ).json()
+
+    (query,) = read
+    assert [turn.text for turn in query.turns] == [
+        "can someone help me please?",  # the greeting is read away
+        "I returned the kettle last Monday and have not been refunded.",
+        "Any news?",
+    ]
+    assert answer["suggestions"]  # the round was made from that story
