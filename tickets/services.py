@@ -1019,36 +1019,27 @@ def problem_reply(
     thread, with the same `status` change: one answer for an outage reaches everyone who wrote
     about it. Each incident's reply is its own transaction, after the problem's: one that
     fails (closed meanwhile, say) is logged and reported, and the others are still sent."""
-    incident_ids = list(
-        Ticket.objects.filter(problem_id=problem.pk, status__in=Ticket.ACTIVE_STATUSES)
-        .order_by("pk")
-        .values_list("pk", flat=True)
+    # Read before the problem's reply: resolving it resolves them (message_create re-reads
+    # each row under its lock, so one closed meanwhile is still refused).
+    incidents = list(
+        Ticket.objects.filter(problem_id=problem.pk, status__in=Ticket.ACTIVE_STATUSES).order_by(
+            "pk"
+        )
     )
-    posted = message_create(
-        ticket=problem,
-        kind=Message.Kind.REPLY,
-        body=body,
-        actor=actor,
-        status=status,
-        channel=channel,
-        user=user,
-        api_key=api_key,
-    )
+    reply = {
+        "kind": Message.Kind.REPLY,
+        "body": body,
+        "actor": actor,
+        "status": status,
+        "channel": channel,
+        "user": user,
+        "api_key": api_key,
+    }
+    posted = message_create(ticket=problem, **reply)
     sent, failed = [], []
-    for incident in Ticket.objects.filter(pk__in=incident_ids).order_by("pk"):
+    for incident in incidents:
         try:
-            sent.append(
-                message_create(
-                    ticket=incident,
-                    kind=Message.Kind.REPLY,
-                    body=body,
-                    actor=actor,
-                    status=status,
-                    channel=channel,
-                    user=user,
-                    api_key=api_key,
-                ).message
-            )
+            sent.append(message_create(ticket=incident, **reply).message)
         except HelpdeskError:
             logger.warning(
                 "Reply on problem %s not posted on incident %s",

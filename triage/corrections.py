@@ -31,7 +31,6 @@ def ticket_categorize(
     applied again: it applied when the customer's messages were read, and the priority
     decisions made since stand. An inactive category is refused."""
     from tickets.models import Ticket
-    from tickets.services import ticket_update
 
     if category is not None and not category.active:
         raise InvalidInput(
@@ -66,12 +65,14 @@ def ticket_categorize(
             priority_given=priority_given,
             assignee_given=assignee_given,
         )
-        # Saved here, not with ticket_update: a priority that service sets is a set one.
+        # Saved here, in the one UPDATE, not with ticket_update: a priority that service sets
+        # is a set one (and it logs no priority or assignee change either).
         for name in ("priority", "defaulted_priority"):
             if getattr(defaulted, name) != getattr(locked, name):
                 setattr(locked, name, getattr(defaulted, name))
                 fields.append(name)
+        if defaulted.assignee_id is not None:
+            locked.assignee = category.default_assignee
+            fields.append("assignee")
     locked.save(update_fields=[*fields, "updated_at"])
-    if defaulted is not None and defaulted.assignee_id is not None:
-        locked = ticket_update(ticket=locked, actor=actor, assignee=category.default_assignee)
     return locked
