@@ -48,7 +48,7 @@ STEPS = (
     "triage.reading.read_language",
     "triage.reading.sentiment_of",
     "tickets.services._suggestions",
-    "tickets.services.ticket_embedding",
+    "triage.similar_base._CachedEmbedding.embedding",
     "helpdesk.api.compiled.CompiledInsertChain.insert",
     "tickets.services.interaction_record",
     "tickets.services.customer_360",

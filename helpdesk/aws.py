@@ -21,6 +21,7 @@ from helpdesk.redact import redact
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_agent import AgentsforBedrockClient
     from mypy_boto3_bedrock_agent_runtime import AgentsforBedrockRuntimeClient
+    from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
@@ -72,6 +73,18 @@ def bedrock_agent_runtime_client() -> AgentsforBedrockRuntimeClient:
     deadline (KB_RETRIEVAL_DEADLINE_SECONDS)."""
     return _client(
         "bedrock-agent-runtime",
+        settings.AWS_REGION,
+        settings.BEDROCK_ENDPOINT_URL,
+        retries=False,
+        **deadline_timeouts(settings.KB_RETRIEVAL_DEADLINE_SECONDS),
+    )
+
+
+def bedrock_runtime_client() -> BedrockRuntimeClient:
+    """Bedrock model calls (InvokeModel: Titan text embeddings for similar tickets): one try,
+    timeouts within the retrieval deadline (a ticket waits for it beside its KB search)."""
+    return _client(
+        "bedrock-runtime",
         settings.AWS_REGION,
         settings.BEDROCK_ENDPOINT_URL,
         retries=False,

@@ -318,6 +318,20 @@ if TRIAGE_MODELS_KEPT < 1:
 SIMILAR_TICKETS_THRESHOLD = env.float("SIMILAR_TICKETS_THRESHOLD", default=0.6)
 if not 0 <= SIMILAR_TICKETS_THRESHOLD <= 1:
     raise ImproperlyConfigured("SIMILAR_TICKETS_THRESHOLD is a cosine between 0 and 1")
+# Which encoder embeds tickets for similar tickets: `local` (the KB's MiniLM, whose query vector
+# retrieval already computed) or `bedrock` (Amazon Titan Text Embeddings through Bedrock's
+# InvokeModel: where no local encoder runs, the Lambda). Follows KB_BACKEND unless set.
+SIMILAR_ENCODER = env.str(
+    "SIMILAR_ENCODER", default="bedrock" if KB_BACKEND == "bedrock" else "local"
+)
+if SIMILAR_ENCODER not in ("local", "bedrock"):
+    raise ImproperlyConfigured(f"SIMILAR_ENCODER is local or bedrock, not {SIMILAR_ENCODER!r}")
+SIMILAR_BEDROCK_MODEL_ID = env.str(
+    "SIMILAR_BEDROCK_MODEL_ID", default="amazon.titan-embed-text-v2:0"
+)
+SIMILAR_BEDROCK_DIMENSIONS = env.int("SIMILAR_BEDROCK_DIMENSIONS", default=1024)
+if SIMILAR_BEDROCK_DIMENSIONS not in (256, 512, 1024):
+    raise ImproperlyConfigured("SIMILAR_BEDROCK_DIMENSIONS is 256, 512 or 1024 (Titan v2's sizes)")
 
 # The priority rule: a new ticket whose sentiment (VADER compound, -1 … 1) is at or below this
 # gets at least `high` priority (triage/arrival.py). -1 turns the rule off in practice.
@@ -457,5 +471,5 @@ for _name in ("KB_RETRIEVAL_DEADLINE_SECONDS", "HEALTH_CHECK_TIMEOUT_SECONDS"):
         raise ImproperlyConfigured(f"{_name} is between 0 and 25 seconds (API Gateway: 30)")
 if DYNAMODB_TIMEOUT_SECONDS <= 0:
     raise ImproperlyConfigured("DYNAMODB_TIMEOUT_SECONDS must be positive")
-# A local Bedrock-protocol server for bedrock-agent and bedrock-agent-runtime (tests); empty: AWS.
+# A local Bedrock-protocol server (bedrock-agent, -agent-runtime, -runtime: tests); empty: AWS.
 BEDROCK_ENDPOINT_URL = env.str("BEDROCK_ENDPOINT_URL", default="") or None

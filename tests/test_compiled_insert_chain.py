@@ -193,6 +193,19 @@ def test_post_tickets_writes_the_ticket_s_rows_in_one_statement(api):
     assert len(answer["suggestions"]) == 5
 
 
+def stored_embedding(vector: bytes | None):
+    """A stand-in for triage.similar_base.embedding_start whose ticket embedding is `vector`."""
+
+    class Pending:
+        def resolve(self):
+            pass
+
+        def embedding(self, ticket):
+            return None if vector is None else TicketEmbedding(ticket=ticket, vector=vector)
+
+    return lambda subject, body_clean: Pending()
+
+
 @pytest.mark.parametrize("embedding", [True, False], ids=["embedding", "no-embedding"])
 @pytest.mark.parametrize("count", [0, 1, 5])
 def test_the_first_message_reaches_on_message_saved_with_the_ticket_s_rows(
@@ -201,9 +214,7 @@ def test_the_first_message_reaches_on_message_saved_with_the_ticket_s_rows(
     fixed_passages(monkeypatch, [passage(n) for n in range(1, count + 1)])
     vector = bytes(range(128)) * 3
     monkeypatch.setattr(
-        services,
-        "ticket_embedding",
-        lambda ticket: TicketEmbedding(ticket=ticket, vector=vector) if embedding else None,
+        services, "embedding_start", stored_embedding(vector if embedding else None)
     )
     seen = []
 
@@ -234,11 +245,7 @@ def test_the_first_message_reaches_on_message_saved_with_the_ticket_s_rows(
 @postgres_only
 def test_a_failure_inside_the_one_statement_writes_no_ticket(monkeypatch):
     fixed_passages(monkeypatch, [passage(1), passage(2, passage_ref="x" * 513)])  # varchar(512)
-    monkeypatch.setattr(
-        services,
-        "ticket_embedding",
-        lambda ticket: TicketEmbedding(ticket=ticket, vector=bytes(384)),
-    )
+    monkeypatch.setattr(services, "embedding_start", stored_embedding(bytes(384)))
 
     with pytest.raises(DataError):
         create()

@@ -31,7 +31,7 @@ from django.utils import timezone
 from customers.interactions import InteractionRecord, Kind, get_interaction_store
 from customers.models import InteractionOutbox
 from customers.outbox import interaction_record
-from helpdesk import lambda_tasks
+from helpdesk import aws, lambda_tasks
 from knowledge.backends import base
 from knowledge.backends.bedrock import BedrockBackend
 from knowledge.models import Article, SyncJob
@@ -45,6 +45,7 @@ from tests.knowledge.test_bedrock_backend import (
     result,
     retrieve_params,
 )
+from tests.titan_stub import Titan, stubbed_client
 from tickets.models import IdempotencyRecord, Ticket
 
 pytestmark = pytest.mark.django_db
@@ -101,8 +102,9 @@ def lambda_environment(zappa_stage) -> dict[str, str]:
 
 
 @pytest.fixture
-def stubs(monkeypatch):
-    """Bedrock clients wrapped in Stubber, as the backend the app gets for KB_BACKEND=bedrock."""
+def stubs(monkeypatch, settings):
+    """Bedrock clients wrapped in Stubber, as the backend the app gets for KB_BACKEND=bedrock,
+    and Titan's (bedrock-runtime) for similar tickets' embeddings."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -112,15 +114,20 @@ def stubs(monkeypatch):
     session = boto3.session.Session()
     runtime = session.client("bedrock-agent-runtime", region_name="eu-west-2")
     agent = session.client("bedrock-agent", region_name="eu-west-2")
-    with Stubber(runtime) as runtime_stub, Stubber(agent) as agent_stub:
+    titan_client, titan_stub = stubbed_client()
+    monkeypatch.setattr(aws, "bedrock_runtime_client", lambda: titan_client)
+    with Stubber(runtime) as runtime_stub, Stubber(agent) as agent_stub, titan_stub:
         backend = BedrockBackend(runtime, agent, kb_id=KB_ID, data_source_id=DS_ID, max_attempts=1)
         real = base._backend_for
         monkeypatch.setattr(
             base, "_backend_for", lambda name: backend if name == "bedrock" else real(name)
         )
-        yield SimpleNamespace(runtime=runtime_stub, agent=agent_stub)
+        yield SimpleNamespace(
+            runtime=runtime_stub, agent=agent_stub, titan=Titan(titan_stub, settings)
+        )
         runtime_stub.assert_no_pending_responses()
         agent_stub.assert_no_pending_responses()
+        titan_stub.assert_no_pending_responses()
 
 
 @pytest.fixture
@@ -129,6 +136,7 @@ def lambda_settings(lambda_environment, dynamodb_table, dynamodb_server, stubs, 
     ALLOWED_HOSTS, KB_SOURCE), with the AWS services replaced by moto and the stubs."""
     settings.ALLOWED_HOSTS = lambda_environment["ALLOWED_HOSTS"].split(",")
     settings.KB_BACKEND = lambda_environment["KB_BACKEND"]
+    settings.SIMILAR_ENCODER = "bedrock"  # what KB_BACKEND=bedrock makes it by default
     settings.INTERACTION_STORE = lambda_environment["INTERACTION_STORE"]
     settings.KB_SOURCE = lambda_environment["KB_SOURCE"]
     settings.S3_ENDPOINT_URL = dynamodb_server.url
@@ -282,6 +290,7 @@ def test_http_api_v2_post_tickets_creates_the_ticket(invoke, lambda_settings, st
             number_of_results=3 * lambda_settings.KB_SUGGESTIONS,
         ),
     )
+    stubs.titan.embeds(TICKET["subject"], TICKET["body"])  # beside the search, for similar
 
     response = invoke(
         http_v2(
@@ -300,6 +309,28 @@ def test_http_api_v2_post_tickets_creates_the_ticket(invoke, lambda_settings, st
     history = get_interaction_store().for_ticket(ticket.id).items
     assert [r.kind for r in history] == ["ticket_created"]
     assert not InteractionOutbox.objects.exists()
+    assert ticket.embedding.model == "bedrock:amazon.titan-embed-text-v2:0:1024"
+
+
+def test_http_api_v2_similar_tickets_from_titan_embeddings(invoke, lambda_settings, stubs, api_key):
+    """The Lambda has no local encoder: a customer's second ticket is found as a probable
+    duplicate of the first from Titan's embeddings, one InvokeModel per ticket on arrival."""
+    auth = {"authorization": f"Api-Key {api_key.raw}"}
+    again = {**TICKET, "subject": f"Re: {TICKET['subject']}", "body": f"{TICKET['body']} Again."}
+    ids = []
+    for ticket in (TICKET, again):
+        stubs.runtime.add_response("retrieve", {"retrievalResults": []}, None)
+        stubs.titan.embeds(ticket["subject"], ticket["body"], check=False)
+        response = invoke(http_v2("POST", "/tickets", body=ticket, headers=auth))
+        assert response["statusCode"] == 201, response
+        ids.append(body(response)["ticket"]["id"])
+
+    response = invoke(http_v2("GET", f"/tickets/{ids[0]}/similar", headers=auth))
+
+    assert response["statusCode"] == 200, response
+    (found,) = body(response)["results"]
+    assert found["id"] == ids[1] and found["relation"] == "probable_duplicate"
+    assert found["similarity"] >= lambda_settings.SIMILAR_TICKETS_THRESHOLD
 
 
 def test_http_api_v2_without_an_api_key_is_a_401_and_writes_nothing(invoke, lambda_settings):
@@ -634,6 +665,7 @@ def test_an_e_mail_stored_by_ses_in_s3_becomes_a_ticket_once(invoke, mail_bucket
         {"retrievalResults": [result("s3://helpdesk-kb-dev/kb/refunds.md", "Refunds.", 0.9)]},
         None,
     )
+    stubs.titan.embeds("", "", check=False)
     key = "inbound/0f1e2d3c4b5a 6978"  # SES names the object after its message id
     raw = mailshapes.gmail(
         message_id="<ses-s3@mail.gmail.com>", attachments=[("r.pdf", "application/pdf", b"%PDF")]
@@ -657,6 +689,7 @@ def test_an_e_mail_stored_by_ses_in_s3_becomes_a_ticket_once(invoke, mail_bucket
     assert ticket.customer.email == "jurgen@example.com" and ticket.channel == "email"
     assert [s.source for s in ticket.suggestions.all()] == ["s3://helpdesk-kb-dev/kb/refunds.md"]
     assert Attachment.objects.get().name == "r.pdf"
+    assert ticket.embedding.bits is not None  # Titan's, asked beside the KB search
 
     again = invoke({"Records": [s3_record("ObjectCreated:Put", key, bucket=mail_bucket.name)]})
 

@@ -120,6 +120,9 @@ def test_lambda_settings_import_nothing_from_the_local_backend(tmp_path):
         "from knowledge.backends.base import get_backend\n"
         "from customers.interactions import get_interaction_store\n"
         "print(get_backend().name, get_interaction_store().name)\n"
+        "from django.conf import settings\n"
+        "import triage.similar_bedrock\n"
+        "print(settings.SIMILAR_ENCODER)\n"
         "local = {'bm25s', 'numpy', 'Stemmer', 'pypdf', 'torch', 'transformers', 'onnxruntime',"
         " 'onnx', 'safetensors', 'tokenizers', 'sentence_transformers',"
         " 'knowledge.backends.local', 'knowledge.encoder', 'knowledge.minilm_onnx'}\n"
@@ -144,7 +147,7 @@ def test_lambda_settings_import_nothing_from_the_local_backend(tmp_path):
     )  # fmt: skip
 
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.splitlines() == ["bedrock dynamodb", "[]"]
+    assert result.stdout.splitlines() == ["bedrock dynamodb", "bedrock", "[]"]
 
 
 # --- the zip checks ---------------------------------------------------------------------------

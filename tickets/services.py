@@ -54,7 +54,7 @@ from triage.arrival import (
     triage_start,
 )
 from triage.models import TicketEmbedding
-from triage.similar_base import embedding_on_create as ticket_embedding
+from triage.similar_base import embedding_start
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +119,12 @@ def ticket_create(
     # The search runs in a worker while this thread resolves the customer and reads their
     # history; a remote one (Bedrock) is awaited first, never inside the transaction.
     passages = _retrieval_start(query, payload.get("kb_filters"), degraded)
+    # The ticket's embedding for similar tickets: the search's own vector (local), or Bedrock's
+    # Titan asked beside the search and awaited with it, before the transaction.
+    embedding = embedding_start(payload["subject"], body_clean)
     if passages.remote:
         passages = _Passages.ready(passages.get())
+    embedding.resolve()
     try:
         with transaction.atomic():
             result = _create(
@@ -134,6 +138,7 @@ def ticket_create(
                 follow_up_of=follow_up_of,
                 message_fields=message_fields or {},
                 on_message=on_message,
+                embedding=embedding,
             )
             if idempotency_key:
                 IdempotencyRecord.objects.create(
@@ -277,6 +282,7 @@ def _create(
     follow_up_of: Ticket | None = None,
     message_fields: dict[str, str] | None = None,
     on_message: Callable[[Message], None] | None = None,
+    embedding,
 ) -> TicketCreated:
     customer, recent = _customer_and_history(payload, degraded, with_customer=with_customer)
     order = _resolve_order(payload, customer)
@@ -311,13 +317,13 @@ def _create(
         **{"sender_address": customer.email, **(message_fields or {})},
     )
     suggestions = _suggestions(ticket, passages, round=1, message=first)
-    # Retrieval's query vector, for similar tickets (None when it cannot be had).
-    embedding = ticket_embedding(ticket)
+    # For similar tickets (triage.similar_base.embedding_start; None when it cannot be had).
+    stored = embedding.embedding(ticket)
     _insert_new_ticket.insert(
         ticket=[ticket],
         message=[first],
         suggestions=suggestions,
-        embedding=[embedding] if embedding is not None else [],
+        embedding=[stored] if stored is not None else [],
     )
     if on_message is not None:
         on_message(first)

@@ -30,7 +30,8 @@ class SimilarUnavailable(HelpdeskError):
 SIMILAR_UNAVAILABLE = error_response(
     503,
     "`similar_unavailable`: the ticket has no stored embedding and the encoder cannot make one "
-    "here (e.g. a deployment without the local encoder); `database_unavailable` as everywhere.",
+    "now (SIMILAR_ENCODER=local where the local encoder is not installed; Bedrock failing); "
+    "`database_unavailable` as everywhere.",
 )
 
 
@@ -101,14 +102,9 @@ class TicketSimilarApi(TicketApiBase):
         data = validated(SimilarInput, request.query_params)
         ticket = self.get_ticket(pk)
         threshold = data.get("threshold", settings.SIMILAR_TICKETS_THRESHOLD)
-        try:  # numpy and the encoder: not in every deployment (the Lambda has neither)
-            from knowledge.encoder import EncoderUnavailable
-            from triage.similar import similar_tickets
-        except ImportError as exc:
-            raise SimilarUnavailable(f"Similar tickets need the local encoder: {exc}") from exc
         try:
-            found = similar_tickets(ticket=ticket, threshold=threshold, limit=data["limit"])
-        except EncoderUnavailable as exc:
+            found = similar.similar_tickets(ticket=ticket, threshold=threshold, limit=data["limit"])
+        except similar.EmbeddingUnavailable as exc:
             raise SimilarUnavailable(str(exc)) from exc
         return Response(
             {

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from triage.similar_base import LOCAL_MODEL
+
 
 class Category(models.Model):
     """A team's own ticket category, managed by staff; what triage learns and predicts."""
@@ -72,14 +74,21 @@ class TriageModel(models.Model):
 
 
 class TicketEmbedding(models.Model):
-    """A ticket's query vector as retrieval computed it on arrival (triage/vectors.py: 384
-    int8 components), for similar tickets (triage/similar.py). One per ticket; tickets stored
-    before this table get theirs from `manage.py similar_backfill`."""
+    """A ticket's embedding, for similar tickets. With the local encoder (`model` LOCAL_MODEL)
+    the query vector retrieval computed on arrival (triage/vectors.py: 384 int8 components,
+    triage/similar.py); with Bedrock, Titan's vector (int8 components) and its sign bits
+    (`bits`, for the search's first pass: triage/similar_bedrock.py). Tickets are only ever
+    compared with tickets of the same `model`. One per ticket; tickets stored before this table
+    or under another encoder get theirs from `manage.py similar_backfill` (or on their first
+    ask). On Postgres a generated column `bits_varbit` holds `bits` as a bit string
+    (migration 0004), for `bit_count(a # b)`."""
 
     ticket = models.OneToOneField(
         "tickets.Ticket", on_delete=models.CASCADE, primary_key=True, related_name="embedding"
     )
     vector = models.BinaryField()
+    model = models.CharField(max_length=120, default=LOCAL_MODEL)
+    bits = models.BinaryField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     def __str__(self) -> str:

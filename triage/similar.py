@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -35,7 +34,13 @@ from django.utils import timezone
 
 from knowledge.encoder import EMBED_DIM
 from triage import vectors
-from triage.similar_base import POSSIBLE_INCIDENT, PROBABLE_DUPLICATE
+from triage.similar_base import (
+    LOCAL_MODEL,
+    POSSIBLE_INCIDENT,
+    PROBABLE_DUPLICATE,
+    EmbeddingUnavailable,
+    SimilarTicket,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +52,20 @@ CHECK_BATCH = 100  # candidates checked against the database per query
 
 # -- storing ------------------------------------------------------------------------------
 def ticket_embedding_store(*, ticket, vector: np.ndarray) -> None:
-    """Keep `vector` as the ticket's embedding (a ticket that has one keeps it)."""
+    """Keep `vector` as the ticket's embedding (one of another encoder is replaced)."""
     from triage.models import TicketEmbedding
 
     try:
         with transaction.atomic():
-            TicketEmbedding.objects.get_or_create(
-                ticket_id=ticket.pk, defaults={"vector": vectors.to_bytes(vector)}
+            # A new created_at: the per-process matrices' top-up finds rows by it.
+            TicketEmbedding.objects.update_or_create(
+                ticket_id=ticket.pk,
+                defaults={
+                    "vector": vectors.to_bytes(vector),
+                    "model": LOCAL_MODEL,
+                    "bits": None,
+                    "created_at": timezone.now(),
+                },
             )
     except IntegrityError:  # a concurrent writer stored it first
         pass
@@ -84,7 +96,11 @@ def ticket_vector(ticket) -> np.ndarray:
     from knowledge.backends.local import shared_encoder
     from triage.models import TicketEmbedding
 
-    blob = TicketEmbedding.objects.filter(pk=ticket.pk).values_list("vector", flat=True).first()
+    blob = (
+        TicketEmbedding.objects.filter(pk=ticket.pk, model=LOCAL_MODEL)
+        .values_list("vector", flat=True)
+        .first()
+    )
     if blob is None:
         vector = vectors.encode_vector(shared_encoder(), ticket.subject, ticket.body_clean)
         ticket_embedding_store(ticket=ticket, vector=vector)
@@ -93,17 +109,23 @@ def ticket_vector(ticket) -> np.ndarray:
 
 
 def backfill(*, batch_size: int = 256, progress=None) -> int:
-    """Embed and store every ticket without an embedding (oldest first). Returns how many."""
+    """Embed and store every ticket without an embedding of the local encoder (oldest first;
+    one of another encoder is replaced). Returns how many."""
     from knowledge.backends.local import shared_encoder
+    from knowledge.encoder import EncoderUnavailable
     from tickets.models import Ticket
     from triage.models import TicketEmbedding
 
-    encoder = shared_encoder()
+    try:
+        encoder = shared_encoder()
+    except EncoderUnavailable as exc:
+        raise EmbeddingUnavailable(str(exc)) from exc
     done = 0
     last_pk = 0
     while True:
         rows = list(
-            Ticket.objects.filter(pk__gt=last_pk, embedding__isnull=True)
+            Ticket.objects.filter(pk__gt=last_pk)
+            .exclude(embedding__model=LOCAL_MODEL)
             .order_by("pk")
             .values_list("pk", "subject", "body_clean", "body")[:batch_size]
         )
@@ -117,6 +139,9 @@ def backfill(*, batch_size: int = 256, progress=None) -> int:
             for pk, subject, clean, body in rows
         ]
         # ignore_conflicts: a ticket embedded meanwhile (ingest, an API read) keeps its own.
+        TicketEmbedding.objects.filter(ticket_id__in=[r[0] for r in rows]).exclude(
+            model=LOCAL_MODEL
+        ).delete()
         TicketEmbedding.objects.bulk_create(fresh, ignore_conflicts=True)
         done += len(fresh)
         last_pk = rows[-1][0]
@@ -218,7 +243,9 @@ def _open_embeddings():
     from tickets.models import Ticket
     from triage.models import TicketEmbedding
 
-    return TicketEmbedding.objects.filter(ticket__status__in=Ticket.ACTIVE_STATUSES)
+    return TicketEmbedding.objects.filter(
+        ticket__status__in=Ticket.ACTIVE_STATUSES, model=LOCAL_MODEL
+    )
 
 
 def _build() -> OpenTicketMatrix:
@@ -243,7 +270,9 @@ def _top_up(matrix: OpenTicketMatrix) -> None:
     from triage.models import TicketEmbedding
 
     # No join here: the created_at index alone (the status is read for the unknown ones only).
-    recent = TicketEmbedding.objects.filter(created_at__gte=matrix.seen_until - OVERLAP)
+    recent = TicketEmbedding.objects.filter(
+        created_at__gte=matrix.seen_until - OVERLAP, model=LOCAL_MODEL
+    )
     unknown = [
         i for i in recent.order_by().values_list("ticket_id", flat=True) if i not in matrix.position
     ]
@@ -255,13 +284,6 @@ def _top_up(matrix: OpenTicketMatrix) -> None:
 
 
 # -- asking -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SimilarTicket:
-    ticket: object  # tickets.models.Ticket
-    similarity: float
-    relation: str
-
-
 def similar_tickets(*, ticket, threshold: float, limit: int) -> list[SimilarTicket]:
     """Open tickets other than `ticket` whose cosine to it is ≥ threshold, most similar
     first, at most `limit`."""
@@ -284,7 +306,7 @@ def similar_tickets(*, ticket, threshold: float, limit: int) -> list[SimilarTick
         current = {
             t.pk: t
             for t in Ticket.objects.filter(
-                pk__in=wanted, status__in=Ticket.ACTIVE_STATUSES, embedding__isnull=False
+                pk__in=wanted, status__in=Ticket.ACTIVE_STATUSES, embedding__model=LOCAL_MODEL
             )
             .select_related("customer", "embedding")
             .only(

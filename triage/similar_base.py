@@ -1,34 +1,93 @@
 """What the rest of the app needs of similar tickets without importing numpy or the encoder
-(the Lambda package has neither: tests/test_lambda_package.py): the answer's vocabulary and the
-ingest hook. The work is in triage/similar.py, imported when it is needed."""
+(the Lambda package has neither: tests/test_lambda_package.py): the answer's vocabulary, the
+ingest hook and the search by the configured encoder (SIMILAR_ENCODER). The work is in
+triage/similar.py (the local encoder) and triage/similar_bedrock.py (Titan), imported when it
+is needed."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+# TicketEmbedding.model of the local encoder's vectors (the KB's MiniLM query vector, int8).
+LOCAL_MODEL = "local:all-MiniLM-L6-v2"
 PROBABLE_DUPLICATE = "probable_duplicate"
 POSSIBLE_INCIDENT = "possible_incident"
 MAX_LIMIT = 50
 DEFAULT_LIMIT = 10
 
 
-def embedding_on_create(ticket):
-    """For ticket ingest (tickets/services.py), before the ticket's rows are written: its
-    embedding (an unsaved triage.models.TicketEmbedding, inserted with the ticket), made from the
-    vector retrieval just computed for it, read from the encoder's cache (no encoder pass).
-    None when retrieval did not embed it in this process (another KB backend, a deadline, an
-    outage): the ticket gets one when it is first asked for similar tickets, or from
-    `manage.py similar_backfill`. Never raises: a ticket is never refused for this."""
-    if settings.KB_BACKEND != "local":
-        return None  # no local encoder ran (and none may be installed: the Lambda)
-    try:
-        from triage.similar import cached_embedding
+class EmbeddingUnavailable(Exception):
+    """A ticket must be embedded and cannot be now (no local encoder here, Bedrock failing)."""
 
-        return cached_embedding(ticket)
-    except Exception:
-        logger.exception("Reading the embedding of new ticket %r failed", ticket.subject[:80])
-        return None
+
+@dataclass(frozen=True)
+class SimilarTicket:
+    ticket: object  # tickets.models.Ticket
+    similarity: float
+    relation: str
+
+
+def similar_tickets(*, ticket, threshold: float, limit: int) -> list[SimilarTicket]:
+    """Open tickets other than `ticket` whose embedding's cosine to its own is ≥ threshold,
+    most similar first, at most `limit`, from the configured encoder's embeddings
+    (SIMILAR_ENCODER). Raises EmbeddingUnavailable when the ticket has no embedding and none
+    can be made here."""
+    if settings.SIMILAR_ENCODER == "bedrock":
+        from triage import similar_bedrock
+
+        return similar_bedrock.similar_tickets(ticket=ticket, threshold=threshold, limit=limit)
+    try:  # numpy and the encoder: not in every deployment (the Lambda has neither)
+        from knowledge.encoder import EncoderUnavailable
+        from triage import similar
+    except ImportError as exc:
+        raise EmbeddingUnavailable(
+            f"Similar tickets need the local encoder (SIMILAR_ENCODER=local): {exc}"
+        ) from exc
+    try:
+        return similar.similar_tickets(ticket=ticket, threshold=threshold, limit=limit)
+    except EncoderUnavailable as exc:
+        raise EmbeddingUnavailable(str(exc)) from exc
+
+
+class _CachedEmbedding:
+    """The local encoder's embedding of a new ticket: the vector its KB search computed, read
+    from the encoder's cache inside the ticket's transaction (no encoder pass, no wait)."""
+
+    remote = False
+
+    def resolve(self) -> None:
+        pass
+
+    def embedding(self, ticket):
+        if settings.KB_BACKEND != "local":
+            return None  # no local encoder ran (and none may be installed)
+        try:
+            from triage.similar import cached_embedding
+
+            return cached_embedding(ticket)
+        except Exception:
+            logger.exception("Reading the embedding of new ticket %r failed", ticket.subject[:80])
+            return None
+
+
+def embedding_start(subject: str, body_clean: str):
+    """For ticket ingest (tickets/services.py), started beside the KB search: an object whose
+    `resolve()` is called before the ticket's transaction (it waits for a remote call, within
+    the retrieval deadline) and whose `embedding(ticket)` gives the new ticket's unsaved
+    triage.models.TicketEmbedding, inserted with it, or None when it cannot be had (another KB
+    backend, a deadline, an outage: the ticket gets one when it is first asked for similar
+    tickets, or from `manage.py similar_backfill`). Never raises: a ticket is never refused for
+    this."""
+    if settings.SIMILAR_ENCODER == "bedrock":
+        try:
+            from triage.similar_bedrock import PendingEmbedding
+
+            return PendingEmbedding(subject, body_clean)
+        except Exception:  # no worker free: the deadline runner is saturated
+            logger.exception("Starting the embedding of new ticket %r failed", subject[:80])
+    return _CachedEmbedding()

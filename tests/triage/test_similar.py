@@ -199,9 +199,12 @@ def test_the_matrix_drops_closed_and_deleted_tickets_and_grows():
 
 
 def test_ingest_on_another_kb_backend_stores_nothing_and_never_fails(settings):
-    from triage.similar_base import embedding_on_create
+    from triage.similar_base import embedding_start
 
-    settings.KB_BACKEND = "bedrock"  # no local encoder ran (the Lambda has none installed)
+    settings.KB_BACKEND = "bedrock"  # no local encoder ran
+    settings.SIMILAR_ENCODER = "local"  # and similar tickets were told to use it anyway
     ticket = TicketFactory(subject=REFUND[0], body=REFUND[1], body_clean=REFUND[1])
-    assert embedding_on_create(ticket) is None
+    pending = embedding_start(ticket.subject, ticket.body_clean)
+    pending.resolve()
+    assert pending.embedding(ticket) is None
     assert not TicketEmbedding.objects.filter(pk=ticket.pk).exists()

@@ -29,6 +29,7 @@ from tickets import selectors, services
 from tickets.admin.queue import actor_of, ticket_number_in
 from tickets.macros import macro_render
 from tickets.models import Attachment, Feedback, Macro, Message, Ticket
+from triage import similar_base as similar
 from triage.corrections import ticket_categorize
 from triage.models import Category
 
@@ -449,21 +450,18 @@ MERGED_SHOWN = 20
 
 def _similar(ticket: Ticket) -> tuple[list[dict[str, Any]], str]:
     """The open tickets that look like this one (GET /tickets/{id}/similar at its default
-    threshold), and why there are none to show when it cannot tell: no local encoder here
-    (the Lambda), or it failed (logged; the page still renders)."""
+    threshold), and why there are none to show when it cannot tell: the ticket has no
+    embedding and none can be made (SIMILAR_ENCODER=local without the local encoder, Bedrock
+    failing), or it failed (logged; the page still renders)."""
     if ticket.status not in Ticket.ACTIVE_STATUSES:
         return [], ""
     try:
-        from knowledge.encoder import EncoderUnavailable
-        from triage.similar import PROBABLE_DUPLICATE, similar_tickets
-    except ImportError:
-        return [], "Similar tickets need the local encoder, which this deployment does not have."
-    try:
-        found = similar_tickets(
+        found = similar.similar_tickets(
             ticket=ticket, threshold=settings.SIMILAR_TICKETS_THRESHOLD, limit=SIMILAR_SHOWN
         )
-    except EncoderUnavailable:
-        return [], "Similar tickets need the local encoder, which is unavailable here."
+    except similar.EmbeddingUnavailable as exc:
+        logger.warning("No similar tickets for %s: %s", ticket.number, exc)
+        return [], "Similar tickets: this ticket has no embedding, and none can be made just now."
     except Exception:
         logger.exception("Reading similar tickets for the ticket page failed")
         return [], "Similar tickets could not be read just now."
@@ -475,7 +473,7 @@ def _similar(ticket: Ticket) -> tuple[list[dict[str, Any]], str]:
             "status": item.ticket.status,
             "customer_email": item.ticket.customer.email,
             "similarity": item.similarity,
-            "same_customer": item.relation == PROBABLE_DUPLICATE,
+            "same_customer": item.relation == similar.PROBABLE_DUPLICATE,
             "problem_id": item.ticket.problem_id,
         }
         for item in found
