@@ -189,14 +189,28 @@ def prune_idempotency(event: dict | None = None, context: Any = None) -> dict:
     return _run_task(work, "Pruning idempotency keys failed; the next scheduled run retries")
 
 
+# Of the scheduled minute, what the incident replies may take (the function's timeout is 30 s;
+# the e-mail outbox is sent after them).
+INCIDENT_REPLIES_SECONDS = 15.0
+
+
 def send_email_outbox(event: dict | None = None, context: Any = None) -> dict:
-    """Zappa schedule: send the agent replies waiting in the e-mail outbox (a mail outage
-    delays them; this sends them once it is over). Never raises: the next run tries again."""
+    """Zappa schedule: post the problem replies waiting for their incidents (an outage larger
+    than INCIDENT_REPLIES_INLINE), then send the agent replies waiting in the e-mail outbox (a
+    mail outage delays them; this sends them once it is over). Never raises: the next run
+    tries again."""
     from tickets.mail import email_outbox_drain
+    from tickets.services import incident_replies_drain
 
     def work() -> dict:
-        result = asdict(email_outbox_drain())
-        logger.info("E-mail outbox: %s", result)
+        incidents = incident_replies_drain(seconds=INCIDENT_REPLIES_SECONDS)
+        posted = {
+            "incident_replies": len(incidents.sent),
+            "incident_replies_refused": len(incidents.failed),
+            "incident_replies_to_retry": len(incidents.retry),
+        }
+        result = {**posted, **asdict(email_outbox_drain())}
+        logger.info("Incident replies and e-mail outbox: %s", result)
         return {"status": "ok", **result}
 
     return _run_task(work, "Sending the e-mail outbox failed; the next scheduled run retries")

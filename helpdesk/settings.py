@@ -382,6 +382,11 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 # Django's e-mail API. Development prints mails (console); production sends through Amazon SES
 # with django-anymail (`anymail.backends.amazon_ses.EmailBackend`, boto3 credentials of the
 # function's role, region AWS_REGION) or SMTP (`django.core.mail.backends.smtp.EmailBackend`).
+# A problem ticket's reply sent to its incidents' customers: this many are posted in the agent's
+# request, the rest by `manage.py incident_replies_drain` / the per-minute Lambda task.
+INCIDENT_REPLIES_INLINE = env.int("INCIDENT_REPLIES_INLINE", default=25)
+if INCIDENT_REPLIES_INLINE < 0:
+    raise ImproperlyConfigured("INCIDENT_REPLIES_INLINE is 0 or more")
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)

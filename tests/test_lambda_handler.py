@@ -622,10 +622,44 @@ def test_scheduled_event_sends_the_email_outbox(invoke, settings):
 
     outcome = invoke(scheduled("helpdesk.lambda_tasks.send_email_outbox"))
 
-    assert outcome == {"status": "ok", "sent": 1, "failed": 0, "remaining": 0}
+    assert outcome == {
+        "status": "ok",
+        "incident_replies": 0,
+        "incident_replies_refused": 0,
+        "incident_replies_to_retry": 0,
+        "sent": 1,
+        "failed": 0,
+        "remaining": 0,
+    }
     (sent,) = mail.outbox
     assert sent.to == ["ana@example.com"] and sent.extra_headers["Message-ID"] == "<r1@example.com>"
     assert not EmailOutbox.objects.exists()
+
+
+def test_the_per_minute_task_posts_queued_incident_replies_first(invoke, settings):
+    """An outage answered with more incidents than INCIDENT_REPLIES_INLINE: the rest are posted
+    by this task (tests/tickets/test_incident_replies.py), and their e-mails sent."""
+    from django.core import mail
+
+    from tickets import services
+    from tickets.models import IncidentReply, Message
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.INCIDENT_REPLIES_INLINE = 1
+    problem = TicketFactory(customer__email="ana@example.com")
+    incidents = [
+        TicketFactory(customer__email=f"{name}@example.com", problem=problem)
+        for name in ("ben", "chloe", "dan")
+    ]
+    replied = services.problem_reply(problem=problem, body="Fixed now.", actor="agent:test")
+    assert len(replied.queued) == 2
+
+    outcome = invoke(scheduled("helpdesk.lambda_tasks.send_email_outbox"))
+
+    assert outcome["status"] == "ok" and outcome["incident_replies"] == 2
+    assert not IncidentReply.objects.exists()
+    assert all(Message.objects.filter(ticket=t, body="Fixed now.").exists() for t in incidents)
+    assert {m.to[0] for m in mail.outbox} >= {"chloe@example.com", "dan@example.com"}
 
 
 def test_the_email_outbox_schedule_and_ses_backend_are_in_zappa_settings(zappa_stage):

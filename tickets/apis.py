@@ -348,6 +348,12 @@ class MessagePostedOutput(serializers.Serializer):
         child=serializers.IntegerField(),
         help_text="Incidents it could not be posted on (closed meanwhile, say); [] mostly.",
     )
+    incidents_queued = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Incidents past INCIDENT_REPLIES_INLINE: stored with the reply, posted and "
+        "e-mailed by the drain (the per-minute Lambda task, or `manage.py "
+        "incident_replies_drain`); [] for an outage of that size or less.",
+    )
     triage = TriageOutput(
         allow_null=True,
         help_text="A customer follow-up's triage: its language and sentiment (the sentiment "
@@ -383,7 +389,7 @@ class TicketMessagesApi(TicketApiBase):
         data = validated(MessageInput, request.data)
         user = request.user if getattr(request.user, "pk", None) else None
         api_key = request.auth if isinstance(request.user, ApiKeyClient) else None
-        incidents, failed = [], []
+        incidents, failed, queued = [], [], []
         if data["incidents"]:
             replied = services.problem_reply(
                 problem=ticket,
@@ -397,6 +403,7 @@ class TicketMessagesApi(TicketApiBase):
             posted = replied.posted
             incidents = [message.ticket_id for message in replied.incidents]
             failed = replied.failed
+            queued = replied.queued
         else:
             posted = services.message_create(
                 ticket=ticket,
@@ -419,6 +426,7 @@ class TicketMessagesApi(TicketApiBase):
                 "degraded": posted.degraded,
                 "incidents": incidents,
                 "incidents_failed": failed,
+                "incidents_queued": queued,
                 "triage": posted.triage,
             },
             status=status.HTTP_201_CREATED,

@@ -347,6 +347,43 @@ class EmailOutbox(models.Model):
         return f"e-mail for message {self.message_id} (attempts: {self.attempts})"
 
 
+class IncidentReply(models.Model):
+    """A problem ticket's reply still to be posted on one of its incidents (services
+    `problem_reply`): written with the problem's reply, in its transaction, one row per open
+    incident, so an outage's answer is never lost however many customers wrote. The first
+    INCIDENT_REPLIES_INLINE are posted in the agent's request; the rest by
+    `manage.py incident_replies_drain` / the scheduled Lambda task. A row is deleted in the
+    transaction that posts its reply (never posted twice); one refused for good (the incident
+    was closed meanwhile, say) is kept with `failed_at` and the reason."""
+
+    reply = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="incident_replies")
+    incident = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, blank=True)  # the status change asked for, if any
+    channel = models.CharField(max_length=16, blank=True)
+    actor = models.CharField(max_length=200)
+    author_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    author_api_key = models.ForeignKey(
+        "helpdesk.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "incident replies"
+        constraints = [
+            models.UniqueConstraint(fields=["reply", "incident"], name="one_reply_per_incident")
+        ]
+        indexes = [models.Index(fields=["failed_at", "id"], name="incident_reply_pending")]
+
+    def __str__(self) -> str:
+        return f"reply {self.reply_id} for incident {self.incident_id}"
+
+
 class Feedback(models.Model):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="feedback")
     suggestion = models.ForeignKey(Suggestion, on_delete=models.CASCADE, related_name="feedback")

@@ -43,7 +43,14 @@ from knowledge.backends.base import Passage, get_backend
 from knowledge.query import CUSTOMER, TicketQuery, Turn
 from knowledge.selectors import PendingRetrieval, kb_retrieval_start
 from tickets import mail
-from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
+from tickets.models import (
+    Feedback,
+    IdempotencyRecord,
+    IncidentReply,
+    Message,
+    Suggestion,
+    Ticket,
+)
 from tickets.selectors import open_tickets_with
 from tickets.serializers import suggestion_json, ticket_json
 from triage.arrival import (
@@ -1008,6 +1015,7 @@ class ProblemReplied:
     posted: MessagePosted  # the reply on the problem ticket
     incidents: list[Message]  # the same reply on each open incident, e-mailed to its customer
     failed: list[int]  # incidents it could not be posted on (logged): their ids
+    queued: list[int]  # incidents whose reply waits for the drain (past INCIDENT_REPLIES_INLINE)
 
 
 def problem_reply(
@@ -1023,38 +1031,147 @@ def problem_reply(
     """An agent's reply on a problem ticket, also sent to the customer of each of its open
     incidents (new, open or pending when the reply was asked for), on their own ticket and
     thread, with the same `status` change: one answer for an outage reaches everyone who wrote
-    about it. Each incident's reply is its own transaction, after the problem's: one that
-    fails (closed meanwhile, say) is logged and reported, and the others are still sent."""
+    about it.
+
+    Nothing is lost however many incidents there are: the problem's reply and one
+    `IncidentReply` row per open incident are written in one transaction. The first
+    INCIDENT_REPLIES_INLINE are then posted in this request, each in its own transaction (one
+    that is refused, closed meanwhile say, is logged and reported, and the others are still
+    sent); the rest wait for `incident_replies_drain` (the command, or the per-minute Lambda
+    task), and are answered as `queued`."""
     # Read before the problem's reply: resolving it resolves them (message_create re-reads
     # each row under its lock, so one closed meanwhile is still refused).
     incidents = list(
-        Ticket.objects.filter(problem_id=problem.pk, status__in=Ticket.ACTIVE_STATUSES).order_by(
-            "pk"
-        )
+        Ticket.objects.filter(problem_id=problem.pk, status__in=Ticket.ACTIVE_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    reply = {
-        "kind": Message.Kind.REPLY,
-        "body": body,
-        "actor": actor,
-        "status": status,
-        "channel": channel,
-        "user": user,
-        "api_key": api_key,
-    }
-    posted = message_create(ticket=problem, **reply)
-    sent, failed = [], []
-    for incident in incidents:
-        try:
-            sent.append(message_create(ticket=incident, **reply).message)
-        except HelpdeskError:
-            logger.warning(
-                "Reply on problem %s not posted on incident %s",
-                problem.number,
-                incident.number,
-                exc_info=True,
+
+    def queue(message: Message) -> None:  # inside the problem reply's transaction
+        IncidentReply.objects.bulk_create(
+            IncidentReply(
+                reply=message,
+                incident_id=incident_id,
+                status=status or "",
+                channel=channel or "",
+                actor=actor[:200],
+                author_user=user,
+                author_api_key=api_key,
             )
-            failed.append(incident.pk)
-    return ProblemReplied(posted, sent, failed)
+            for incident_id in incidents
+        )
+
+    posted = message_create(
+        ticket=problem,
+        kind=Message.Kind.REPLY,
+        body=body,
+        actor=actor,
+        status=status,
+        channel=channel,
+        user=user,
+        api_key=api_key,
+        on_message=queue if incidents else None,
+    )
+    drained = incident_replies_drain(
+        reply_id=posted.message.pk, limit=settings.INCIDENT_REPLIES_INLINE
+    )
+    waiting = IncidentReply.objects.filter(reply_id=posted.message.pk, failed_at__isnull=True)
+    queued = sorted(waiting.values_list("incident_id", flat=True)) if drained.more else []
+    return ProblemReplied(posted, drained.sent, drained.failed, queued)
+
+
+@dataclass(frozen=True)
+class IncidentRepliesDrained:
+    sent: list[Message]  # posted on their incidents (and e-mailed, or in the e-mail outbox)
+    failed: list[int]  # incidents refused for good (kept with the reason): their ids
+    retry: list[int]  # incidents that failed for another reason: tried again next time
+    more: bool  # stopped at the limit or the time with replies still waiting
+
+
+# An incident reply that keeps failing for a reason other than a refusal is given up after this.
+INCIDENT_REPLY_ATTEMPTS = 5
+
+
+def incident_replies_drain(
+    *, reply_id: int | None = None, limit: int | None = None, seconds: float | None = None
+) -> IncidentRepliesDrained:
+    """Post waiting incident replies (one problem reply's, or all), oldest first, each in
+    the transaction that deletes its row, so none is posted twice (on Postgres, concurrent
+    drains skip each other's locked rows). Stops after `limit` replies or `seconds`."""
+    import time
+
+    started = time.monotonic()
+    sent: list[Message] = []
+    failed: list[int] = []
+    retry: list[int] = []
+    tried: list[int] = []  # rows failed in this run: not taken again
+    pending = IncidentReply.objects.filter(failed_at__isnull=True)
+    if reply_id is not None:
+        pending = pending.filter(reply_id=reply_id)
+    while True:
+        if (limit is not None and len(sent) + len(failed) + len(retry) >= limit) or (
+            seconds is not None and time.monotonic() - started >= seconds
+        ):
+            more = pending.exclude(pk__in=tried).exists()
+            return IncidentRepliesDrained(sent, failed, retry, more)
+        job = None
+        try:
+            with transaction.atomic():
+                job = (
+                    pending.exclude(pk__in=tried)
+                    .select_for_update(skip_locked=True, of=("self",))
+                    .select_related("reply", "incident")
+                    .order_by("pk")
+                    .first()
+                )
+                if job is None:
+                    return IncidentRepliesDrained(sent, failed, retry, False)
+                try:
+                    with transaction.atomic():
+                        message = message_create(
+                            ticket=job.incident,
+                            kind=Message.Kind.REPLY,
+                            body=job.reply.body,
+                            actor=job.actor,
+                            status=job.status or None,
+                            channel=job.channel or None,
+                            user=job.author_user,
+                            api_key=job.author_api_key,
+                        ).message
+                except HelpdeskError as exc:  # refused: it will be refused again
+                    logger.warning(
+                        "Reply %s not posted on incident %s: %s",
+                        job.reply_id,
+                        job.incident.number,
+                        exc,
+                    )
+                    job.attempts += 1
+                    job.failed_at = timezone.now()
+                    job.last_error = str(exc)[:2000]
+                    job.save(update_fields=["attempts", "failed_at", "last_error"])
+                    failed.append(job.incident_id)
+                    tried.append(job.pk)
+                    continue
+                job.delete()
+                sent.append(message)
+        except Exception as exc:  # the database, say: the row stays for the next run
+            logger.exception("Posting a reply on an incident failed; it is tried again later")
+            if job is None:
+                raise
+            _incident_reply_failed(job.pk, exc)
+            retry.append(job.incident_id)
+            tried.append(job.pk)
+
+
+def _incident_reply_failed(job_id: int, exc: Exception) -> None:
+    job = IncidentReply.objects.filter(pk=job_id).first()
+    if job is None:
+        return
+    job.attempts += 1
+    job.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+    if job.attempts >= INCIDENT_REPLY_ATTEMPTS:
+        job.failed_at = timezone.now()
+    job.save(update_fields=["attempts", "failed_at", "last_error"])
 
 
 def _triage_changes(triage: dict[str, Any] | None) -> dict[str, Any]:

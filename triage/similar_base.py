@@ -58,8 +58,6 @@ class _CachedEmbedding:
     """The local encoder's embedding of a new ticket: the vector its KB search computed, read
     from the encoder's cache inside the ticket's transaction (no encoder pass, no wait)."""
 
-    remote = False
-
     def resolve(self) -> None:
         pass
 

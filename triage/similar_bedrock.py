@@ -134,8 +134,6 @@ class PendingEmbedding:
     (tickets.services.ticket_create); `resolve()` waits for it before the ticket's transaction
     (never inside it), within what is left of the retrieval deadline."""
 
-    remote = True
-
     def __init__(self, subject: str, body_clean: str) -> None:
         self.started = time.monotonic()
         self.vector: list[float] | None = None

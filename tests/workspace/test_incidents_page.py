@@ -156,3 +156,27 @@ def test_a_problem_field_that_is_not_a_ticket_number_is_a_form_error(agent_clien
     assert response.status_code == 200  # the page again, with the error
     assert "A ticket number, such as HD-000123." in response.content.decode()
     assert Ticket.objects.get(pk=ticket["id"]).problem_id is None
+
+
+def test_the_ticket_page_says_how_many_incident_replies_are_queued(api, agent_client, settings):
+    """Past INCIDENT_REPLIES_INLINE the rest wait for the drain (tests/tickets/
+    test_incident_replies.py), and the agent is told so."""
+    settings.INCIDENT_REPLIES_INLINE = 2
+    tickets = [
+        post_ticket(api, "Cannot log in", "The login page says error 502.", email=f"{n}@x.org")
+        for n in ("ana", "ben", "chloe", "dan", "eve", "finn")
+    ]
+    problem, *incidents = [t["ticket"] for t in tickets]
+    Ticket.objects.filter(pk__in=[i["id"] for i in incidents]).update(problem_id=problem["id"])
+    fixed = "Our login service failed this morning. It is fixed now."
+
+    response = agent_client.post(
+        f"/admin/tickets/ticket/{problem['id']}/change/",
+        {"_action": "reply", "reply-body": fixed, "reply-status": "", "reply-incidents": "on"},
+        follow=True,
+    )
+
+    notes = [str(m) for m in response.context["messages"]]
+    assert any(
+        "Also sent to the customers of 2 incident(s). 3 more are queued" in n for n in notes
+    ), notes

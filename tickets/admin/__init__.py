@@ -10,6 +10,7 @@ from tickets.models import (
     EmailOutbox,
     Feedback,
     IdempotencyRecord,
+    IncidentReply,
     Macro,
     Suggestion,
     Ticket,
@@ -153,6 +154,24 @@ class EmailOutboxAdmin(admin.ModelAdmin):
     list_select_related = ["message"]
     raw_id_fields = ["message"]
     readonly_fields = ["attempts", "claimed_until", "last_error", "created_at"]
+
+
+@admin.register(IncidentReply)
+class IncidentReplyAdmin(admin.ModelAdmin):
+    """A problem's reply still to post on an incident, or refused for good (`failed_at`, the
+    reason): written and drained by services.problem_reply / incident_replies_drain; read
+    here (deleting a row gives that incident's reply up)."""
+
+    list_display = ["reply", "incident", "attempts", "failed_at", "last_error", "created_at"]
+    list_filter = [("failed_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["reply", "incident"]
+    raw_id_fields = ["reply", "incident", "author_user", "author_api_key"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Feedback)

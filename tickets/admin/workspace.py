@@ -196,6 +196,11 @@ def _message(kind: str):
             if replied.failed:
                 numbers = ", ".join(Ticket.number_for(pk) for pk in replied.failed)
                 incidents += f" Not posted on {numbers} (see the log)."
+            if replied.queued:
+                incidents += (
+                    f" {len(replied.queued)} more are queued: the scheduled drain posts and "
+                    "e-mails them."
+                )
         else:
             posted = services.message_create(
                 ticket=ticket,
