@@ -173,14 +173,10 @@ def outsider() -> APIClient:
 def titan(settings, monkeypatch):
     """SIMILAR_ENCODER=bedrock with a stubbed Titan (tests/titan_stub.py): queue its answers."""
     from helpdesk import aws
+    from tests.dynamodb_server import use_fake_aws
     from tests.titan_stub import Titan, stubbed_client
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-2",
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_fake_aws(monkeypatch)
     settings.SIMILAR_ENCODER = "bedrock"
     client, stub = stubbed_client()
     monkeypatch.setattr(aws, "bedrock_runtime_client", lambda: client)

@@ -36,6 +36,12 @@ FAKE_AWS_ENV = {
 }
 
 
+def use_fake_aws(monkeypatch) -> None:
+    """FAKE_AWS_ENV and a region in this test's environment (for clients made in the test)."""
+    for name, value in {**FAKE_AWS_ENV, "AWS_DEFAULT_REGION": "eu-west-2"}.items():
+        monkeypatch.setenv(name, value)
+
+
 # moto on a busy test machine can take longer than production's 1 s DYNAMODB_TIMEOUT_SECONDS;
 # tests of the timeout itself (tests/test_deadlines.py) set their own.
 TEST_TIMEOUT_SECONDS = 10.0

@@ -35,6 +35,7 @@ from helpdesk import aws, lambda_tasks
 from knowledge.backends import base
 from knowledge.backends.bedrock import BedrockBackend
 from knowledge.models import Article, SyncJob
+from tests.dynamodb_server import use_fake_aws
 from tests.factories import TicketFactory
 from tests.knowledge.test_bedrock_backend import (
     DS_ID,
@@ -105,12 +106,7 @@ def lambda_environment(zappa_stage) -> dict[str, str]:
 def stubs(monkeypatch, settings):
     """Bedrock clients wrapped in Stubber, as the backend the app gets for KB_BACKEND=bedrock,
     and Titan's (bedrock-runtime) for similar tickets' embeddings."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-2",
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_fake_aws(monkeypatch)
     session = boto3.session.Session()
     runtime = session.client("bedrock-agent-runtime", region_name="eu-west-2")
     agent = session.client("bedrock-agent", region_name="eu-west-2")

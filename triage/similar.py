@@ -40,6 +40,7 @@ from triage.similar_base import (
     PROBABLE_DUPLICATE,
     EmbeddingUnavailable,
     SimilarTicket,
+    tickets_without_embedding,
 )
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,6 @@ def backfill(*, batch_size: int = 256, progress=None) -> int:
     one of another encoder is replaced). Returns how many."""
     from knowledge.backends.local import shared_encoder
     from knowledge.encoder import EncoderUnavailable
-    from tickets.models import Ticket
     from triage.models import TicketEmbedding
 
     try:
@@ -121,32 +121,24 @@ def backfill(*, batch_size: int = 256, progress=None) -> int:
     except EncoderUnavailable as exc:
         raise EmbeddingUnavailable(str(exc)) from exc
     done = 0
-    last_pk = 0
-    while True:
-        rows = list(
-            Ticket.objects.filter(pk__gt=last_pk)
-            .exclude(embedding__model=LOCAL_MODEL)
-            .order_by("pk")
-            .values_list("pk", "subject", "body_clean", "body")[:batch_size]
-        )
-        if not rows:
-            return done
+    for batch in tickets_without_embedding(LOCAL_MODEL, batch_size=batch_size):
         fresh = [
             TicketEmbedding(
                 ticket_id=pk,
-                vector=vectors.to_bytes(vectors.encode_vector(encoder, subject, clean or body)),
+                vector=vectors.to_bytes(vectors.encode_vector(encoder, subject, body_clean)),
             )
-            for pk, subject, clean, body in rows
+            for pk, subject, body_clean in batch
         ]
-        # ignore_conflicts: a ticket embedded meanwhile (ingest, an API read) keeps its own.
-        TicketEmbedding.objects.filter(ticket_id__in=[r[0] for r in rows]).exclude(
+        # Another encoder's embeddings are replaced; ignore_conflicts: a ticket embedded
+        # meanwhile (ingest, an API read) keeps its own.
+        TicketEmbedding.objects.filter(ticket_id__in=[pk for pk, _, _ in batch]).exclude(
             model=LOCAL_MODEL
         ).delete()
         TicketEmbedding.objects.bulk_create(fresh, ignore_conflicts=True)
         done += len(fresh)
-        last_pk = rows[-1][0]
         if progress is not None:
             progress(done)
+    return done
 
 
 # -- the per-process matrix ---------------------------------------------------------------

@@ -54,6 +54,26 @@ def similar_tickets(*, ticket, threshold: float, limit: int) -> list[SimilarTick
         raise EmbeddingUnavailable(str(exc)) from exc
 
 
+def tickets_without_embedding(model: str, *, batch_size: int):
+    """Batches of (ticket id, subject, cleaned body) of the tickets with no embedding of
+    `model`, oldest first (for the backfills; each batch is read after the previous one was
+    stored)."""
+    from tickets.models import Ticket
+
+    last_pk = 0
+    while True:
+        rows = list(
+            Ticket.objects.filter(pk__gt=last_pk)
+            .exclude(embedding__model=model)
+            .order_by("pk")
+            .values_list("pk", "subject", "body_clean", "body")[:batch_size]
+        )
+        if not rows:
+            return
+        yield [(pk, subject, clean or body) for pk, subject, clean, body in rows]
+        last_pk = rows[-1][0]
+
+
 class _CachedEmbedding:
     """The local encoder's embedding of a new ticket: the vector its KB search computed, read
     from the encoder's cache inside the ticket's transaction (no encoder pass, no wait)."""

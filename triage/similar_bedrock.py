@@ -39,6 +39,7 @@ from triage.similar_base import (
     PROBABLE_DUPLICATE,
     EmbeddingUnavailable,
     SimilarTicket,
+    tickets_without_embedding,
 )
 
 logger = logging.getLogger(__name__)
@@ -201,27 +202,15 @@ def backfill(*, batch_size: int = 64, progress=None, embed_text=None) -> int:
     """Embed and store every ticket without an embedding of this model (oldest first), one
     InvokeModel each. Returns how many. Raises EmbeddingUnavailable on the first failure
     (what was stored stays; a rerun carries on)."""
-    from tickets.models import Ticket
-
     embed_text = embed_text or embed
-    tag = model_tag()
     done = 0
-    last_pk = 0
-    while True:
-        rows = list(
-            Ticket.objects.filter(pk__gt=last_pk)
-            .exclude(embedding__model=tag)
-            .order_by("pk")
-            .values_list("pk", "subject", "body_clean", "body")[:batch_size]
-        )
-        if not rows:
-            return done
-        for pk, subject, clean, body in rows:
-            store(ticket_id=pk, vector=embed_text(ticket_text(subject, clean or body)))
+    for batch in tickets_without_embedding(model_tag(), batch_size=batch_size):
+        for pk, subject, body_clean in batch:
+            store(ticket_id=pk, vector=embed_text(ticket_text(subject, body_clean)))
             done += 1
-        last_pk = rows[-1][0]
         if progress is not None:
             progress(done)
+    return done
 
 
 # -- asking -------------------------------------------------------------------------------
