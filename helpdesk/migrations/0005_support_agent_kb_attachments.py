@@ -14,23 +14,32 @@ GRANTS = [("knowledge", "search_kb"), ("tickets", "view_attachment")]
 _group_migration = importlib.import_module("helpdesk.migrations.0003_support_agent_group")
 
 
-def _permissions(apps):
+def _permissions(apps, grants):
     Permission = apps.get_model("auth", "Permission")
     return [
         Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        for app_label, codename in GRANTS
+        for app_label, codename in grants
     ]
 
 
-def grant(apps, schema_editor):
+def grant_permissions(apps, grants):
+    """Add `grants` ([(app label, codename)]) to the group (later migrations use it too)."""
     _group_migration._ensure_permissions(apps)
     group, _ = apps.get_model("auth", "Group").objects.get_or_create(name=GROUP)
-    group.permissions.add(*_permissions(apps))
+    group.permissions.add(*_permissions(apps, grants))
+
+
+def revoke_permissions(apps, grants):
+    for group in apps.get_model("auth", "Group").objects.filter(name=GROUP):
+        group.permissions.remove(*_permissions(apps, grants))
+
+
+def grant(apps, schema_editor):
+    grant_permissions(apps, GRANTS)
 
 
 def revoke(apps, schema_editor):
-    for group in apps.get_model("auth", "Group").objects.filter(name=GROUP):
-        group.permissions.remove(*_permissions(apps))
+    revoke_permissions(apps, GRANTS)
 
 
 class Migration(migrations.Migration):

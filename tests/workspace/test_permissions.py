@@ -92,6 +92,11 @@ def test_the_group_may_search_the_kb_and_view_attachments_but_not_sync(support_a
     assert not support_agent.has_perm("tickets.change_attachment")
 
 
+def test_the_group_may_view_queued_incident_replies_but_not_change_them(support_agent):
+    assert support_agent.has_perm("tickets.view_incidentreply")
+    assert not support_agent.has_perm("tickets.change_incidentreply")
+
+
 @pytest.mark.parametrize("page", ["change", "delete", "history"])
 def test_an_agent_opening_an_api_key_url_directly_gets_403(agent_client, page):
     api_key, _ = ApiKey.objects.create_key(name="crm", scopes="agent")
