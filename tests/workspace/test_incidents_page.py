@@ -180,3 +180,29 @@ def test_the_ticket_page_says_how_many_incident_replies_are_queued(api, agent_cl
     assert any(
         "Also sent to the customers of 2 incident(s). 3 more are queued" in n for n in notes
     ), notes
+
+
+def test_the_problem_page_shows_replies_still_queued_and_those_refused(api, agent_client, settings):
+    from tickets import services
+
+    settings.INCIDENT_REPLIES_INLINE = 0
+    tickets = [
+        post_ticket(api, "Cannot log in", "The login page says error 502.", email=f"{n}@x.org")
+        for n in ("ana", "ben", "chloe", "dan")
+    ]
+    problem, *incidents = [t["ticket"] for t in tickets]
+    Ticket.objects.filter(pk__in=[i["id"] for i in incidents]).update(problem_id=problem["id"])
+    services.problem_reply(
+        problem=Ticket.objects.get(pk=problem["id"]), body="Fixed.", actor="agent:test"
+    )
+    closed = incidents[0]
+    Ticket.objects.filter(pk=closed["id"]).update(status="closed", resolved_at="2026-12-07T00:00Z")
+    services.incident_replies_drain(limit=1)  # the closed one: refused
+
+    text = agent_client.get(f"/admin/tickets/ticket/{problem['id']}/change/").content.decode()
+
+    card = text[text.index('id="incidents"') : text.index('id="suggestions"')]
+    assert "2 replies to incidents queued: the scheduled drain posts and e-mails them." in card
+    assert f'data-refused="{closed["number"]}"' in card and "is closed" in card
+    plain = agent_client.get(f"/admin/tickets/ticket/{incidents[1]['id']}/change/")
+    assert "incident-replies-waiting" not in plain.content.decode()

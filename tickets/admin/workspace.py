@@ -28,7 +28,7 @@ from helpdesk.api.exceptions import HelpdeskError
 from tickets import selectors, services
 from tickets.admin.queue import actor_of, ticket_number_in
 from tickets.macros import macro_render
-from tickets.models import Attachment, Feedback, Macro, Message, Ticket
+from tickets.models import Attachment, Feedback, IncidentReply, Macro, Message, Ticket
 from triage import similar_base as similar
 from triage.corrections import ticket_categorize
 from triage.models import Category
@@ -489,8 +489,9 @@ INCIDENTS_SHOWN = 50
 
 
 def _incidents(ticket: Ticket) -> dict[str, Any]:
-    """A problem ticket's incidents (the newest INCIDENTS_SHOWN, with their customers) and how
-    many are open (a reply can go to their customers): one query, two for a larger outage."""
+    """A problem ticket's incidents (the newest INCIDENTS_SHOWN, with their customers), how
+    many are open (a reply can go to their customers), and its replies to them still queued or
+    refused: two queries, three for a larger outage; none for a ticket with no incidents."""
     rows = list(
         Ticket.objects.filter(problem_id=ticket.pk)
         .order_by("-id")
@@ -504,8 +505,25 @@ def _incidents(ticket: Ticket) -> dict[str, Any]:
         open_ = Ticket.objects.filter(
             problem_id=ticket.pk, status__in=Ticket.ACTIVE_STATUSES
         ).count()
+    # A reply sent to the incidents past INCIDENT_REPLIES_INLINE: what still waits for the
+    # drain, and what was refused (services.problem_reply); one more query, on problems only.
+    replies = (
+        list(
+            IncidentReply.objects.filter(reply__ticket_id=ticket.pk)
+            .order_by("incident_id")
+            .values_list("incident_id", "failed_at", "last_error")
+        )
+        if rows
+        else []
+    )
     return {
         "incidents": shown,
         "incidents_more": len(rows) > INCIDENTS_SHOWN,
         "incidents_open": open_,
+        "incident_replies_waiting": sum(failed is None for _, failed, _ in replies),
+        "incident_replies_refused": [
+            {"number": Ticket.number_for(pk), "reason": reason}
+            for pk, failed, reason in replies
+            if failed is not None
+        ],
     }
