@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -1098,8 +1099,6 @@ def incident_replies_drain(
     """Post waiting incident replies (one problem reply's, or all), oldest first, each in
     the transaction that deletes its row, so none is posted twice (on Postgres, concurrent
     drains skip each other's locked rows). Stops after `limit` replies or `seconds`."""
-    import time
-
     started = time.monotonic()
     sent: list[Message] = []
     failed: list[int] = []

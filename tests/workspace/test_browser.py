@@ -15,6 +15,7 @@ installs it) a missing Chromium fails.
 import importlib
 import os
 import re
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,9 @@ def agent_user(transactional_db):
     importlib.import_module("helpdesk.migrations.0003_support_agent_group").create_group(apps, None)
     importlib.import_module("helpdesk.migrations.0004_support_agent_macros").grant(apps, None)
     importlib.import_module("helpdesk.migrations.0005_support_agent_kb_attachments").grant(
+        apps, None
+    )
+    importlib.import_module("helpdesk.migrations.0006_support_agent_incident_replies").grant(
         apps, None
     )
     from helpdesk.staff import support_agent_group
@@ -458,3 +462,41 @@ def test_an_agent_answers_an_outage_once_for_every_customer_in_the_browser(
     assert "Incidents (0 open)" in page.inner_text("#incidents")
     assert set(Ticket.objects.values_list("status", flat=True)) == {"resolved"}
     shot(page, "16-outage-answered")
+
+
+def test_a_large_outage_answer_is_queued_then_drained_in_the_browser(
+    live_server, browser_page, agent_user, monkeypatch
+):
+    """Past INCIDENT_REPLIES_INLINE (1 here) the rest of an outage's replies wait for the drain:
+    the agent is told, the problem's Incidents card says what waits, and after the drain (the
+    per-minute task or cron) it says nothing more."""
+    from django.core.management import call_command
+
+    monkeypatch.setattr(settings, "INCIDENT_REPLIES_INLINE", 1)
+    down = "The login page says error 502 since this morning."
+    problem, *others = [
+        new_ticket({"email": f"{name}@example.com"}, "Cannot log in", down)["ticket"]
+        for name in ("ana", "ben", "chloe", "dan")
+    ]
+    Ticket.objects.filter(pk__in=[o["id"] for o in others]).update(problem_id=problem["id"])
+
+    page = browser_page
+    log_in(page, live_server, "agent")
+    page.goto(f"{live_server.url}/admin/tickets/ticket/{problem['id']}/change/")
+    page.fill("#id_reply-body", "Our login service failed this morning; it works again now.")
+    page.check("#id_reply-incidents")
+    page.click("#reply-form button[type=submit]")
+    page.wait_for_selector(".messagelist")
+
+    assert "2 more are queued" in page.inner_text(".messagelist")
+    assert "2 replies to incidents queued" in page.inner_text("#incidents")
+    shot(page, "17-outage-replies-queued")
+    # What waits is in the admin too (read-only), for agents.
+    page.goto(f"{live_server.url}/admin/tickets/incidentreply/")
+    assert "2 incident replies" in page.inner_text("#content")
+
+    call_command("incident_replies_drain", stdout=StringIO())
+    page.goto(f"{live_server.url}/admin/tickets/ticket/{problem['id']}/change/")
+    assert "queued" not in page.inner_text("#incidents")
+    for other in others:
+        assert Message.objects.filter(ticket_id=other["id"], role="agent").count() == 1
