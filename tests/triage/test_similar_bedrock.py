@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.models.functions import Now
 
 from tests.factories import CustomerFactory, TicketFactory
-from tests.helpers import assert_error
+from tests.helpers import assert_error, post_ticket
 from tests.titan_stub import titan_vector
 from tickets.models import Ticket
 from triage import similar_bedrock
@@ -29,16 +29,6 @@ REFUND_OTHER = ("Refund missing", "My returned blender arrived but the refund is
 PASSWORD = ("Cannot log in", "I forgot my password and the reset e-mail never arrives.")
 
 
-def create(api, email, subject, body):
-    response = api.post(
-        "/tickets",
-        {"customer": {"email": email}, "subject": subject, "body": body},
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
 def similar_of(api, ticket_id, **params):
     response = api.get(f"/tickets/{ticket_id}/similar", params)
     assert response.status_code == 200, response.content
@@ -48,7 +38,7 @@ def similar_of(api, ticket_id, **params):
 def test_a_new_ticket_is_embedded_by_titan_and_stored_with_its_sign_bits(api, titan):
     titan.embeds(*REFUND)
 
-    body = create(api, "ana@example.com", *REFUND)
+    body = post_ticket(api, *REFUND, email="ana@example.com")
 
     stored = TicketEmbedding.objects.get(ticket_id=body["ticket"]["id"])
     assert stored.model == f"bedrock:{MODEL}:1024"
@@ -70,7 +60,7 @@ def test_same_customer_is_a_probable_duplicate_others_a_possible_incident(api, t
         ("carl@example.com", PASSWORD),
     ]:
         titan.embeds(*text)
-        ids[text] = create(api, email, *text)["ticket"]["id"]
+        ids[text] = post_ticket(api, *text, email=email)["ticket"]["id"]
 
     body = similar_of(api, ids[REFUND], threshold=0.3)
 
@@ -114,7 +104,7 @@ def test_resolved_tickets_and_other_encoders_embeddings_are_never_answered(api, 
 
 def test_titan_failing_on_arrival_costs_the_ticket_nothing_and_the_first_ask_embeds_it(api, titan):
     titan.fails(*REFUND)
-    body = create(api, "ana@example.com", *REFUND)
+    body = post_ticket(api, *REFUND, email="ana@example.com")
     ticket_id = body["ticket"]["id"]
     assert body["degraded"] == [] and len(body["suggestions"]) > 0
     assert not TicketEmbedding.objects.filter(ticket_id=ticket_id).exists()
