@@ -859,13 +859,12 @@ def ticket_merge(
         field="into",
         neither="merged nor merged into",
     )
-    incidents = Ticket.objects.filter(problem_id=source.pk).count()
-    if incidents:
-        raise Conflict(
-            f"{source.number} is the problem of {incidents} incident(s): merge {target.number} "
-            f"into it instead, or unlink them first.",
-            fields={"into": ["A problem ticket is not merged away."]},
-        )
+    _refuse_problem(
+        source,
+        f"merge {target.number} into it instead, or unlink them first.",
+        field="into",
+        error="A problem ticket is not merged away.",
+    )
 
     now = timezone.now()
     customer_messages = list(
@@ -978,13 +977,12 @@ def ticket_link_problem(*, ticket: Ticket, problem_id: int | None, actor: str) -
             field="problem_id",
             neither="linked nor linked to",
         )
-        count = Ticket.objects.filter(problem_id=incident.pk).count()
-        if count:
-            raise Conflict(
-                f"{incident.number} is the problem of {count} incident(s): a problem is not an "
-                "incident.",
-                fields={"problem_id": ["A problem is not an incident."]},
-            )
+        _refuse_problem(
+            incident,
+            "a problem is not an incident.",
+            field="problem_id",
+            error="A problem is not an incident.",
+        )
     incident.problem_id = problem_id
     incident.save(update_fields=["problem", "updated_at"])
     linked = problem_id is not None
@@ -1009,6 +1007,17 @@ def _refuse_closed(*rows: tuple[Ticket, str], field: str, neither: str) -> None:
                 f"{row.number} is closed: a closed ticket is neither {neither}.",
                 fields={field: [f"{name} is closed."]},
             )
+
+
+def _refuse_problem(ticket: Ticket, advice: str, *, field: str, error: str) -> None:
+    """409 when `ticket` is the problem of incidents (merging it away or making it an incident
+    would leave them pointing at the wrong ticket, or two levels deep)."""
+    count = Ticket.objects.filter(problem_id=ticket.pk).count()
+    if count:
+        raise Conflict(
+            f"{ticket.number} is the problem of {count} incident(s): {advice}",
+            fields={field: [error]},
+        )
 
 
 @dataclass(frozen=True)

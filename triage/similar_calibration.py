@@ -107,8 +107,9 @@ def calibrate(*, random_pairs: int = 2000, seed: int = 0) -> Calibration:
     sample = rng.sample(ids, min(len(ids), 2 * random_pairs))
     wanted = {i for pair in merged + incidents for i in pair} | set(sample)
     vectors = {}
-    for start in range(0, len(wanted), 1000):
-        chunk = sorted(wanted)[start : start + 1000]
+    wanted_ids = sorted(wanted)
+    for start in range(0, len(wanted_ids), 1000):
+        chunk = wanted_ids[start : start + 1000]
         rows = TicketEmbedding.objects.filter(model=tag, ticket_id__in=chunk)
         vectors.update((pk, bytes(v)) for pk, v in rows.values_list("ticket_id", "vector"))
 
