@@ -220,28 +220,27 @@ def retrain_triage(event: dict | None = None, context: Any = None) -> dict:
     """Zappa schedule: retrain the triage model from the tickets' current labels (agent
     corrections included), as `manage.py triage_train` does. Never raises: too few labels is
     `{"status": "skipped"}` with the reason, and the current model stays. Where triage cannot
-    train (a package without numpy and the local encoder, as the Bedrock Lambda is built
-    today) it is skipped and says so: there it serves the word view of a model trained with
-    `manage.py triage_train` against its database (triage.lexical)."""
+    train (a package without numpy, as the Bedrock Lambda is built today) it is skipped and
+    says so: there it serves a model trained with `manage.py triage_train` against its
+    database (on Titan's vectors: triage.embedded; else its word view: triage.lexical)."""
 
     def work() -> dict:
         try:
             import numpy  # noqa: F401
 
-            from knowledge.backends.local import shared_encoder
             from triage.classifier import TrainingError
             from triage.services import triage_model_train_from_tickets
         except ImportError as exc:
             reason = (
                 f"cannot train here: no {exc.name}; run `manage.py triage_train` against this "
                 "database from a machine with requirements.txt (this function serves the "
-                "model's word view)"
+                "model it trains)"
             )
             result = {"status": "skipped", "reason": reason}
             logger.warning("Triage retrain: %s", result)
             return result
         try:
-            row = triage_model_train_from_tickets(encoder=shared_encoder())
+            row = triage_model_train_from_tickets()
         except TrainingError as exc:
             result = {"status": "skipped", "reason": str(exc)}
             logger.warning("Triage retrain: %s", result)

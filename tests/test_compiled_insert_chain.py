@@ -193,15 +193,17 @@ def test_post_tickets_writes_the_ticket_s_rows_in_one_statement(api):
     assert len(answer["suggestions"]) == 5
 
 
-def stored_embedding(vector: bytes | None):
-    """A stand-in for triage.similar_base.embedding_start whose ticket embedding is `vector`."""
+def stored_embedding(stored: bytes | None):
+    """A stand-in for triage.similar_base.embedding_start whose ticket embedding is `stored`."""
 
     class Pending:
+        vector = None  # Titan's vector, which triage would read: none here
+
         def resolve(self):
             pass
 
         def embedding(self, ticket):
-            return None if vector is None else TicketEmbedding(ticket=ticket, vector=vector)
+            return None if stored is None else TicketEmbedding(ticket=ticket, vector=stored)
 
     return lambda subject, body_clean: Pending()
 

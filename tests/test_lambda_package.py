@@ -121,7 +121,7 @@ def test_lambda_settings_import_nothing_from_the_local_backend(tmp_path):
         "from customers.interactions import get_interaction_store\n"
         "print(get_backend().name, get_interaction_store().name)\n"
         "from django.conf import settings\n"
-        "import triage.similar_bedrock\n"
+        "import triage.similar_bedrock, triage.embedded, triage.selectors\n"
         "print(settings.SIMILAR_ENCODER)\n"
         "local = {'bm25s', 'numpy', 'Stemmer', 'pypdf', 'torch', 'transformers', 'onnxruntime',"
         " 'onnx', 'safetensors', 'tokenizers', 'sentence_transformers',"

@@ -50,7 +50,10 @@ class Titan:
     ) -> None:
         """Answer the next InvokeModel, which must be for this ticket's text (unless not
         `check`ed: a text the test does not spell out, such as an e-mail's cleaned body)."""
-        text = f"{subject}\n{body}"
+        self.embeds_text(f"{subject}\n{body}", answer=answer, check=check)
+
+    def embeds_text(self, text: str, *, answer: dict | None = None, check: bool = True) -> None:
+        """Answer the next InvokeModel, which must be for `text` (unless not `check`ed)."""
         vector = titan_vector(text, self.settings.SIMILAR_BEDROCK_DIMENSIONS)
         payload = json.dumps(
             answer

@@ -299,7 +299,7 @@ def _create(
     decide = triage_start(payload, body_clean)
     picture = customer_360_rows(customer.id) if with_customer else None
     passages = pending.get()  # the search has run meanwhile
-    triage = decide(passages)  # no query: written with the ticket
+    triage = decide(passages, embedding.vector)  # no query: written with the ticket
     passages = triage.passages  # on a ticket in another language, the close matches only
     ticket = Ticket(
         customer=customer,

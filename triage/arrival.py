@@ -5,7 +5,9 @@ INSERT):
 - reads the ticket's language and sentiment (triage/reading.py);
 - predicts its category from the query vector retrieval already computed for it (the encoder's
   LRU cache, key `[recent, focus]`: no second encoder pass) and the current triage model; where
-  no encoder runs (KB_BACKEND=bedrock, the Lambda) from its words alone (triage.lexical);
+  tickets are embedded by Bedrock's Titan (SIMILAR_ENCODER=bedrock, the Lambda) and the model
+  was trained on Titan's vectors, from the vector asked beside the KB search, read in plain
+  Python (triage.embedded); where neither is at hand, from its words alone (triage.lexical);
 - at or above TRIAGE_APPLY_THRESHOLD applies the category (source `model`) and its default
   priority (unless the request set one) and default assignee by the rule an agent's PATCH
   follows too (triage.defaults); below it the prediction is only shown (left for an agent);
@@ -67,11 +69,13 @@ STATUSES = (
 # The statuses where the model read the ticket: its decision counts in GET /triage/metrics.
 READ_BY_MODEL = (APPLIED, SUGGESTED, OUT_OF_SCOPE, CATEGORY_UNAVAILABLE)
 
-# What read the ticket: the full model (its query embedding and words) where this deployment
-# embeds tickets (the local KB backend), else the model's word view alone (triage.lexical:
-# Bedrock, the Lambda, which has no encoder and no numpy).
+# What read the ticket: the full model (its embedding and words) where the ticket has the
+# vector the model was trained on (the local encoder's, with numpy; or Titan's, read in plain
+# Python: triage.embedded), else the model's word view alone (triage.lexical: Bedrock, the
+# Lambda, which has no local encoder and no numpy).
 FULL = "full"
 LEXICAL = "lexical"
+EMBEDDED = "embedded"  # triage.selectors' key for the full model read in plain Python
 
 
 def ticket_text(subject: str, body_clean: str) -> str:
@@ -98,11 +102,12 @@ def triage_start(payload: dict[str, Any], body_clean: str) -> Callable[[list], T
         text = _read_text(payload, body_clean)
     except Exception:
         logger.exception("Triage failed; the ticket is created without it")
-        return lambda passages: _failed(payload, passages)
+        return lambda passages, vector=None: _failed(payload, passages)
 
-    def decide(passages: list) -> TriageRead:
+    def decide(passages: list, vector: list[float] | None = None) -> TriageRead:
+        """`vector`: the ticket's Titan embedding (SIMILAR_ENCODER=bedrock), when it came."""
         try:
-            return _decide(payload, body_clean, passages, text)
+            return _decide(payload, body_clean, passages, text, vector)
         except Exception:
             logger.exception("Triage failed; the ticket is created without it")
             return _failed(payload, passages)
@@ -177,12 +182,16 @@ def _sentiment(words: str, language: str, what: str = "the ticket") -> tuple[Sen
 
 
 def _decide(
-    payload: dict[str, Any], body_clean: str, passages: list, text: _TextRead
+    payload: dict[str, Any],
+    body_clean: str,
+    passages: list,
+    text: _TextRead,
+    vector: list[float] | None,
 ) -> TriageRead:
     read, sentiment, sentiment_note = text.language, text.sentiment, text.sentiment_note
     language = read.code
     subject = payload["subject"]
-    answer = _predict(ticket_text(subject, body_clean or payload["body"]), language)
+    answer = _predict(ticket_text(subject, body_clean or payload["body"]), language, vector)
     category = answer.pop("_category", None)
     answer["language"] = language or None
     answer["language_note"] = read.note
@@ -244,13 +253,13 @@ def _decision(answer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _predict(text: str, language: str = "") -> dict[str, Any]:
+def _predict(text: str, language: str = "", vector: list[float] | None = None) -> dict[str, Any]:
     """The model's answer for `text` (status, category, confidence, alternatives); in
-    `language` (detected, "" when not told)."""
+    `language` (detected, "" when not told); `vector`: the ticket's Titan embedding, if any."""
     from triage.selectors import category_for
     from triage.text import has_words
 
-    classifier, row, problem, method = _current_model()
+    classifier, row, problem, method = _current_model(has_vector=vector is not None)
     if classifier is None:
         return _answer(OFF if row is not None else NO_MODEL, problem)
     generation = row.generation
@@ -261,10 +270,12 @@ def _predict(text: str, language: str = "") -> dict[str, Any]:
             model=generation,
             method=method,
         )
-    if method == FULL:
-        [prediction] = classifier.predict(query_vector(text)[None, :], [text])
-    else:
+    if method == LEXICAL:
         prediction = classifier.predict(text)
+    elif classifier.encoder:  # trained on Titan's vectors: triage.embedded
+        prediction = classifier.predict(vector, text)
+    else:
+        [prediction] = classifier.predict(query_vector(text)[None, :], [text])
     alternatives = [
         {"category": label, "confidence": confidence}
         for label, confidence in prediction.alternatives
@@ -318,14 +329,36 @@ def _predict(text: str, language: str = "") -> dict[str, Any]:
     )
 
 
-def _current_model() -> tuple[Any, Any, str, str]:
-    """(model, its row, problem, method): the current model where this deployment embeds
-    tickets, else its word view (triage.lexical); see triage.selectors."""
-    from triage.selectors import current_classifier, current_lexical
+def _current_model(*, has_vector: bool) -> tuple[Any, Any, str, str]:
+    """(model, its row, problem, method), see triage.selectors: a model trained on the local
+    encoder's vectors is read whole where this deployment embeds tickets; one trained on
+    Titan's (SIMILAR_ENCODER=bedrock at training) where the ticket has Titan's vector of the
+    same model and size (`has_vector`: SIMILAR_ENCODER=bedrock and it came in time), in plain
+    Python (triage.embedded). Otherwise its word view (triage.lexical)."""
+    from triage.selectors import (
+        current_classifier,
+        current_embedded,
+        current_encoder,
+        current_lexical,
+    )
 
+    encoder = current_encoder()
+    if encoder:
+        if has_vector and encoder == _titan_tag():
+            return (*current_embedded(), FULL)
+        return (*current_lexical(), LEXICAL)
     if encoder_here():
         return (*current_classifier(), FULL)
     return (*current_lexical(), LEXICAL)
+
+
+def _titan_tag() -> str | None:
+    """The TicketEmbedding.model tag of the vectors new tickets get here (None: no Titan)."""
+    if settings.SIMILAR_ENCODER != "bedrock":
+        return None
+    from triage.similar_bedrock import model_tag
+
+    return model_tag()
 
 
 def encoder_here() -> bool:
@@ -556,7 +589,9 @@ def triage_health() -> dict[str, Any]:
     """GET /health's `triage` check: degraded when the stored model cannot be read (triage is
     off, tickets are unaffected), or, without the local encoder, when its word view cannot
     (a model trained before it had one); ok with no model yet."""
-    classifier, row, problem, method = _current_model()
+    classifier, row, problem, method = _current_model(
+        has_vector=settings.SIMILAR_ENCODER == "bedrock"
+    )
     if classifier is None and row is not None:
         return {
             "status": "degraded",

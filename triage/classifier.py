@@ -4,7 +4,9 @@ Four views of a text, combined log-linearly:
 
     emb   logistic regression on the MiniLM query embedding POST /tickets already computed
     lex   logistic regression on word 1-2-gram TF-IDF (the words the embedding blurs)
-    near  per category, the cosine of the nearest training example's embedding
+    near  per category, the cosine of the nearest training example's embedding (in a model of
+          Bedrock's Titan vectors, `encoder` set: their sign bits' agreement, which the Lambda
+          reads in plain Python with one popcount per example: triage.embedded)
     name  per category, the cosine to the embedding of the category's name (and description):
           a zero-shot prior, from what the team called it rather than what was labelled
 
@@ -43,6 +45,9 @@ EMB_C = 10.0
 LEX_C = 10.0
 LEX_ITERATIONS = 60
 NEAR_PER_LABEL = 50  # examples kept per category for `near`: bounds the per-ticket cost
+# `encoder` of a model trained on the local MiniLM query vectors (POST /tickets' retrieval
+# vector); any other value is the TicketEmbedding.model tag of the vectors it was trained on.
+LOCAL_ENCODER = ""
 OOS_RECALL = 0.5  # the operating point: abstain on at least this share of out-of-fold unknowns
 MIN_EXAMPLES_PER_LABEL = 2
 # Up to this many training texts the word view served without an encoder (triage.lexical) is
@@ -89,8 +94,12 @@ class _Parts:
     emb_b: np.ndarray
     lex_w: np.ndarray
     lex_b: np.ndarray
-    examples: np.ndarray  # embeddings (float32 rows)
+    examples: np.ndarray  # embeddings (float32 rows); with `signs` their signs (±1)
     example_labels: np.ndarray  # local class index of each
+    # `near` from the signs of the components: (agreeing − disagreeing) / dims, the Hamming
+    # distance of sign bits, which plain Python reads in one popcount per example (a model of
+    # Titan's vectors: triage.embedded); else the cosine.
+    signs: bool = False
 
     def views(
         self, embeddings: np.ndarray, texts: list[str], n_classes: int, names: np.ndarray | None
@@ -105,14 +114,23 @@ class _Parts:
         out[0][:, self.classes] = log_softmax(embeddings @ self.emb_w + self.emb_b)
         lex = self.lexicon.transform(texts)
         out[1][:, self.classes] = log_softmax(lex.dot(self.lex_w) + self.lex_b)
-        near = max_similarity(
-            (self.examples @ embeddings.T).T, self.example_labels, len(self.classes)
-        )
+        if self.signs:
+            similarity = (self.examples @ _signs(embeddings).T) / embeddings.shape[1]
+        else:
+            similarity = self.examples @ embeddings.T
+        near = max_similarity(similarity.T, self.example_labels, len(self.classes))
         out[2][:, self.classes] = near
         return out
 
 
-def _fit_parts(embeddings: np.ndarray, texts: list[str], y: np.ndarray, *, seed: int = 0) -> _Parts:
+def _fit_parts(
+    embeddings: np.ndarray,
+    texts: list[str],
+    y: np.ndarray,
+    *,
+    seed: int = 0,
+    signs: bool = False,
+) -> _Parts:
     classes, local = np.unique(y, return_inverse=True)
     lexicon = Lexicon.fit(texts, chars=False)
     lex = lexicon.transform(texts)
@@ -122,9 +140,13 @@ def _fit_parts(embeddings: np.ndarray, texts: list[str], y: np.ndarray, *, seed:
     keep = np.concatenate(  # grouped by category, as max_similarity reads them
         [rng.permutation(np.flatnonzero(local == c))[:NEAR_PER_LABEL] for c in range(len(classes))]
     )
-    return _Parts(
-        classes, lexicon, emb_w, emb_b, lex_w, lex_b, embeddings[keep].copy(), local[keep]
-    )
+    examples = _signs(embeddings[keep]) if signs else embeddings[keep].copy()
+    return _Parts(classes, lexicon, emb_w, emb_b, lex_w, lex_b, examples, local[keep], signs)
+
+
+def _signs(embeddings: np.ndarray) -> np.ndarray:
+    """+1 where a component is > 0, else -1 (the sign bits triage.similar_bedrock stores)."""
+    return np.where(embeddings > 0, 1.0, -1.0).astype(np.float32)
 
 
 def category_text(name: str, description: str = "") -> str:
@@ -293,8 +315,12 @@ class TriageClassifier:
         label_vectors: np.ndarray | None = None,
         lexical: dict | None = None,
         word_model: _WordModel | None = None,
+        encoder: str = LOCAL_ENCODER,
     ) -> None:
         self.labels = labels
+        # What the embeddings it reads come from: LOCAL_ENCODER (the MiniLM query vector), or
+        # the TicketEmbedding.model tag of Bedrock's Titan vectors (triage.embedded reads it).
+        self.encoder = encoder
         # The word view's own weight and abstain threshold ({"weight", "threshold", "chars"}),
         # for a ticket with no query embedding (triage.lexical); None: stored before it was
         # fitted. With `chars` its model is `word_model` (word and character n-grams), else
@@ -327,10 +353,14 @@ class TriageClassifier:
         seed: int = 0,
         oos_recall: float = OOS_RECALL,
         name_vectors: dict[str, np.ndarray] | None = None,
+        encoder: str = LOCAL_ENCODER,
     ) -> TriageClassifier:
         """`name_vectors`: label → the query embedding of its category's name text (optional).
         The name view's weight is fitted like the others; when the fit gives it none, the model
-        is the one trained without names and keeps no name vectors."""
+        is the one trained without names and keeps no name vectors. `encoder`: what
+        `embeddings` (and the name vectors) come from (LOCAL_ENCODER: the MiniLM query
+        vector); a remote encoder's model reads `near` from sign bits (`_Parts.signs`)."""
+        signs = encoder != LOCAL_ENCODER
         check_labels(labels, oos_label=oos_label)
         names = sorted(set(labels))
         index = {name: i for i, name in enumerate(names)}
@@ -339,7 +369,7 @@ class TriageClassifier:
         name_matrix = _name_matrix(names, name_vectors, embeddings.shape[1])
         oos_id = index.get(oos_label) if oos_label else None
         folds = _folds(y, len(names), oos_id, seed)
-        views, oof_oos = _out_of_fold(embeddings, texts, y, len(names), folds, name_matrix)
+        views, oof_oos = _out_of_fold(embeddings, texts, y, len(names), folds, name_matrix, signs)
         weights, scale = _fit_weights(views, y, names=name_matrix is not None)
         if not weights[3]:
             name_matrix = None  # not used: neither stored nor scored
@@ -360,7 +390,9 @@ class TriageClassifier:
             **_cv_figures(confidence, correct, threshold, oof_oos),
             "lexical": {"weight": round(lexical["weight"], 4), "chars": chars, **lexical_report},
         }
-        parts = _fit_parts(embeddings, texts, y, seed=seed)
+        if encoder != LOCAL_ENCODER:
+            report["encoder"] = encoder
+        parts = _fit_parts(embeddings, texts, y, seed=seed, signs=signs)
         word_model = _WordModel.fit(texts, y, len(names)) if chars else None
         return cls(
             names,
@@ -372,6 +404,7 @@ class TriageClassifier:
             label_vectors=name_matrix,
             lexical=lexical,
             word_model=word_model,
+            encoder=encoder,
         )
 
     def covered_languages(self) -> set[str] | None:
@@ -414,6 +447,8 @@ class TriageClassifier:
             "languages": self.languages,
             "lexical": self.lexical,
             "grams": p.lexicon.state()["grams"],
+            "encoder": self.encoder,
+            "near": "signs" if p.signs else "cosine",
         }
         word = self.word_model
         if word is not None:
@@ -429,7 +464,11 @@ class TriageClassifier:
             emb_b=p.emb_b,
             lex_w=p.lex_w,
             lex_b=p.lex_b,
-            examples=p.examples.astype(np.float16),
+            **(
+                {"example_bits": np.packbits(p.examples > 0, axis=1)}
+                if p.signs
+                else {"examples": p.examples.astype(np.float16)}
+            ),
             example_labels=p.example_labels.astype(np.int32),
             **(
                 {}
@@ -453,6 +492,13 @@ class TriageClassifier:
                 if meta.get("format") != FORMAT:
                     raise ValueError(f"unknown model format {meta.get('format')!r}")
                 lexicon = Lexicon.from_state(meta["grams"], saved["idf"], chars=False)
+                signs = meta.get("near") == "signs"
+                if signs:
+                    dims = saved["emb_w"].shape[0]
+                    bits = np.unpackbits(saved["example_bits"], axis=1)[:, :dims]
+                    examples = np.where(bits > 0, 1.0, -1.0).astype(np.float32)
+                else:
+                    examples = saved["examples"].astype(np.float32)
                 parts = _Parts(
                     saved["classes"],
                     lexicon,
@@ -460,8 +506,9 @@ class TriageClassifier:
                     saved["emb_b"],
                     saved["lex_w"],
                     saved["lex_b"],
-                    saved["examples"].astype(np.float32),
+                    examples,
                     saved["example_labels"],
+                    signs,
                 )
                 weights = saved["weights"]
                 label_vectors = (
@@ -496,6 +543,7 @@ class TriageClassifier:
             label_vectors=label_vectors,
             lexical=meta.get("lexical"),
             word_model=word_model,
+            encoder=meta.get("encoder") or LOCAL_ENCODER,
         )
 
 
@@ -552,13 +600,19 @@ def _out_of_fold(
     n_classes: int,
     folds: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     names: np.ndarray | None,
+    signs: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Views of every training row from a model that did not see it, and which rows count as
     out of scope there (`_folds`)."""
     views = np.zeros((4, len(y), n_classes), dtype=np.float32)
     oos = np.zeros(len(y), dtype=bool)
     for train, valid, valid_oos in folds:
-        parts = _fit_parts(embeddings[train], [texts[i] for i in np.flatnonzero(train)], y[train])
+        parts = _fit_parts(
+            embeddings[train],
+            [texts[i] for i in np.flatnonzero(train)],
+            y[train],
+            signs=signs,
+        )
         views[:, valid] = parts.views(
             embeddings[valid], [texts[i] for i in valid], n_classes, names
         )

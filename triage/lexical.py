@@ -22,6 +22,7 @@ import ast
 import io
 import json
 import math
+import struct
 import sys
 import zipfile
 from array import array
@@ -73,6 +74,12 @@ def _npy(data: bytes) -> tuple[tuple[int, ...], array]:
     order, code = descr[0], _TYPECODES.get(descr[1:])
     if header["fortran_order"] and len(shape) > 1:
         raise ValueError("Fortran-ordered array")
+    if descr[1:] == "f2" and order in "<|=":  # half floats (stored vectors): struct reads them
+        count = math.prod(shape)
+        raw = data[start : start + 2 * count]
+        if len(raw) != 2 * count:
+            raise ValueError("truncated array")
+        return shape, array("f", struct.unpack(f"<{count}e", raw))
     if code is None or order not in "<|=":
         raise ValueError(f"unsupported dtype {descr!r}")
     values = array(code)
@@ -86,15 +93,41 @@ def _npy(data: bytes) -> tuple[tuple[int, ...], array]:
     return shape, values
 
 
-def read_arrays(blob: bytes, names: tuple[str, ...]) -> dict[str, tuple[tuple[int, ...], array]]:
-    """The named arrays of an np.savez(_compressed) blob. Raises ValueError for anything else."""
+def read_arrays(
+    blob: bytes, names: tuple[str, ...], *, optional: tuple[str, ...] = ()
+) -> dict[str, tuple[tuple[int, ...], array]]:
+    """The named arrays of an np.savez(_compressed) blob (and those of `optional` it holds).
+    Raises ValueError for anything else."""
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as archive:
-            return {name: _npy(archive.read(f"{name}.npy")) for name in names}
+            present = set(archive.namelist())
+            wanted = names + tuple(name for name in optional if f"{name}.npy" in present)
+            return {name: _npy(archive.read(f"{name}.npy")) for name in wanted}
     except ValueError:
         raise
     except Exception as exc:  # a zip error, a missing member: the bytes are not a model
         raise ValueError(f"not a triage model: {exc}") from exc
+
+
+def read_meta(blob: bytes) -> dict:
+    """The stored model's metadata (np.savez's `meta`). Raises ValueError for a blob that is
+    not a model, or one of another format."""
+    try:
+        meta = json.loads(read_arrays(blob, ("meta",))["meta"][1].tobytes())
+    except ValueError as exc:
+        raise ValueError(f"not a triage model: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != 1:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ValueError(f"unknown model format {found!r}")
+    return meta
+
+
+def log_softmax(scores: list[float]) -> list[float]:
+    top = max(scores)
+    if top == -math.inf:
+        return list(scores)
+    log_z = top + math.log(sum(math.exp(s - top) for s in scores))
+    return [s - log_z for s in scores]
 
 
 def _unit(row: list[tuple[int, float]]) -> list[tuple[int, float]]:
@@ -137,12 +170,7 @@ class LexicalClassifier:
     def from_bytes(cls, blob: bytes) -> LexicalClassifier:
         """Raises ValueError for a blob that is not a model, or one trained before the word
         view had its own weight and threshold (retrain it)."""
-        try:
-            meta = json.loads(read_arrays(blob, ("meta",))["meta"][1].tobytes())
-        except ValueError as exc:
-            raise ValueError(f"not a triage model: {exc}") from exc
-        if meta.get("format") != 1:
-            raise ValueError(f"unknown model format {meta.get('format')!r}")
+        meta = read_meta(blob)
         lexical = meta.get("lexical")
         if not lexical:
             raise ValueError(
@@ -151,7 +179,20 @@ class LexicalClassifier:
             )
         # Its own word and character n-gram model (small training sets), or the full model's
         # word 1-2-gram view (TriageClassifier.lexical).
-        chars = bool(lexical.get("chars"))
+        return cls.of_model(
+            blob,
+            meta,
+            chars=bool(lexical.get("chars")),
+            weight=float(lexical["weight"]),
+            threshold=float(lexical["threshold"]),
+        )
+
+    @classmethod
+    def of_model(
+        cls, blob: bytes, meta: dict, *, chars: bool, weight: float, threshold: float
+    ) -> LexicalClassifier:
+        """A word view of the stored model (`meta`: its read_meta): with `chars` its own word
+        and character n-gram model, else the full model's word 1-2-gram view (`lex`)."""
         idf, w, b = ("word_idf", "word_w", "word_b") if chars else ("idf", "lex_w", "lex_b")
         arrays = read_arrays(blob, ("classes", idf, w, b))
         grams_ = meta["word_grams" if chars else "grams"]
@@ -174,8 +215,8 @@ class LexicalClassifier:
             weights=weights,
             biases=arrays[b][1],
             classes=classes,
-            weight=float(lexical["weight"]),
-            threshold=float(lexical["threshold"]),
+            weight=weight,
+            threshold=threshold,
             languages=meta.get("languages"),
             chars=chars,
         )
@@ -198,18 +239,20 @@ class LexicalClassifier:
             row += _unit(block)
         return _unit(row)
 
-    def probabilities(self, text: str) -> list[float]:
-        """One probability per label (0 for a label the word view never saw)."""
+    def log_probabilities(self, text: str) -> list[float]:
+        """log p of each of `classes` (the weight columns) by this view alone."""
         n = len(self.classes)
         scores = list(self.biases)
         weights = self.weights
         for col, value in self.features(text):
             row = weights[col * n : (col + 1) * n]
             scores = [s + value * w for s, w in zip(scores, row, strict=True)]
-        top = max(scores)
-        log_z = top + math.log(sum(math.exp(s - top) for s in scores))
+        return log_softmax(scores)
+
+    def probabilities(self, text: str) -> list[float]:
+        """One probability per label (0 for a label the word view never saw)."""
         # log p_lex, times the fitted weight, then normalised again over the labels.
-        mixed = [self.weight * (s - log_z) for s in scores]
+        mixed = [self.weight * lp for lp in self.log_probabilities(text)]
         top = max(mixed)
         exps = [math.exp(m - top) for m in mixed]
         total = sum(exps)
@@ -219,16 +262,30 @@ class LexicalClassifier:
         return out
 
     def predict(self, text: str, *, top: int = 3) -> Prediction:
-        probs = self.probabilities(text)
-        row = list(probs)
-        if self._oos_index is not None:
-            row[self._oos_index] = -1.0
-        order = sorted(range(len(row)), key=lambda j: -row[j])
-        best = order[0]
-        oos_wins = self._oos_index is not None and probs[self._oos_index] > probs[best]
-        confidence = 0.0 if oos_wins else row[best]
-        alternatives = [(self.labels[j], round(row[j], 4)) for j in order[:top]]
-        in_scope = has_words(text) and confidence >= self.threshold
-        return Prediction(
-            self.labels[best] if in_scope else None, round(confidence, 4), alternatives
+        return prediction(
+            text, self.labels, self.probabilities(text), self._oos_index, self.threshold, top=top
         )
+
+
+def prediction(
+    text: str,
+    labels: list[str],
+    probs: list[float],
+    oos_index: int | None,
+    threshold: float,
+    *,
+    top: int = 3,
+) -> Prediction:
+    """The answer for `text` from one probability per label, as TriageClassifier.predict
+    gives it: the best in-scope label and its confidence (0 when the out-of-scope label wins),
+    out of scope below `threshold` or for a text without words; `top` alternatives."""
+    row = list(probs)
+    if oos_index is not None:
+        row[oos_index] = -1.0
+    order = sorted(range(len(row)), key=lambda j: -row[j])
+    best = order[0]
+    oos_wins = oos_index is not None and probs[oos_index] > probs[best]
+    confidence = 0.0 if oos_wins else row[best]
+    alternatives = [(labels[j], round(row[j], 4)) for j in order[:top]]
+    in_scope = has_words(text) and confidence >= threshold
+    return Prediction(labels[best] if in_scope else None, round(confidence, 4), alternatives)

@@ -1,6 +1,6 @@
 """Reads for triage: the model a process serves, reloaded when another one becomes current,
-and the categories it may apply. No numpy at import (the Lambda reads the word view only:
-triage.lexical); each model is read from its blob once per revision."""
+and the categories it may apply. No numpy at import (the Lambda reads a model in plain Python:
+triage.embedded, triage.lexical); each model is read from its blob once per revision."""
 
 from __future__ import annotations
 
@@ -10,17 +10,18 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from triage.arrival import FULL, LEXICAL
+from triage.arrival import EMBEDDED, FULL, LEXICAL
 from triage.models import Category, TriageModel
 
 if TYPE_CHECKING:
     from triage.classifier import TriageClassifier
+    from triage.embedded import EmbeddedClassifier
     from triage.lexical import LexicalClassifier
 
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-# method (arrival's FULL or LEXICAL) → (revision, model or None, problem)
+# how it is read (arrival's FULL, EMBEDDED or LEXICAL) → (revision, model or None, problem)
 _loaded: dict[str, tuple[str, Any, str]] = {}
 # Which row is current is read at most once per RECHECK_SECONDS per process: a new model
 # reaches every worker within that, and a ticket does not pay a query for it.
@@ -41,7 +42,9 @@ def _current_row() -> TriageModel | None:
     checked = _checked
     if checked is not None and now - checked[0] < RECHECK_SECONDS:
         return checked[1]
-    row = TriageModel.objects.filter(current=True).only("revision", "labels", "generation")
+    row = TriageModel.objects.filter(current=True).only(
+        "revision", "labels", "generation", "report"
+    )
     row = row.first()
     # The active categories, read with it (a handful of rows): what may be applied.
     active = {c.pk: c for c in Category.objects.filter(active=True)} if row else {}
@@ -83,6 +86,23 @@ def current_lexical() -> tuple[LexicalClassifier | None, TriageModel | None, str
     from triage.lexical import LexicalClassifier
 
     return _current(LEXICAL, LexicalClassifier.from_bytes)
+
+
+def current_embedded() -> tuple[EmbeddedClassifier | None, TriageModel | None, str]:
+    """The same for a model trained on Bedrock's Titan vectors, read in plain Python from a
+    ticket's vector (triage.embedded)."""
+    from triage.embedded import EmbeddedClassifier
+
+    return _current(EMBEDDED, EmbeddedClassifier.from_bytes)
+
+
+def current_encoder() -> str | None:
+    """What the current model's vectors come from: "" for the local encoder, else their
+    TicketEmbedding.model tag (Titan's); None with no model."""
+    row = _current_row()
+    if row is None:
+        return None
+    return (row.report or {}).get("encoder") or ""
 
 
 def category_for(row: TriageModel, label: str | None) -> Category | None:

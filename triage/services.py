@@ -30,7 +30,14 @@ def _ticket_text(subject: str, body_clean: str, body: str) -> str:
 
 
 def training_examples() -> tuple[list[str], list[str], dict[str, int]]:
-    """(texts, label names, name → category id) from tickets whose category an agent or a
+    """(texts, label names, name → category id): `training_tickets` without the tickets."""
+    texts, labels, ids, _ = training_tickets()
+    return texts, labels, ids
+
+
+def training_tickets() -> tuple[list[str], list[str], dict[str, int], list[tuple[int, str, str]]]:
+    """(texts, label names, name → category id, (ticket id, subject, cleaned body) of each
+    text) from tickets whose category an agent or a
     rule set, or the model set and nobody corrected; agent labels first, so when a ticket's
     label changes the agent's wins. Inactive categories are left out, and so are categories
     the model applied on a customer's follow-up (triage.arrival.follow_up_read): the model read
@@ -44,29 +51,45 @@ def training_examples() -> tuple[list[str], list[str], dict[str, int]]:
         # drop every ticket without it).
         .alias(read_on=Coalesce(KT("triage__read_on"), Value(""), output_field=TextField()))
         .exclude(category_source="model", read_on="follow_up")
-        .values_list("subject", "body_clean", "body", "category__name", "category_id")
+        .values_list("pk", "subject", "body_clean", "body", "category__name", "category_id")
         # Agent- and rule-set labels first, then what the model set and nobody corrected.
         .order_by(Case(When(category_source="model", then=1), default=0), "pk")
     )
-    texts, labels, ids = [], [], {}
-    for subject, body_clean, body, name, category_id in rows:
+    texts, labels, ids, tickets = [], [], {}, []
+    for pk, subject, body_clean, body, name, category_id in rows:
         text = _ticket_text(subject, body_clean, body)
         if text:
             texts.append(text)
             labels.append(name)
             ids[name] = category_id
-    return texts, labels, ids
+            tickets.append((pk, subject, body_clean or body))
+    return texts, labels, ids, tickets
 
 
-def triage_model_train(*, texts: list[str], labels: list[str], ids: dict[str, int], embed):
-    """Train on (texts, labels) and store the model as the current one. Raises TrainingError
-    (nothing stored, the current model stays) for labels no model can come from."""
+def triage_model_train(
+    *,
+    texts: list[str],
+    labels: list[str],
+    ids: dict[str, int],
+    embed,
+    vectors=None,
+    encoder: str = "",
+):
+    """Train on (texts, labels) and store the model as the current one. `embed` gives the
+    vectors of texts (the category names; the tickets too unless `vectors` holds theirs),
+    from `encoder` ("" for the local MiniLM, else a TicketEmbedding.model tag). Raises
+    TrainingError (nothing stored, the current model stays) for labels no model can come
+    from."""
     from triage.classifier import TriageClassifier, check_labels
     from triage.reading import language_available, text_languages
 
     check_labels(labels)  # before the encoder runs: bad labels cost nothing
     model = TriageClassifier.fit(
-        texts, labels, embed(texts), name_vectors=_name_vectors(ids, embed)
+        texts,
+        labels,
+        vectors() if vectors is not None else embed(texts),
+        name_vectors=_name_vectors(ids, embed),
+        encoder=encoder,
     )
     # The languages the labels cover: a ticket in another one is never applied (arrival).
     if language_available():
@@ -90,17 +113,91 @@ def _name_vectors(ids: dict[str, int], embed) -> dict:
     return dict(zip(names, vectors, strict=True))
 
 
-def triage_model_train_from_tickets(*, encoder):
+def triage_model_train_from_tickets(*, encoder=None, progress=None):
     """`manage.py triage_train` and the scheduled retrain: train on the tickets' labels with
-    the ticket vectors POST /tickets computes (`encode_queries([text, text])`)."""
+    the vectors POST /tickets computes for a ticket. With SIMILAR_ENCODER=bedrock those are
+    Titan's (`_titan_vectors`; the model is then read in plain Python: triage.embedded), else
+    the local encoder's query vector (`encode_queries([text, text])`; `encoder`, by default
+    the shared one)."""
     import numpy as np
 
-    texts, labels, ids = training_examples()
+    texts, labels, ids, tickets = training_tickets()
+    if settings.SIMILAR_ENCODER == "bedrock":
+        from triage import similar_bedrock
+        from triage.classifier import check_labels
+
+        check_labels(labels)  # before Titan is asked anything
+        return triage_model_train(
+            texts=texts,
+            labels=labels,
+            ids=ids,
+            embed=_titan_embed,
+            vectors=lambda: _titan_vectors(tickets, progress),
+            encoder=similar_bedrock.model_tag(),
+        )
+    if encoder is None:
+        from knowledge.backends.local import shared_encoder
+
+        encoder = shared_encoder()
 
     def embed(batch):
         return np.stack([encoder.encode_queries([t, t])[0] for t in batch]) if batch else None
 
     return triage_model_train(texts=texts, labels=labels, ids=ids, embed=embed)
+
+
+def _titan_vectors(tickets: list[tuple[int, str, str]], progress=None):
+    """The labelled tickets' Titan vectors, as stored for similar tickets (TicketEmbedding of
+    this configuration's model tag; int8 components, made unit length again, a component
+    rounded to 0 given its stored sign bit's sign, so the model's `near` reads the signs a new
+    ticket's float vector has); a ticket without one is embedded now and its vector stored, as
+    `similar_backfill` would. Raises
+    TrainingError when Titan cannot embed one (nothing is trained; a rerun carries on from
+    the vectors stored so far)."""
+    import numpy as np
+
+    from triage import similar_bedrock
+    from triage.classifier import TrainingError
+    from triage.models import TicketEmbedding
+    from triage.similar_base import EmbeddingUnavailable
+
+    tag = similar_bedrock.model_tag()
+    stored: dict[int, tuple[bytes, bytes]] = {}
+    pks = [pk for pk, _, _ in tickets]
+    for start in range(0, len(pks), 1000):
+        rows = TicketEmbedding.objects.filter(model=tag, ticket_id__in=pks[start : start + 1000])
+        rows = rows.exclude(bits=None).values_list("ticket_id", "vector", "bits")
+        stored.update((pk, (bytes(v), bytes(b))) for pk, v, b in rows)
+    missing = [t for t in tickets if t[0] not in stored]
+    for n, (pk, subject, body) in enumerate(missing, 1):
+        try:
+            vector = similar_bedrock.embed(similar_bedrock.ticket_text(subject, body))
+        except EmbeddingUnavailable as exc:
+            raise TrainingError(
+                f"{exc}: {len(missing) - n + 1} labelled ticket(s) still to embed."
+            ) from exc
+        stored[pk] = similar_bedrock.store(ticket_id=pk, vector=vector)
+        if progress is not None:
+            progress(n, len(missing))
+    out = np.stack([np.frombuffer(stored[pk][0], dtype=np.int8) for pk in pks]).astype(np.float32)
+    signs = np.stack([np.frombuffer(stored[pk][1], dtype=np.uint8) for pk in pks])
+    positive = np.unpackbits(signs, axis=1)[:, : out.shape[1]].astype(bool)
+    out = np.where(out == 0, np.where(positive, 0.5, -0.5), out)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def _titan_embed(texts: list[str]):
+    """Titan's vectors of `texts` (the category names). Raises TrainingError when it fails."""
+    import numpy as np
+
+    from triage import similar_bedrock
+    from triage.classifier import TrainingError
+    from triage.similar_base import EmbeddingUnavailable
+
+    try:
+        return np.array([similar_bedrock.embed(text) for text in texts], dtype=np.float32)
+    except EmbeddingUnavailable as exc:
+        raise TrainingError(f"{exc}: the category names could not be embedded.") from exc
 
 
 @transaction.atomic

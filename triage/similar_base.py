@@ -78,6 +78,8 @@ class _CachedEmbedding:
     """The local encoder's embedding of a new ticket: the vector its KB search computed, read
     from the encoder's cache inside the ticket's transaction (no encoder pass, no wait)."""
 
+    vector = None  # Titan's (triage.similar_bedrock.PendingEmbedding): none here
+
     def resolve(self) -> None:
         pass
 

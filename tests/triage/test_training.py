@@ -105,7 +105,7 @@ def test_the_command_reports_the_model_and_its_word_view():
     lines = out.getvalue().splitlines()
     assert lines[0] == "24 labelled tickets, 3 categories"
     assert lines[1].startswith("model 1 is current: threshold ")
-    assert lines[2].startswith("word view (where no encoder runs: KB_BACKEND=bedrock, the Lambda)")
+    assert lines[2].startswith("word view (for a ticket without a vector)")
     assert lines[2].endswith("word and character n-grams")  # 24 texts: a model of its own
     row = TriageModel.objects.get(current=True)
     assert row.report["lexical"]["chars"] is True

@@ -11,22 +11,27 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        from knowledge.backends.local import shared_encoder
-
         texts, labels, _ = training_examples()
         self.stdout.write(f"{len(texts)} labelled tickets, {len(set(labels))} categories")
+
+        def progress(done: int, total: int) -> None:
+            if done == total or done % 100 == 0:
+                self.stdout.write(f"embedded {done} of {total} labelled tickets with Titan")
+
         try:
-            row = triage_model_train_from_tickets(encoder=shared_encoder())
+            row = triage_model_train_from_tickets(progress=progress)
         except TrainingError as exc:
             raise CommandError(f"{exc} The current model is unchanged.") from exc
         report = row.report
+        encoder = report.get("encoder")
         self.stdout.write(
             f"model {row.generation} is current: threshold {report.get('threshold')}, "
             f"cross-validated in-scope accuracy {report.get('cv_in_scope_accuracy')}"
+            + (f"; trained on {encoder} vectors (SIMILAR_ENCODER=bedrock)" if encoder else "")
         )
         words = report.get("lexical") or {}
         self.stdout.write(
-            f"word view (where no encoder runs: KB_BACKEND=bedrock, the Lambda): threshold "
+            f"word view (for a ticket without a vector): threshold "
             f"{words.get('threshold')}, cross-validated in-scope accuracy "
             f"{words.get('cv_in_scope_accuracy')}"
             + (", word and character n-grams" if words.get("chars") else ", word n-grams")
