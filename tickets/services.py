@@ -56,6 +56,7 @@ from tickets.selectors import open_tickets_with
 from tickets.serializers import suggestion_json, ticket_json
 from triage.arrival import (
     follow_up_apply,
+    follow_up_embedding_start,
     follow_up_gate,
     follow_up_language,
     follow_up_read,
@@ -677,12 +678,16 @@ def message_create(
     if role == Message.Role.CUSTOMER:
         query = _thread_query(ticket, body_clean)
         language = follow_up_language(query.parts().focus)
+        # Titan's vector of the story, for triage with a model of Titan's vectors (else None).
+        story = follow_up_embedding_start(ticket, query)
         passages = _retrieve(query, None, degraded)
         if degraded:
             passages = None  # the KB is down: the current round stays current
         else:  # in another language than the KB's: the close matches only, and why
             passages, note = follow_up_gate(passages, language)
-        read = follow_up_read(ticket, query, language)
+        if story is not None:
+            story.resolve()
+        read = follow_up_read(ticket, query, language, story.vector if story else None)
 
     with transaction.atomic():
         ticket = (

@@ -465,7 +465,36 @@ class FollowUpRead:
     sentiment: Sentiment | None
 
 
-def follow_up_read(ticket, query: TicketQuery, read: LanguageRead | None) -> FollowUpRead | None:
+def follow_up_embedding_start(ticket, query: TicketQuery):
+    """Titan's vector of the customer's story for `follow_up_read`, asked in a worker while the
+    follow-up's KB search runs (tickets/services.py `message_create`): only where triage will
+    read the story with it (the ticket has no category, this deployment embeds with Titan and
+    the current model was trained on the same Titan vectors). The returned
+    triage.similar_bedrock.PendingEmbedding is `resolve()`d before the message's transaction,
+    within the retrieval deadline; its `vector` stays None when Titan fails or is late (the
+    word view reads the story then). None when no vector is wanted. Never raises."""
+    if ticket.category_id is not None or settings.SIMILAR_ENCODER != "bedrock":
+        return None
+    try:
+        from triage.selectors import current_encoder
+        from triage.similar_bedrock import PendingEmbedding
+
+        if current_encoder() != _titan_tag():
+            return None
+        return PendingEmbedding(ticket.subject, _story(query), what="Follow-up triaged")
+    except Exception:
+        logger.exception("Asking Titan for a follow-up's story failed; the word view reads it")
+        return None
+
+
+def _story(query: TicketQuery) -> str:
+    """The customer's whole story: every customer message of the thread, oldest first."""
+    return "\n\n".join(t.text for t in query.turns if t.role == CUSTOMER and t.text)
+
+
+def follow_up_read(
+    ticket, query: TicketQuery, read: LanguageRead | None, vector: list[float] | None = None
+) -> FollowUpRead | None:
     """Triage of a customer's follow-up to `ticket` (tickets/services.py `message_create`),
     given the thread as the retriever reads it and the follow-up's language as
     `follow_up_language` read it.
@@ -477,7 +506,8 @@ def follow_up_read(ticket, query: TicketQuery, read: LanguageRead | None) -> Fol
       the model reads the customer's whole story, the subject and every customer message
       (oldest first), so a ticket that arrived as "Help" is classified once the customer says
       what it is about; at or above TRIAGE_APPLY_THRESHOLD it is applied, as on arrival.
-      One encoder pass (this text is not what retrieval embedded); none on a ticket that has
+      One encoder pass (this text is not what retrieval embedded), or with a model of Titan's
+      vectors Titan's `vector` of it (`follow_up_embedding_start`); none on a ticket that has
       its category. Otherwise, or when an agent cleared the category (`follow_up_apply` finds
       out under the row's lock), the answer's status is `kept`.
     Never fails a message: an error is logged and None returned (nothing changes)."""
@@ -488,8 +518,9 @@ def follow_up_read(ticket, query: TicketQuery, read: LanguageRead | None) -> Fol
         if ticket.category_id is not None:
             answer = _answer(KEPT, SETTLED)
         else:
-            story = "\n\n".join(t.text for t in query.turns if t.role == CUSTOMER and t.text)
-            answer = _predict(ticket_text(ticket.subject, story), language or ticket.language)
+            answer = _predict(
+                ticket_text(ticket.subject, _story(query)), language or ticket.language, vector
+            )
         category = answer.pop("_category", None)
         answer.update(
             language=language or None,

@@ -135,7 +135,8 @@ class PendingEmbedding:
     (tickets.services.ticket_create); `resolve()` waits for it before the ticket's transaction
     (never inside it), within what is left of the retrieval deadline."""
 
-    def __init__(self, subject: str, body_clean: str) -> None:
+    def __init__(self, subject: str, body_clean: str, *, what: str = "New ticket stored") -> None:
+        self.what = what  # for the log when it does not come
         self.started = time.monotonic()
         self.vector: list[float] | None = None
         self.future = start(
@@ -149,9 +150,9 @@ class PendingEmbedding:
         except (EmbeddingUnavailable, DeadlineExceeded) as exc:
             # The ticket is stored without one: it is embedded on its first ask, or by
             # `manage.py similar_backfill`. A ticket is never refused or degraded for this.
-            logger.warning("New ticket stored without an embedding: %s", exc)
+            logger.warning("%s without an embedding: %s", self.what, exc)
         except Exception:
-            logger.exception("New ticket stored without an embedding")
+            logger.exception("%s without an embedding", self.what)
 
     def embedding(self, ticket):
         """The unsaved TicketEmbedding of `ticket` (inserted with it), or None."""

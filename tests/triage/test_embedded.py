@@ -324,21 +324,54 @@ def test_another_titan_size_is_another_model_read_by_the_word_view(
     assert health["status"] == "ok" and health["method"] == "lexical"
 
 
+REFUND_FOLLOW_UP = "I returned the toaster and I am still waiting for my refund."
+
+
 @pytest.mark.django_db
-def test_a_follow_up_is_read_by_the_word_view(api, titan, titan_model):
-    """A follow-up's story has no Titan vector (none is asked for it): the word view reads it
-    while the ticket has no category, as on the Lambda before."""
+def test_a_follow_up_story_is_read_with_titans_vector_of_it(api, titan, titan_model):
+    """A ticket that arrived as "Hello?" has no category; the customer's follow-up says what it
+    is about: Titan is asked for the whole story (subject and every customer message), beside
+    the follow-up's KB search, and the whole model reads it."""
     subject, body = "Hello", "Hello?"
     titan.embeds(subject, body)
     created = post_ticket(api, subject, body)
     assert created["ticket"]["category"] is None
+    titan.embeds(subject, f"{body}\n\n{REFUND_FOLLOW_UP}")
 
-    answer = post_follow_up(
-        api, created["ticket"]["id"], "I returned the toaster and I am still waiting for my refund."
-    )
+    answer = post_follow_up(api, created["ticket"]["id"], REFUND_FOLLOW_UP)
+
+    triage = answer["triage"]
+    assert triage["method"] == "full" and triage["category"] == "Refunds", triage
+    assert answer["ticket"]["category"] == "Refunds"
+    decision = Ticket.objects.get(pk=created["ticket"]["id"]).triage
+    assert decision["method"] == "full" and decision["read_on"] == "follow_up"
+
+
+@pytest.mark.django_db
+def test_without_titan_a_follow_up_story_is_read_by_the_word_view(api, titan, titan_model):
+    subject, body = "Hello", "Hello?"
+    titan.embeds(subject, body)
+    created = post_ticket(api, subject, body)
+    titan.fails(subject, f"{body}\n\n{REFUND_FOLLOW_UP}")
+
+    answer = post_follow_up(api, created["ticket"]["id"], REFUND_FOLLOW_UP)
 
     triage = answer["triage"]
     assert triage["method"] == "lexical" and triage["category"] == "Refunds", triage
+
+
+@pytest.mark.django_db
+def test_a_follow_up_on_a_categorised_ticket_asks_titan_nothing(api, titan, titan_model):
+    """The category is settled: triage does not read the story, so no vector is asked (the
+    Stubber fails on any InvokeModel not queued)."""
+    subject, body = "Refund missing", "I returned my mixer and the refund is still not here."
+    titan.embeds(subject, body)
+    created = post_ticket(api, subject, body)
+    assert created["ticket"]["category"] == "Refunds"
+
+    answer = post_follow_up(api, created["ticket"]["id"], "Any news on this please?")
+
+    assert answer["triage"]["status"] == "kept", answer["triage"]
 
 
 def test_the_lambda_reads_a_titan_model_with_numpy_unimportable(tmp_path):

@@ -90,9 +90,9 @@ def test_the_model_reads_the_customers_whole_story_not_the_agents_words(
     read = []
     predict = arrival._predict
 
-    def reading(text, language=""):
+    def reading(text, language="", vector=None):
         read.append(text)
-        return predict(text, language)
+        return predict(text, language, vector)
 
     monkeypatch.setattr(arrival, "_predict", reading)
 
