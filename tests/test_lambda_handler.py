@@ -10,6 +10,7 @@ botocore's Stubber.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 from django.core import signals
+from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import close_old_connections
 from django.utils import timezone
@@ -327,6 +329,36 @@ def test_http_api_v2_similar_tickets_from_titan_embeddings(invoke, lambda_settin
     (found,) = body(response)["results"]
     assert found["id"] == ids[1] and found["relation"] == "probable_duplicate"
     assert found["similarity"] >= lambda_settings.SIMILAR_TICKETS_THRESHOLD
+
+
+def test_http_api_v2_triages_with_a_model_of_titans_vectors(
+    invoke, lambda_settings, stubs, api_key
+):
+    """`manage.py triage_train` with the Lambda's settings (SIMILAR_ENCODER=bedrock) trains on
+    Titan's vectors of the labelled tickets; a new ticket through the handler is then read by
+    the whole model from the vector Titan gives it on arrival, and its category applied."""
+    from tests.triage.conftest import EXAMPLES
+    from tests.triage.test_embedded import expect_training
+    from triage.models import Category
+
+    for name, rows in EXAMPLES.items():
+        category = Category.objects.create(name=name)
+        for subject, text in rows:
+            TicketFactory(subject=subject, body=text, category=category, category_source="agent")
+    assert expect_training(stubs.titan) == 18
+    call_command("triage_train", stdout=io.StringIO())
+    lambda_settings.TRIAGE_APPLY_THRESHOLD = 0.3
+    ticket = {**TICKET, "subject": "Refund missing", "body": "My refund for the kettle is late."}
+    stubs.runtime.add_response("retrieve", {"retrievalResults": []}, None)
+    stubs.titan.embeds(ticket["subject"], ticket["body"])
+    auth = {"authorization": f"Api-Key {api_key.raw}"}
+
+    response = invoke(http_v2("POST", "/tickets", body=ticket, headers=auth))
+
+    assert response["statusCode"] == 201, response
+    triage = body(response)["triage"]
+    assert triage["method"] == "full" and triage["status"] == "applied", triage
+    assert triage["category"] == "Refunds"
 
 
 def test_http_api_v2_without_an_api_key_is_a_401_and_writes_nothing(invoke, lambda_settings):
