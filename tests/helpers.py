@@ -65,3 +65,57 @@ def count_language_reads(monkeypatch) -> list[str]:
     read = reading.read_language
     monkeypatch.setattr(reading, "read_language", lambda text: reads.append(text) or read(text))
     return reads
+
+
+def run_as_lambda(script: str, tmp_path, **environment: str) -> list[str]:
+    """Run `script` in a Python process set up with the Lambda stage's environment (Bedrock,
+    DynamoDB), a SQLite database in `tmp_path` and fake AWS credentials, after `json` and `sys`
+    are imported, numpy and lingua made unimportable (neither is in the package), Django set up
+    and the database migrated; asserts it exits 0 and returns its output lines."""
+    import os
+    from pathlib import Path
+
+    from deploy import package
+
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        **package.stage_config("dev")["environment_variables"],
+        "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
+        "SECRET_KEY": "lambda-triage-test",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        **environment,
+    }
+    preamble = (
+        "import json, sys\n"
+        "sys.modules['numpy'] = sys.modules['lingua'] = None\n"
+        "import django\n"
+        "django.setup()\n"
+        "from django.core.management import call_command\n"
+        "call_command('migrate', verbosity=0)\n"
+    )
+    return run_python(preamble + script, env, cwd=tmp_path)
+
+
+def run_python(script: str, env: dict[str, str] | None = None, *, cwd=None) -> list[str]:
+    """Run `script` in a new Python process with only `env` (by default PATH, and this project
+    on PYTHONPATH); asserts it exits 0 and returns its output lines."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if env is None:
+        root = str(Path(__file__).resolve().parents[1])
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": root}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.splitlines()

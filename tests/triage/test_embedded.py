@@ -7,9 +7,6 @@ numpy's TriageClassifier gives. Titan is botocore's Stubber on a real bedrock-ru
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from tests.factories import TicketFactory
-from tests.helpers import post_follow_up, post_ticket
+from tests.helpers import post_follow_up, post_ticket, run_as_lambda, run_python
 from tests.triage.conftest import EXAMPLES
 from tests.triage.test_classifier import corpus, embed
 from tickets.models import Ticket
@@ -140,12 +137,7 @@ def test_it_runs_where_numpy_cannot_be_imported(model, tmp_path):
         "print(json.dumps([[p.label, p.confidence, p.alternatives] for p in out]))\n"
         "print(sorted(m for m, v in sys.modules.items() if v and m.split('.')[0] == 'numpy'))\n"
     )
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    answers, modules = done.stdout.splitlines()
+    answers, modules = run_python(script)
     plain = EmbeddedClassifier.from_bytes(model.to_bytes())
     expected = [[p.label, p.confidence, [list(a) for a in p.alternatives]] for p in
                 (plain.predict(v, t) for v, t in zip(vectors, PROBES, strict=True))]  # fmt: skip
@@ -379,7 +371,6 @@ def test_the_lambda_reads_a_titan_model_with_numpy_unimportable(tmp_path):
     in a process where `import numpy` fails, on a migrated database holding a model trained
     here on Titan-shaped vectors: a ticket with its vector is read by the whole model, one
     without by the word view, and GET /health's check names the whole model."""
-    from deploy import package
     from tests.titan_stub import titan_vector
 
     tag = "bedrock:amazon.titan-embed-text-v2:0:1024"
@@ -394,12 +385,6 @@ def test_the_lambda_reads_a_titan_model_with_numpy_unimportable(tmp_path):
     blob.write_bytes(model.to_bytes())
     text = "Refund missing\nI returned my mixer and the refund is still not here."
     script = (
-        "import json, sys\n"
-        "sys.modules['numpy'] = sys.modules['lingua'] = None  # neither is in the package\n"
-        "import django\n"
-        "django.setup()\n"
-        "from django.core.management import call_command\n"
-        "call_command('migrate', verbosity=0)\n"
         "from triage.models import Category, TriageModel\n"
         f"ids = {{name: Category.objects.create(name=name).pk for name in {sorted(EXAMPLES)!r}}}\n"
         f"TriageModel.objects.create(generation=1, current=True, labels=ids,\n"
@@ -412,26 +397,9 @@ def test_the_lambda_reads_a_titan_model_with_numpy_unimportable(tmp_path):
         "print(json.dumps(triage_health()))\n"
         "print(sorted(m for m, v in sys.modules.items() if v and m.split('.')[0] == 'numpy'))\n"
     )  # fmt: skip
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        **package.stage_config("dev")["environment_variables"],
-        "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
-        "SECRET_KEY": "lambda-triage-test",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "TRIAGE_APPLY_THRESHOLD": "0.3",
-        "PYTHONPATH": str(ROOT),
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    full, words, health, numpy_modules = done.stdout.splitlines()
+    full, words, health, numpy_modules = run_as_lambda(
+        script, tmp_path, TRIAGE_APPLY_THRESHOLD="0.3"
+    )
     full, words, health = json.loads(full), json.loads(words), json.loads(health)
     assert full["method"] == "full" and full["status"] == "applied", full
     assert full["category"] == "Refunds"

@@ -5,9 +5,6 @@ imported."""
 
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import boto3
@@ -17,7 +14,7 @@ from botocore.stub import ANY, Stubber
 
 from knowledge.backends import base
 from knowledge.backends.bedrock import BedrockBackend
-from tests.helpers import post_follow_up, post_ticket
+from tests.helpers import post_follow_up, post_ticket, run_as_lambda, run_python
 from tests.knowledge.test_bedrock_backend import DS_ID, KB_ID, result, retrieve_params
 from tests.triage.test_classifier import corpus, embed
 from tickets.models import Ticket
@@ -170,12 +167,7 @@ def test_it_runs_where_numpy_cannot_be_imported(model, tmp_path):
         "print(sorted(m for m, v in sys.modules.items() if v and m.split('.')[0] in "
         "{'numpy', 'django'}))\n"
     )
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    answers, modules = done.stdout.splitlines()
+    answers, modules = run_python(script)
     words = LexicalClassifier.from_bytes(model.to_bytes())
     expected = [[p.label, p.confidence, [list(a) for a in p.alternatives]] for p in
                 (words.predict(t) for t in PROBES)]  # fmt: skip
@@ -287,17 +279,9 @@ def test_the_lambda_triages_a_ticket_with_numpy_unimportable(model, tmp_path):
     """Django set up with the Lambda stage's environment (Bedrock, DynamoDB) in a process where
     `import numpy` fails, on a migrated database holding a model trained here: a ticket is read
     by the word view, its category resolved, and GET /health's check says so."""
-    from deploy import package
-
     blob = tmp_path / "model.npz"
     blob.write_bytes(model.to_bytes())
     script = (
-        "import json, sys\n"
-        "sys.modules['numpy'] = sys.modules['lingua'] = None  # neither is in the package\n"
-        "import django\n"
-        "django.setup()\n"
-        "from django.core.management import call_command\n"
-        "call_command('migrate', verbosity=0)\n"
         "from triage.models import Category, TriageModel\n"
         "names = ('account', 'billing', 'delivery')\n"
         "ids = {name: Category.objects.create(name=name).pk for name in names}\n"
@@ -312,26 +296,9 @@ def test_the_lambda_triages_a_ticket_with_numpy_unimportable(model, tmp_path):
         "print(read_language('Mein Paket ist nicht angekommen, wo ist es?').code)\n"
         "print(sorted(m for m, v in sys.modules.items() if v and m.split('.')[0] == 'numpy'))\n"
     )
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        **package.stage_config("dev")["environment_variables"],
-        "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
-        "SECRET_KEY": "lambda-triage-test",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "TRIAGE_APPLY_THRESHOLD": "0.3",
-        "PYTHONPATH": str(ROOT),
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    answer, health, language, numpy_modules = done.stdout.splitlines()
+    answer, health, language, numpy_modules = run_as_lambda(
+        script, tmp_path, TRIAGE_APPLY_THRESHOLD="0.3"
+    )
     answer, health = json.loads(answer), json.loads(health)
     assert answer["method"] == "lexical" and answer["model"] == 1
     assert answer["status"] == "applied" and answer["category"] == "billing", answer
