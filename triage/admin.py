@@ -15,7 +15,14 @@ class CategoryAdmin(admin.ModelAdmin):
 
 @admin.register(TriageModel)
 class TriageModelAdmin(admin.ModelAdmin):
-    list_display = ["generation", "current", "n_examples", "cv_in_scope_accuracy", "created_at"]
+    list_display = [
+        "generation",
+        "current",
+        "n_examples",
+        "cv_in_scope_accuracy",
+        "vectors",
+        "created_at",
+    ]
     list_filter = ["current"]
     exclude = ["blob"]
     readonly_fields = ["generation", "revision", "current", "labels", "report", "n_examples"]
@@ -30,6 +37,13 @@ class TriageModelAdmin(admin.ModelAdmin):
     @admin.display(description="CV in-scope accuracy")
     def cv_in_scope_accuracy(self, obj: TriageModel):
         return (obj.report or {}).get("cv_in_scope_accuracy")
+
+    @admin.display(description="Trained on")
+    def vectors(self, obj: TriageModel) -> str:
+        """Whose vectors: a model of Titan's is read whole only where tickets get Titan's
+        vectors of that model and size (SIMILAR_ENCODER=bedrock), elsewhere by its word view."""
+        encoder = (obj.report or {}).get("encoder")
+        return f"Titan ({encoder})" if encoder else "local encoder (MiniLM)"
 
     @admin.action(description="Make current (roll back to this model)")
     def make_current(self, request, queryset):

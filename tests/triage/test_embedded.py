@@ -186,7 +186,9 @@ def expect_training(titan, *, tickets: bool = True) -> int:
 
 
 @pytest.mark.django_db
-def test_training_reads_the_stored_titan_vectors_and_embeds_the_rest(api, titan, capsys):
+def test_training_reads_the_stored_titan_vectors_and_embeds_the_rest(
+    api, titan, capsys, client, django_user_model
+):
     label_tickets(api, titan)
     assert TicketEmbedding.objects.count() == 9
     assert expect_training(titan) == 9
@@ -206,6 +208,11 @@ def test_training_reads_the_stored_titan_vectors_and_embeds_the_rest(api, titan,
     assert TicketEmbedding.objects.filter(model=similar_bedrock.model_tag()).count() == 18
     plain = EmbeddedClassifier.from_bytes(bytes(row.blob))
     assert plain.dims == 1024 and sorted(plain.labels) == sorted(EXAMPLES)
+
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+    page = client.get("/admin/triage/triagemodel/")
+    assert f"Titan ({similar_bedrock.model_tag()})".encode() in page.content
 
     # Retraining embeds the category names only: every ticket's vector is stored now.
     assert expect_training(titan) == 0

@@ -149,6 +149,7 @@ def test_the_admin_rolls_back_to_one_selected_model(client, django_user_model):
 
     page = client.get(url)
     assert page.status_code == 200 and b"Make current (roll back to this model)" in page.content
+    assert b"Trained on" in page.content and b"local encoder (MiniLM)" in page.content
 
     both = client.post(
         url, {"action": "make_current", "_selected_action": [first.pk, second.pk]}, follow=True
