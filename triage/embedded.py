@@ -9,11 +9,11 @@ near, name) with lists of floats, so the Lambda triages with the embedding inste
 alone (triage.lexical, what it served before, and still serves when a ticket's vector could
 not be had in time).
 
-Cost per ticket: one 1,024-component product per category (emb) and per category name (name),
-one popcount per stored example (near: such a model compares sign bits, `_Parts.signs`; a
-product per example would cost ≈ 10-17 µs each in plain Python, 15 ms a ticket at 77
-categories × 10 examples), plus the word view; TRIAGE.md gives the figures. Scores equal
-numpy's TriageClassifier on the same vector (tests/triage).
+Cost per ticket: one 1,024-component product per category (emb and name folded into one
+vector at load), one popcount per stored example (near: such a model compares sign bits,
+`_Parts.signs`; a product per example would cost ≈ 10-17 µs each in plain Python, 15 ms a
+ticket at 77 categories × 10 examples), plus the word view; TRIAGE.md gives the figures.
+Scores equal numpy's TriageClassifier on the same vector (tests/triage).
 """
 
 from __future__ import annotations
@@ -68,17 +68,27 @@ class EmbeddedClassifier:
         self.oos_label = oos_label
         self.encoder = encoder
         self.classes = classes  # the label index of each local class
-        self.emb_columns = emb_columns  # one weight vector per local class
-        self.emb_biases = emb_biases
         self.example_bits = example_bits  # `near`'s examples' sign bits, as ints
         self.example_classes = example_classes
-        self.label_vectors = label_vectors  # one per label (the name view), or None
         self.weights = weights  # (a, b, g, d)
         self.threshold = threshold
         self.words = words  # the full model's word 1-2-gram view (`lex`)
         self.languages = languages
         self.dims = len(emb_columns[0]) if emb_columns else 0
         self._oos_index = labels.index(oos_label) if oos_label in labels else None
+        # The emb and name views in one product per class: score = a·log p_emb + d·name + …,
+        # and log p_emb = logits − log Σ exp(logits), a constant across the classes that the
+        # final softmax drops; so a·(q·w_c + bias_c) + d·(q·n_c) = q·(a·w_c + d·n_c) + a·bias_c
+        # gives the same probabilities with one product per class instead of two.
+        a, _, _, d = weights
+        use_names = bool(d) and label_vectors is not None
+        self._linear = [
+            [a * w + d * n for w, n in zip(column, label_vectors[label], strict=True)]
+            if use_names
+            else [a * w for w in column]
+            for column, label in zip(emb_columns, classes, strict=True)
+        ]
+        self._offsets = [a * bias for bias in emb_biases]
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> EmbeddedClassifier:
@@ -146,9 +156,9 @@ class EmbeddedClassifier:
         for x in vector:
             signs = (signs << 1) | (x > 0)
         signs <<= -self.dims % 8  # np.packbits pads each row's last byte with zeros
-        a, b, g, d = self.weights
-        columns = zip(self.emb_columns, self.emb_biases, strict=True)
-        emb = log_softmax([_dot(q, column) + bias for column, bias in columns])
+        _, b, g, _ = self.weights
+        linear = zip(self._linear, self._offsets, strict=True)
+        emb_and_names = [_dot(q, column) + offset for column, offset in linear]
         lex = self.words.log_probabilities(text) if b else [0.0] * len(self.classes)
         near = [-math.inf] * len(self.classes)
         if g:
@@ -157,15 +167,10 @@ class EmbeddedClassifier:
                 similarity = (dims - 2 * (signs ^ bits).bit_count()) / dims
                 if similarity > near[local]:
                     near[local] = similarity
-        names = (
-            [_dot(q, row) for row in self.label_vectors]
-            if d and self.label_vectors is not None
-            else [0.0] * len(self.labels)
-        )
         score = [-math.inf] * len(self.labels)
         for local, label in enumerate(self.classes):
             nearest = near[local] if near[local] != -math.inf else 0.0
-            score[label] = a * emb[local] + b * lex[local] + g * nearest + d * names[label]
+            score[label] = emb_and_names[local] + b * lex[local] + g * nearest
         return [math.exp(s) for s in log_softmax(score)]
 
     def predict(self, vector: list[float], text: str, *, top: int = 3) -> Prediction:
