@@ -93,7 +93,15 @@ class EmbeddedClassifier:
     @classmethod
     def from_bytes(cls, blob: bytes) -> EmbeddedClassifier:
         """Raises ValueError for a blob that is not a model, or one trained on the local
-        encoder's vectors (numpy's TriageClassifier reads those)."""
+        encoder's vectors (numpy's TriageClassifier reads those): triage is then off and
+        GET /health says why (triage.selectors), tickets are unaffected."""
+        try:
+            return cls._from_bytes(blob)
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:  # fields missing
+            raise ValueError(f"inconsistent triage model: {exc!r}") from exc
+
+    @classmethod
+    def _from_bytes(cls, blob: bytes) -> EmbeddedClassifier:
         meta = read_meta(blob)
         encoder = meta.get("encoder") or ""
         if not encoder:

@@ -6,6 +6,7 @@ numpy's TriageClassifier gives. Titan is botocore's Stubber on a real bedrock-ru
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -116,6 +117,16 @@ def test_a_local_encoders_model_or_a_broken_blob_is_refused(model):
     for bad in (b"", b"not a zip", blob[: len(blob) // 2]):
         with pytest.raises(ValueError):
             EmbeddedClassifier.from_bytes(bad)
+    # A zip of the right arrays whose metadata lacks the labels: refused, not a KeyError.
+    with np.load(io.BytesIO(blob)) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    del meta["labels"]
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    broken = io.BytesIO()
+    np.savez(broken, **arrays)
+    with pytest.raises(ValueError, match="inconsistent"):
+        EmbeddedClassifier.from_bytes(broken.getvalue())
     plain = EmbeddedClassifier.from_bytes(blob)
     with pytest.raises(ValueError, match="a 3-vector"):
         plain.probabilities([0.1, 0.2, 0.3], "refund")
@@ -435,3 +446,21 @@ def test_training_vectors_keep_the_signs_a_new_tickets_vector_has(titan):
     assert float(np.linalg.norm(row)) == pytest.approx(1.0)
     cosine = float(row @ np.array(vector)) / float(np.linalg.norm(vector))
     assert cosine > 0.999
+
+
+@pytest.mark.django_db
+def test_a_corrupt_titan_model_turns_triage_off_and_health_says_so(api, titan, titan_model):
+    from triage.services import forget_current
+
+    TriageModel.objects.filter(current=True).update(blob=b"not a model", revision="broken")
+    forget_current()
+    subject, body = "Refund missing", "I returned my mixer and the refund is still not here."
+    titan.embeds(subject, body)
+
+    answer = post_ticket(api, subject, body)
+
+    assert answer["triage"]["status"] == "off", answer["triage"]
+    assert answer["ticket"]["category"] is None
+    health = api.get("/health").json()["checks"]["triage"]
+    assert health["status"] == "degraded" and health["method"] == "full", health
+    assert "not a triage model" in health["detail"]
