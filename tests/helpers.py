@@ -119,3 +119,9 @@ def run_python(script: str, env: dict[str, str] | None = None, *, cwd=None) -> l
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout.splitlines()
+
+
+def prediction_rows(predictions) -> list[list]:
+    """Triage predictions as JSON gives them back: [label, confidence, [[label, p], …]]; for
+    comparing what a process without numpy answered with this process's answers."""
+    return [[p.label, p.confidence, [list(a) for a in p.alternatives]] for p in predictions]

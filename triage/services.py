@@ -124,9 +124,8 @@ def triage_model_train_from_tickets(*, encoder=None, progress=None):
     texts, labels, ids, tickets = training_tickets()
     if settings.SIMILAR_ENCODER == "bedrock":
         from triage import similar_bedrock
-        from triage.classifier import check_labels
 
-        check_labels(labels)  # before Titan is asked anything
+        # triage_model_train checks the labels before it asks for any vector.
         return triage_model_train(
             texts=texts,
             labels=labels,
@@ -158,16 +157,14 @@ def _titan_vectors(tickets: list[tuple[int, str, str]], progress=None):
 
     from triage import similar_bedrock
     from triage.classifier import TrainingError
-    from triage.models import TicketEmbedding
-    from triage.similar_base import EmbeddingUnavailable
+    from triage.similar_base import EmbeddingUnavailable, stored_embeddings
 
-    tag = similar_bedrock.model_tag()
-    stored: dict[int, tuple[bytes, bytes]] = {}
     pks = [pk for pk, _, _ in tickets]
-    for start in range(0, len(pks), 1000):
-        rows = TicketEmbedding.objects.filter(model=tag, ticket_id__in=pks[start : start + 1000])
-        rows = rows.exclude(bits=None).values_list("ticket_id", "vector", "bits")
-        stored.update((pk, (bytes(v), bytes(b))) for pk, v, b in rows)
+    stored = {
+        pk: row
+        for pk, row in stored_embeddings(similar_bedrock.model_tag(), pks).items()
+        if row[1] is not None  # Titan's rows always have their sign bits
+    }
     missing = [t for t in tickets if t[0] not in stored]
     for n, (pk, subject, body) in enumerate(missing, 1):
         try:

@@ -74,6 +74,20 @@ def tickets_without_embedding(model: str, *, batch_size: int):
         last_pk = rows[-1][0]
 
 
+def stored_embeddings(model: str, ticket_ids) -> dict[int, tuple[bytes, bytes | None]]:
+    """Ticket id → (vector, sign bits or None) of the stored embeddings of `model` among
+    `ticket_ids` (read 1,000 ids per statement; tickets without one are absent)."""
+    from triage.models import TicketEmbedding
+
+    ids = sorted(set(ticket_ids))
+    out: dict[int, tuple[bytes, bytes | None]] = {}
+    for start in range(0, len(ids), 1000):
+        rows = TicketEmbedding.objects.filter(model=model, ticket_id__in=ids[start : start + 1000])
+        for pk, vector, bits in rows.values_list("ticket_id", "vector", "bits"):
+            out[pk] = (bytes(vector), bytes(bits) if bits is not None else None)
+    return out
+
+
 class _CachedEmbedding:
     """The local encoder's embedding of a new ticket: the vector its KB search computed, read
     from the encoder's cache inside the ticket's transaction (no encoder pass, no wait)."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from triage.similar_base import LOCAL_MODEL
+from triage.similar_base import LOCAL_MODEL, stored_embeddings
 
 CONFIRMED_KEPT = 0.9  # the share of confirmed pairs a suggested threshold keeps
 MIN_CONFIRMED = 10  # fewer confirmed pairs than this: no suggestion
@@ -106,12 +106,7 @@ def calibrate(*, random_pairs: int = 2000, seed: int = 0) -> Calibration:
     rng = random.Random(seed)
     sample = rng.sample(ids, min(len(ids), 2 * random_pairs))
     wanted = {i for pair in merged + incidents for i in pair} | set(sample)
-    vectors = {}
-    wanted_ids = sorted(wanted)
-    for start in range(0, len(wanted_ids), 1000):
-        chunk = wanted_ids[start : start + 1000]
-        rows = TicketEmbedding.objects.filter(model=tag, ticket_id__in=chunk)
-        vectors.update((pk, bytes(v)) for pk, v in rows.values_list("ticket_id", "vector"))
+    vectors = {pk: vector for pk, (vector, _) in stored_embeddings(tag, wanted).items()}
 
     def similarity(a: int, b: int) -> float | None:
         if a not in vectors or b not in vectors:

@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from tests.factories import TicketFactory
-from tests.helpers import post_follow_up, post_ticket, run_as_lambda, run_python
+from tests.helpers import post_follow_up, post_ticket, prediction_rows, run_as_lambda, run_python
 from tests.triage.conftest import EXAMPLES
 from tests.triage.test_classifier import corpus, embed
 from tickets.models import Ticket
@@ -145,14 +145,14 @@ def test_it_runs_where_numpy_cannot_be_imported(model, tmp_path):
         f"texts = json.loads({json.dumps(json.dumps(PROBES))})\n"
         f"vectors = json.loads({json.dumps(json.dumps(vectors))})\n"
         "out = [model.predict(v, t) for v, t in zip(vectors, texts)]\n"
-        "print(json.dumps([[p.label, p.confidence, p.alternatives] for p in out]))\n"
+        "from tests.helpers import prediction_rows\n"
+        "print(json.dumps(prediction_rows(out)))\n"
         "print(sorted(m for m, v in sys.modules.items() if v and m.split('.')[0] == 'numpy'))\n"
     )
     answers, modules = run_python(script)
     plain = EmbeddedClassifier.from_bytes(model.to_bytes())
-    expected = [[p.label, p.confidence, [list(a) for a in p.alternatives]] for p in
-                (plain.predict(v, t) for v, t in zip(vectors, PROBES, strict=True))]  # fmt: skip
-    assert json.loads(answers) == expected
+    predicted = [plain.predict(v, t) for v, t in zip(vectors, PROBES, strict=True)]
+    assert json.loads(answers) == prediction_rows(predicted)
     assert modules == "[]"
 
 
@@ -179,17 +179,23 @@ def label_tickets(api, titan) -> dict[str, Category]:
     return made
 
 
-def expect_training(titan, *, tickets: bool = True) -> int:
-    """Queue Titan's answers for a training: the labelled tickets without a stored vector (in
-    training order), then the category names. Returns how many tickets it embeds."""
-    _, _, ids, rows = training_tickets()
+def without_vector() -> list[tuple[str, str]]:
+    """(subject, body) of the labelled tickets with no stored Titan vector, in training order:
+    what a training asks Titan for first."""
+    _, _, _, rows = training_tickets()
     stored = set(TicketEmbedding.objects.filter(model=similar_bedrock.model_tag()).values_list(
         "ticket_id", flat=True
     ))  # fmt: skip
-    missing = [(subject, body) for pk, subject, body in rows if pk not in stored]
-    if tickets:
-        for subject, body in missing:
-            titan.embeds(subject, body)
+    return [(subject, body) for pk, subject, body in rows if pk not in stored]
+
+
+def expect_training(titan) -> int:
+    """Queue Titan's answers for a training: the labelled tickets without a stored vector (in
+    training order), then the category names. Returns how many tickets it embeds."""
+    missing = without_vector()
+    for subject, body in missing:
+        titan.embeds(subject, body)
+    _, _, ids, _ = training_tickets()
     descriptions = dict(Category.objects.values_list("pk", "description"))
     for name, pk in ids.items():
         titan.embeds_text(category_text(name, descriptions[pk]))
@@ -234,9 +240,7 @@ def test_training_reads_the_stored_titan_vectors_and_embeds_the_rest(
 @pytest.mark.django_db
 def test_titan_failing_during_training_keeps_the_current_model(api, titan):
     label_tickets(api, titan)
-    _, _, _, rows = training_tickets()
-    stored = set(TicketEmbedding.objects.values_list("ticket_id", flat=True))
-    missing = [(subject, body) for pk, subject, body in rows if pk not in stored]
+    missing = without_vector()
     titan.embeds(*missing[0])
     titan.fails(*missing[1])
 
@@ -464,3 +468,41 @@ def test_a_corrupt_titan_model_turns_triage_off_and_health_says_so(api, titan, t
     health = api.get("/health").json()["checks"]["triage"]
     assert health["status"] == "degraded" and health["method"] == "full", health
     assert "not a triage model" in health["detail"]
+
+
+@pytest.mark.django_db
+def test_labels_no_model_comes_from_ask_titan_nothing(titan):
+    """One category: refused before any vector is asked for (the Stubber fails on any
+    InvokeModel not queued), and no model is stored."""
+    refunds = Category.objects.create(name="Refunds")
+    for subject, body in EXAMPLES["Refunds"]:
+        TicketFactory(subject=subject, body=body, category=refunds, category_source="agent")
+
+    with pytest.raises(CommandError, match="Only one category"):
+        call_command("triage_train")
+
+    assert not TriageModel.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_email_with_a_signature_and_a_quoted_reply_is_embedded_as_cleaned(
+    api, titan, titan_model
+):
+    """What Titan embeds (and the whole model reads) is the cleaned message: no greeting,
+    sign-off, signature or quoted earlier mail (the Stubber checks the request's text)."""
+    from helpdesk.reading import clean_message
+
+    body = (
+        "Hi there,\n\nI returned my blender two weeks ago and the refund is still not on my "
+        "card.\n\nCheers, Tom\n\nOn Tue, 1 Dec 2026 at 10:02, Support <support@example.com> "
+        "wrote:\n> Thanks for your order! It ships today.\n> Best, the team\n--\n"
+        "Sent from my iPhone"
+    )
+    cleaned = clean_message(body)
+    assert "iPhone" not in cleaned and "ships today" not in cleaned and "refund" in cleaned
+    titan.embeds("Refund", cleaned)
+
+    answer = post_ticket(api, "Refund", body, email="tom@example.com")
+
+    triage = answer["triage"]
+    assert triage["method"] == "full" and triage["category"] == "Refunds", triage

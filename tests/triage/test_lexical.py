@@ -14,7 +14,7 @@ from botocore.stub import ANY, Stubber
 
 from knowledge.backends import base
 from knowledge.backends.bedrock import BedrockBackend
-from tests.helpers import post_follow_up, post_ticket, run_as_lambda, run_python
+from tests.helpers import post_follow_up, post_ticket, prediction_rows, run_as_lambda, run_python
 from tests.knowledge.test_bedrock_backend import DS_ID, KB_ID, result, retrieve_params
 from tests.triage.test_classifier import corpus, embed
 from tickets.models import Ticket
@@ -163,15 +163,14 @@ def test_it_runs_where_numpy_cannot_be_imported(model, tmp_path):
         f"model = LexicalClassifier.from_bytes(open({str(path)!r}, 'rb').read())\n"
         f"texts = json.loads({json.dumps(json.dumps(PROBES))})\n"
         "out = [model.predict(t) for t in texts]\n"
-        "print(json.dumps([[p.label, p.confidence, p.alternatives] for p in out]))\n"
+        "from tests.helpers import prediction_rows\n"
+        "print(json.dumps(prediction_rows(out)))\n"
         "print(sorted(m for m, v in sys.modules.items() if v and m.split('.')[0] in "
         "{'numpy', 'django'}))\n"
     )
     answers, modules = run_python(script)
     words = LexicalClassifier.from_bytes(model.to_bytes())
-    expected = [[p.label, p.confidence, [list(a) for a in p.alternatives]] for p in
-                (words.predict(t) for t in PROBES)]  # fmt: skip
-    assert json.loads(answers) == expected
+    assert json.loads(answers) == prediction_rows([words.predict(t) for t in PROBES])
     assert modules == "[]"
 
 
