@@ -267,7 +267,7 @@ print(json.dumps(results))
 
 
 needs_postgres = pytest.mark.skipif(
-    django_settings.DATABASES["default"]["ENGINE"] != PG, reason="statement_timeout is Postgres"
+    connection.vendor != "postgresql", reason="statement_timeout is Postgres"
 )
 
 

@@ -7,10 +7,8 @@ from django.db import connection
 
 from tests.helpers import post_ticket
 
-PG = "django.db.backends.postgresql"
-
 pytestmark = pytest.mark.skipif(
-    django_settings.DATABASES["default"]["ENGINE"] != PG, reason="prepared statements: Postgres"
+    connection.vendor != "postgresql", reason="prepared statements: Postgres"
 )
 
 
