@@ -109,6 +109,13 @@ class TicketUpdateInput(serializers.Serializer):
         "as triage applies them: the default priority replaces the priority while it is still "
         "the defaulted one, otherwise only raises it; the sentiment rule is not applied again.",
     )
+    category = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=100,
+        help_text="The same as `category_id`, by the category's name as tickets show it "
+        "(letter case aside); with both, they must name the same category.",
+    )
 
     problem_id = serializers.IntegerField(
         required=False,
@@ -127,6 +134,35 @@ class TicketUpdateInput(serializers.Serializer):
         if category is None:
             raise serializers.ValidationError("No active category with this id.")
         return category
+
+    def validate_category(self, value):
+        if value is None:
+            return None
+        matches = list(Category.objects.filter(name__iexact=value.strip(), active=True))
+        exact = [category for category in matches if category.name == value.strip()]
+        if len(exact) == 1 or len(matches) == 1:
+            return (exact or matches)[0]
+        if matches:
+            raise serializers.ValidationError(
+                "More than one active category has this name but for letter case: "
+                "give it exactly, or give category_id."
+            )
+        names = list(
+            Category.objects.filter(active=True).order_by("name").values_list("name", flat=True)
+        )
+        shown = ", ".join(names[:20]) + (", …" if len(names) > 20 else "")
+        raise serializers.ValidationError(f"No active category with this name (active: {shown}).")
+
+    def validate(self, attrs):
+        """`category` is `category_id` by name: one key, `category_id`, for the view."""
+        if "category" in attrs:
+            by_name = attrs.pop("category")
+            if "category_id" in attrs and attrs["category_id"] != by_name:
+                raise serializers.ValidationError(
+                    {"category": ["Names another category than category_id."]}
+                )
+            attrs["category_id"] = by_name
+        return attrs
 
     def validate_assignee(self, value):
         if value is None:

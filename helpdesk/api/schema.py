@@ -94,3 +94,16 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": "`Api-Key <key>`, the key `manage.py create_api_key` printed.",
         }
+
+
+def closed_update_bodies(result, generator, request, public):
+    """Postprocessing hook: a PATCH body takes only its own fields (`additionalProperties:
+    false`), as `helpdesk.api.utils.validated` refuses any other with a 400."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for operations in result.get("paths", {}).values():
+        body = operations.get("patch", {}).get("requestBody", {})
+        for media in body.get("content", {}).values():
+            name = media.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1]
+            if name in schemas:
+                schemas[name]["additionalProperties"] = False
+    return result

@@ -1,5 +1,6 @@
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import serializers
@@ -8,9 +9,20 @@ from rest_framework import serializers
 def validated(
     serializer_class: type[serializers.Serializer], data: Any, *, partial: bool = False
 ) -> dict[str, Any]:
-    """Run an input serializer; a failure raises ValidationError (→ 400 with `fields`)."""
+    """Run an input serializer; a failure raises ValidationError (→ 400 with `fields`).
+
+    An update (`partial`: a PATCH) names each field it does not take as an error rather than
+    ignoring it: a 200 that leaves out a change the client asked for (`"category"` for
+    `"category_id"`, `"statuss"`) would look applied when nothing was."""
+    fields = _bound_fields(serializer_class, partial)
+    if partial and isinstance(data, Mapping):
+        writable = [name for name, field in fields.items() if not field.read_only]
+        unknown = sorted(str(name) for name in data if name not in writable)
+        if unknown:
+            message = f"Not a field this update takes; it takes {', '.join(writable)}."
+            raise serializers.ValidationError({name: [message] for name in unknown})
     serializer = serializer_class(data=data, partial=partial)
-    serializer.fields = _bound_fields(serializer_class, partial)
+    serializer.fields = fields
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 

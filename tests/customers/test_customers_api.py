@@ -415,14 +415,25 @@ def test_patch_order_status(api):
     assert order.status == "returned"
 
 
-def test_patch_order_ignores_fields_it_does_not_update(api):
-    order = OrderFactory()
+def test_patch_order_names_the_fields_it_does_not_update(api):
+    order = OrderFactory(status=Order.Status.SHIPPED)
 
-    response = api.patch(f"/orders/{order.id}", {"total": "0.01"}, format="json")
+    response = api.patch(f"/orders/{order.id}", {"total": "0.01", "status": "paid"}, format="json")
 
-    assert response.status_code == 200, response.content
+    assert_error(response, 400, code="validation_error", fields=["total"])
+    assert "it takes status" in response.json()["error"]["fields"]["total"][0]
     order.refresh_from_db()
-    assert order.total == Decimal("129.00")
+    assert (order.total, order.status) == (Decimal("129.00"), "shipped")  # nothing applied
+
+
+def test_patch_customer_names_the_fields_it_does_not_update(api):
+    customer = CustomerFactory(name="Mine")
+
+    response = api.patch(f"/customers/{customer.id}", {"nmae": "Yours"}, format="json")
+
+    assert_error(response, 400, code="validation_error", fields=["nmae"])
+    customer.refresh_from_db()
+    assert customer.name == "Mine"
 
 
 def test_patch_order_with_unknown_status_is_a_400(api):

@@ -66,6 +66,61 @@ def test_clearing_and_bad_categories(api, categories):
         assert "category_id" in response.json()["error"]["fields"]
 
 
+def test_patch_takes_the_category_by_the_name_tickets_show(api, categories):
+    ticket = TicketFactory(category=categories["Refunds"], category_source="model")
+    shown = api.get(f"/tickets/{ticket.pk}").json()["category"]
+    assert shown == "Refunds"
+
+    response = api.patch(f"/tickets/{ticket.pk}", {"category": "delivery"}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["category"] == "Delivery"
+    assert response.json()["category_source"] == "agent"
+    correction = CategoryCorrection.objects.get(ticket=ticket)
+    assert (correction.previous, correction.category) == (
+        categories["Refunds"],
+        categories["Delivery"],
+    )
+    both = {"category": "Delivery", "category_id": categories["Delivery"].pk}
+    assert api.patch(f"/tickets/{ticket.pk}", both, format="json").status_code == 200
+    assert (
+        api.patch(f"/tickets/{ticket.pk}", {"category": None}, format="json").json()["category"]
+        is None
+    )
+
+
+def test_a_category_name_that_names_nothing_or_disagrees_is_refused(api, categories):
+    ticket = TicketFactory(category=categories["Refunds"], category_source="model")
+    Category.objects.filter(name="Account").update(active=False)
+    for body in (
+        {"category": "Returns & refunds"},  # no such category
+        {"category": "Account"},  # inactive
+        {"category": ""},
+        {"category": "Delivery", "category_id": categories["Refunds"].pk},
+    ):
+        response = api.patch(f"/tickets/{ticket.pk}", body, format="json")
+        assert_error(response, 400, code="validation_error")
+        assert "category" in response.json()["error"]["fields"], body
+    message = api.patch(f"/tickets/{ticket.pk}", {"category": "Nope"}, format="json")
+    assert "Delivery, Refunds" in message.json()["error"]["fields"]["category"][0]
+    ticket.refresh_from_db()
+    assert ticket.category == categories["Refunds"] and ticket.category_source == "model"
+    assert not CategoryCorrection.objects.exists()
+
+
+def test_an_update_names_the_fields_it_does_not_take_instead_of_ignoring_them(api, categories):
+    ticket = TicketFactory(priority="normal")
+    response = api.patch(
+        f"/tickets/{ticket.pk}", {"priority": "high", "statuss": "closed", "id": 7}, format="json"
+    )
+    assert_error(response, 400, code="validation_error")
+    fields = response.json()["error"]["fields"]
+    assert sorted(fields) == ["id", "statuss"]
+    assert "status" in fields["statuss"][0] and "category_id" in fields["statuss"][0]
+    ticket.refresh_from_db()
+    assert ticket.priority == "normal"  # nothing of a refused update is applied
+
+
 def test_agent_labels_come_first_in_training(categories):
     model_set = TicketFactory(
         subject="Order late", body="late parcel", category=categories["Delivery"]
