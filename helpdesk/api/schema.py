@@ -96,14 +96,30 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
         }
 
 
-def closed_update_bodies(result, generator, request, public):
-    """Postprocessing hook: a PATCH body takes only its own fields (`additionalProperties:
-    false`), as `helpdesk.api.utils.validated` refuses any other with a 400."""
+def closed_request_bodies(result, generator, request, public):
+    """Postprocessing hook: a JSON request body, and every object nested in it, takes only its
+    own fields (`additionalProperties: false`), as `helpdesk.api.utils.validated` refuses any
+    other with a 400. Free-form fields (`metadata`, `kb_filters`) are not components and stay
+    open."""
     schemas = result.get("components", {}).get("schemas", {})
+    seen: set[str] = set()
+
+    def close(schema: dict) -> None:
+        name = schema.get("$ref", "").rsplit("/", 1)[-1]
+        if name and name in schemas and name not in seen:
+            seen.add(name)
+            component = schemas[name]
+            if component.get("type") == "object" and "properties" in component:
+                component["additionalProperties"] = False
+                for prop in component["properties"].values():
+                    for part in [prop, *prop.get("allOf", []), prop.get("items", {})]:
+                        close(part)
+
     for operations in result.get("paths", {}).values():
-        body = operations.get("patch", {}).get("requestBody", {})
-        for media in body.get("content", {}).values():
-            name = media.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1]
-            if name in schemas:
-                schemas[name]["additionalProperties"] = False
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                close(content["application/json"].get("schema", {}))
     return result

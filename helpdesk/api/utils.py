@@ -7,24 +7,50 @@ from rest_framework import serializers
 
 
 def validated(
-    serializer_class: type[serializers.Serializer], data: Any, *, partial: bool = False
+    serializer_class: type[serializers.Serializer],
+    data: Any,
+    *,
+    partial: bool = False,
+    closed: bool = True,
 ) -> dict[str, Any]:
     """Run an input serializer; a failure raises ValidationError (→ 400 with `fields`).
 
-    An update (`partial`: a PATCH) names each field it does not take as an error rather than
-    ignoring it: a 200 that leaves out a change the client asked for (`"category"` for
-    `"category_id"`, `"statuss"`) would look applied when nothing was."""
+    A request body (`closed`; query strings pass False: `page`, filters and cache busters ride
+    along there) names each field it does not take, nested objects' too, as an error rather
+    than dropping it: a 200 without the change a PATCH asked for (`"category"` for
+    `"category_id"`, `"statuss"`), or a ticket created without the `"prority"` or the custom
+    field its client sent (custom data has its place: `metadata`), would look accepted when
+    it was lost."""
     fields = _bound_fields(serializer_class, partial)
-    if partial and isinstance(data, Mapping):
-        writable = [name for name, field in fields.items() if not field.read_only]
-        unknown = sorted(str(name) for name in data if name not in writable)
-        if unknown:
-            message = f"Not a field this update takes; it takes {', '.join(writable)}."
-            raise serializers.ValidationError({name: [message] for name in unknown})
+    if closed and (unknown := _unknown_fields(fields, data)):
+        raise serializers.ValidationError(unknown)
     serializer = serializer_class(data=data, partial=partial)
     serializer.fields = fields
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+def _unknown_fields(fields, data: Any) -> dict[str, Any]:
+    """{name: [message]} for each key of `data` that is not a writable field, and {name:
+    {...}} for a nested object's (a Serializer field; JSON fields such as `metadata` take
+    anything)."""
+    if not isinstance(data, Mapping):
+        return {}  # not an object: the serializer says so
+    writable = {name: field for name, field in fields.items() if not field.read_only}
+    errors: dict[str, Any] = {}
+    for name, value in data.items():
+        field = writable.get(name)
+        if field is None:
+            errors[str(name)] = [f"Not a field this request takes; it takes {', '.join(writable)}."]
+        elif isinstance(field, serializers.Serializer) and (
+            nested := _unknown_fields(field.fields, value)
+        ):
+            errors[name] = nested
+        elif isinstance(field, serializers.ListSerializer) and isinstance(value, list):
+            items = [_unknown_fields(field.child.fields, item) for item in value]
+            if any(items):
+                errors[name] = items  # DRF's shape for a list's errors: one entry per item
+    return errors
 
 
 _templates = threading.local()

@@ -426,6 +426,19 @@ def test_patch_order_names_the_fields_it_does_not_update(api):
     assert (order.total, order.status) == (Decimal("129.00"), "shipped")  # nothing applied
 
 
+def test_create_order_names_a_line_items_unknown_field_by_its_position(api):
+    customer = CustomerFactory()
+    payload = order_payload(customer)
+    payload["line_items"][1]["colour"] = "blue"
+
+    response = api.post("/orders", payload, format="json")
+
+    fields = assert_error(response, 400, code="validation_error")["fields"]
+    assert fields == {"line_items": [{}, {"colour": [fields["line_items"][1]["colour"][0]]}]}
+    assert "sku" in fields["line_items"][1]["colour"][0]
+    assert not Order.objects.filter(number=payload["number"]).exists()
+
+
 def test_patch_customer_names_the_fields_it_does_not_update(api):
     customer = CustomerFactory(name="Mine")
 

@@ -379,6 +379,36 @@ def test_unknown_channel_or_priority_is_rejected_with_400(api, field, value):
     assert_nothing_written()
 
 
+def test_a_field_the_request_does_not_take_is_named_not_dropped(api):
+    response = api.post(
+        "/tickets", ticket_payload(prority="urgent", category="Refunds"), format="json"
+    )
+
+    fields = assert_error(response, 400, code="validation_error")["fields"]
+    assert sorted(fields) == ["category", "prority"]
+    assert "priority" in fields["prority"][0] and "metadata" in fields["prority"][0]
+    assert_nothing_written()
+
+
+def test_a_field_a_nested_object_does_not_take_is_named_with_its_path(api):
+    customer = {"email": "ada@example.com", "nmae": "Ada"}
+
+    response = api.post("/tickets", ticket_payload(customer=customer), format="json")
+
+    fields = assert_error(response, 400, code="validation_error")["fields"]
+    assert list(fields) == ["customer"] and list(fields["customer"]) == ["nmae"]
+    assert_nothing_written()
+
+
+def test_custom_data_rides_in_metadata_with_any_keys(api):
+    metadata = {"prority": "x", "nested": {"anything": [1, 2]}}
+
+    response = api.post("/tickets", ticket_payload(metadata=metadata), format="json")
+
+    assert response.status_code == 201, response.content
+    assert Ticket.objects.get().metadata == metadata
+
+
 # --- text the database cannot store -----------------------------------------------------------
 
 
