@@ -113,15 +113,18 @@ def _name_vectors(ids: dict[str, int], embed) -> dict:
     return dict(zip(names, vectors, strict=True))
 
 
-def triage_model_train_from_tickets(*, encoder=None, progress=None):
+def triage_model_train_from_tickets(*, encoder=None, progress=None, started=None):
     """`manage.py triage_train` and the scheduled retrain: train on the tickets' labels with
     the vectors POST /tickets computes for a ticket. With SIMILAR_ENCODER=bedrock those are
     Titan's (`_titan_vectors`; the model is then read in plain Python: triage.embedded), else
     the local encoder's query vector (`encode_queries([text, text])`; `encoder`, by default
-    the shared one)."""
+    the shared one). `started(texts, categories)`, if given, hears how many were read before
+    training begins."""
     import numpy as np
 
     texts, labels, ids, tickets = training_tickets()
+    if started is not None:
+        started(len(texts), len(set(labels)))
     if settings.SIMILAR_ENCODER == "bedrock":
         from triage import similar_bedrock
 

@@ -96,12 +96,18 @@ def test_the_name_view_reads_each_category_name_and_description():
     assert np.array_equal(vectors["delivery"], embed(["delivery"])[0])
 
 
-def test_the_command_reports_the_model_and_its_word_view():
+def test_the_command_reports_the_model_and_its_word_view(monkeypatch):
     from io import StringIO
 
+    from triage import services
+
     label_tickets()
+    reads = []
+    read = services.training_tickets
+    monkeypatch.setattr(services, "training_tickets", lambda: reads.append(1) or read())
     out = StringIO()
     call_command("triage_train", stdout=out)
+    assert reads == [1]  # the labelled tickets are read once, for the count and the training
     lines = out.getvalue().splitlines()
     assert lines[0] == "24 labelled tickets, 3 categories"
     assert lines[1].startswith("model 1 is current: threshold ")

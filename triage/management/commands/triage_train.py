@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from triage.classifier import TrainingError
-from triage.services import training_examples, triage_model_train_from_tickets
+from triage.services import triage_model_train_from_tickets
 
 
 class Command(BaseCommand):
@@ -11,15 +11,15 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        texts, labels, _ = training_examples()
-        self.stdout.write(f"{len(texts)} labelled tickets, {len(set(labels))} categories")
+        def started(texts: int, categories: int) -> None:
+            self.stdout.write(f"{texts} labelled tickets, {categories} categories")
 
         def progress(done: int, total: int) -> None:
             if done == total or done % 100 == 0:
                 self.stdout.write(f"embedded {done} of {total} labelled tickets with Titan")
 
         try:
-            row = triage_model_train_from_tickets(progress=progress)
+            row = triage_model_train_from_tickets(progress=progress, started=started)
         except TrainingError as exc:
             raise CommandError(f"{exc} The current model is unchanged.") from exc
         report = row.report
