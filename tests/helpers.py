@@ -1,5 +1,8 @@
 """Assertions and requests shared by the API tests."""
 
+import copy
+from contextlib import contextmanager
+
 
 def assert_error(response, status, *, code=None, fields=()):
     """The response is our JSON error envelope with this status (and code, and field names)."""
@@ -125,3 +128,22 @@ def prediction_rows(predictions) -> list[list]:
     """Triage predictions as JSON gives them back: [label, confidence, [[label, p], …]]; for
     comparing what a process without numpy answered with this process's answers."""
     return [[p.label, p.confidence, [list(a) for a in p.alternatives]] for p in predictions]
+
+
+@contextmanager
+def default_database(**changes):
+    """Requests in this block use a `default` connection of its own with these settings
+    changed (closed at the end, the test's own connection put back)."""
+    from django.db import connection, connections
+    from django.db.utils import load_backend
+
+    settings_dict = copy.deepcopy(connection.settings_dict)
+    settings_dict.update(changes)
+    wrapper = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, "default")
+    original = connections["default"]
+    connections["default"] = wrapper
+    try:
+        yield wrapper
+    finally:
+        wrapper.close()
+        connections["default"] = original

@@ -5,15 +5,14 @@ The request cycle is Django's own: `close_old_connections()` runs when a request
 when it ends (the test client leaves it out, so it is called here), and the first query of a
 request runs the health check."""
 
-import copy
 import select
 import time
-from contextlib import contextmanager
 
 import psycopg
 import pytest
-from django.db import close_old_connections, connection, connections
-from django.db.utils import load_backend
+from django.db import close_old_connections, connection
+
+from tests.helpers import default_database
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="Postgres connections"),
@@ -21,19 +20,9 @@ pytestmark = [
 ]
 
 
-@contextmanager
 def persistent_default():
     """`default` as a fresh persistent connection with health checks, as in production."""
-    settings_dict = copy.deepcopy(connection.settings_dict)
-    settings_dict.update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)
-    wrapper = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, "default")
-    original = connections["default"]
-    connections["default"] = wrapper
-    try:
-        yield wrapper
-    finally:
-        wrapper.close()
-        connections["default"] = original
+    return default_database(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)
 
 
 def request(wrapper) -> int:

@@ -5,7 +5,6 @@ that accepts connections and never answers. Each test points the `default` conne
 the connect timeout, a whole Django process configured from the environment) at one of them.
 """
 
-import copy
 import json
 import os
 import socket
@@ -18,15 +17,14 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection, connections
-from django.db.utils import load_backend
+from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from customers.models import Customer
 from helpdesk import health
 from helpdesk.api.middleware import HTML_PREFIXES
 from tests.factories import CustomerFactory, TicketFactory
-from tests.helpers import assert_error
+from tests.helpers import assert_error, default_database
 from tickets.models import Ticket
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -68,21 +66,6 @@ def silent_server():
         for sock in held:
             sock.close()
         thread.join(timeout=5)
-
-
-@contextmanager
-def default_database(**changes):
-    """Requests in this block use a `default` connection with these settings changed."""
-    settings_dict = copy.deepcopy(connection.settings_dict)
-    settings_dict.update(changes)
-    wrapper = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, "default")
-    original = connections["default"]
-    connections["default"] = wrapper
-    try:
-        yield wrapper
-    finally:
-        wrapper.close()
-        connections["default"] = original
 
 
 def postgres_at(port: int, **options):
