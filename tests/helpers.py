@@ -130,6 +130,43 @@ def prediction_rows(predictions) -> list[list]:
     return [[p.label, p.confidence, [list(a) for a in p.alternatives]] for p in predictions]
 
 
+def predictions_without_numpy(
+    classifier: str,
+    model_bytes: bytes,
+    tmp_path,
+    texts: list[str],
+    vectors=None,
+    *,
+    watched=("numpy",),
+) -> tuple[list[list], str]:
+    """Load a stored model with `classifier` ("triage.lexical.LexicalClassifier" or
+    "triage.embedded.EmbeddedClassifier") in a new process where `import numpy` fails, as on
+    the Lambda, and predict each text (with its vector, when `vectors` are given). Returns
+    (`prediction_rows` of its answers, the sorted list of the `watched` top-level modules the
+    process had loaded, as printed)."""
+    import json
+
+    module, name = classifier.rsplit(".", 1)
+    path = tmp_path / "model.npz"
+    path.write_bytes(model_bytes)
+    script = (
+        "import json, sys\n"
+        "sys.modules['numpy'] = None  # any `import numpy` now raises ImportError\n"
+        f"from {module} import {name}\n"
+        f"model = {name}.from_bytes(open({str(path)!r}, 'rb').read())\n"
+        f"texts = json.loads({json.dumps(json.dumps(texts))})\n"
+        f"vectors = json.loads({json.dumps(json.dumps(vectors))})\n"
+        "out = [model.predict(t) for t in texts] if vectors is None else "
+        "[model.predict(v, t) for v, t in zip(vectors, texts)]\n"
+        "from tests.helpers import prediction_rows\n"
+        "print(json.dumps(prediction_rows(out)))\n"
+        "print(sorted(m for m, v in sys.modules.items() if v and m.split('.')[0] in "
+        f"{sorted(watched)!r}))\n"
+    )
+    answers, modules = run_python(script)
+    return json.loads(answers), modules
+
+
 @contextmanager
 def default_database(**changes):
     """Requests in this block use a `default` connection of its own with these settings

@@ -16,7 +16,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from tests.factories import TicketFactory
-from tests.helpers import post_follow_up, post_ticket, prediction_rows, run_as_lambda, run_python
+from tests.helpers import (
+    post_follow_up,
+    post_ticket,
+    prediction_rows,
+    predictions_without_numpy,
+    run_as_lambda,
+)
 from tests.triage.conftest import EXAMPLES
 from tests.triage.test_classifier import corpus, embed
 from tickets.models import Ticket
@@ -134,25 +140,13 @@ def test_a_local_encoders_model_or_a_broken_blob_is_refused(model):
 
 def test_it_runs_where_numpy_cannot_be_imported(model, tmp_path):
     """As on the Lambda: triage.embedded needs nothing but the standard library."""
-    path = tmp_path / "model.npz"
-    path.write_bytes(model.to_bytes())
     vectors = [[float(x) for x in embed([t])[0]] for t in PROBES]
-    script = (
-        "import json, sys\n"
-        "sys.modules['numpy'] = None  # any `import numpy` now raises ImportError\n"
-        "from triage.embedded import EmbeddedClassifier\n"
-        f"model = EmbeddedClassifier.from_bytes(open({str(path)!r}, 'rb').read())\n"
-        f"texts = json.loads({json.dumps(json.dumps(PROBES))})\n"
-        f"vectors = json.loads({json.dumps(json.dumps(vectors))})\n"
-        "out = [model.predict(v, t) for v, t in zip(vectors, texts)]\n"
-        "from tests.helpers import prediction_rows\n"
-        "print(json.dumps(prediction_rows(out)))\n"
-        "print(sorted(m for m, v in sys.modules.items() if v and m.split('.')[0] == 'numpy'))\n"
+    answers, modules = predictions_without_numpy(
+        "triage.embedded.EmbeddedClassifier", model.to_bytes(), tmp_path, PROBES, vectors
     )
-    answers, modules = run_python(script)
     plain = EmbeddedClassifier.from_bytes(model.to_bytes())
     predicted = [plain.predict(v, t) for v, t in zip(vectors, PROBES, strict=True)]
-    assert json.loads(answers) == prediction_rows(predicted)
+    assert answers == prediction_rows(predicted)
     assert modules == "[]"
 
 

@@ -14,7 +14,13 @@ from botocore.stub import ANY, Stubber
 
 from knowledge.backends import base
 from knowledge.backends.bedrock import BedrockBackend
-from tests.helpers import post_follow_up, post_ticket, prediction_rows, run_as_lambda, run_python
+from tests.helpers import (
+    post_follow_up,
+    post_ticket,
+    prediction_rows,
+    predictions_without_numpy,
+    run_as_lambda,
+)
 from tests.knowledge.test_bedrock_backend import DS_ID, KB_ID, result, retrieve_params
 from tests.triage.test_classifier import corpus, embed
 from tickets.models import Ticket
@@ -154,23 +160,15 @@ def test_a_model_stored_before_the_word_view_had_a_threshold_is_refused(model):
 def test_it_runs_where_numpy_cannot_be_imported(model, tmp_path):
     """As on the Lambda: triage.lexical and what it imports need nothing but the standard
     library (the import of numpy is made to fail in the child process)."""
-    path = tmp_path / "model.npz"
-    path.write_bytes(model.to_bytes())
-    script = (
-        "import json, sys\n"
-        "sys.modules['numpy'] = None  # any `import numpy` now raises ImportError\n"
-        "from triage.lexical import LexicalClassifier\n"
-        f"model = LexicalClassifier.from_bytes(open({str(path)!r}, 'rb').read())\n"
-        f"texts = json.loads({json.dumps(json.dumps(PROBES))})\n"
-        "out = [model.predict(t) for t in texts]\n"
-        "from tests.helpers import prediction_rows\n"
-        "print(json.dumps(prediction_rows(out)))\n"
-        "print(sorted(m for m, v in sys.modules.items() if v and m.split('.')[0] in "
-        "{'numpy', 'django'}))\n"
+    answers, modules = predictions_without_numpy(
+        "triage.lexical.LexicalClassifier",
+        model.to_bytes(),
+        tmp_path,
+        PROBES,
+        watched=("numpy", "django"),
     )
-    answers, modules = run_python(script)
     words = LexicalClassifier.from_bytes(model.to_bytes())
-    assert json.loads(answers) == prediction_rows([words.predict(t) for t in PROBES])
+    assert answers == prediction_rows([words.predict(t) for t in PROBES])
     assert modules == "[]"
 
 
