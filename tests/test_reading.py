@@ -238,6 +238,23 @@ def test_sent_from_galaxy_and_get_outlook_for_ios_are_dropped():
     assert clean_message(text) == "can i change the delivery address for order 8812?"
 
 
+def test_a_signoff_above_a_signature_line_of_parts_is_dropped():
+    text = (
+        "Hi there,\n\nThe kettle I got last week leaks from the bottom. Can I get a refund?\n\n"
+        "Cheers,\nTom\n\n--\nTom Baker | Sent from my iPhone"
+    )
+
+    assert clean_message(text) == (
+        "The kettle I got last week leaks from the bottom. Can I get a refund?"
+    )
+
+
+def test_a_sentence_with_a_bar_is_not_a_signature_line():
+    text = "Thanks,\nTom\n\nPS the order page says: size M | arrived broken, please check"
+
+    assert "arrived broken" in clean_message(text)
+
+
 def test_dash_dash_signature_with_contact_block_is_dropped():
     text = (
         "Hello,\n\nThe export to CSV button does nothing in Firefox 128. Chrome works fine.\n\n"

@@ -109,6 +109,8 @@ _LEGAL = re.compile(
 )
 # "-- " (RFC 3676; its trailing space is lost to normalisation and to many clients) and kin.
 _SIGNATURE_DELIMITERS = {"--", "—", "–", "__", "___"}
+# Parts of one signature line: "Tom Baker | Sent from my iPhone", "Ana Souza · Brightside".
+_PART_SEPARATOR = re.compile(r"\s+[|·•]\s+")
 _EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,5}")
 _URL = re.compile(r"(?:https?://|www\.)\S{1,200}", re.IGNORECASE)
 _PHONE = re.compile(r"\+?\(?\d[\d ().\-/]{5,25}\d")
@@ -174,6 +176,9 @@ def _is_signature_like(line: str) -> bool:
         return False
     if _is_contact_like(line) or _SENT_FROM.match(line) or is_name_like(line):
         return True
+    parts = _PART_SEPARATOR.split(line)
+    if len(parts) > 1 and all(part and _is_signature_like(part) for part in parts):
+        return True  # each part is one: a name, then "Sent from my iPhone" (lower-case "iPhone")
     if _is_place_line(line):
         return True
     words = _WORD.findall(line)
