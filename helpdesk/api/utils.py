@@ -22,12 +22,25 @@ def validated(
     field its client sent (custom data has its place: `metadata`), would look accepted when
     it was lost."""
     fields = _bound_fields(serializer_class, partial)
-    if closed and (unknown := _unknown_fields(fields, data)):
-        raise serializers.ValidationError(unknown)
+    unknown = _unknown_fields(fields, data) if closed else {}
     serializer = serializer_class(data=data, partial=partial)
     serializer.fields = fields
-    serializer.is_valid(raise_exception=True)
+    if not serializer.is_valid() or unknown:
+        # One answer with everything wrong: the unknown names beside the values refused.
+        raise serializers.ValidationError(_merged(serializer.errors, unknown))
     return dict(serializer.validated_data)
+
+
+def _merged(errors: Any, unknown: Any) -> Any:
+    """The serializer's errors with the unknown fields' added at their place: DRF's shapes
+    are {name: [...]}, {name: {...}} for a nested object and {name: {position: {...}}} for a
+    nested list's items."""
+    if isinstance(errors, Mapping) and isinstance(unknown, Mapping):
+        merged = dict(errors)
+        for name, value in unknown.items():
+            merged[name] = _merged(merged[name], value) if name in merged else value
+        return merged
+    return errors or unknown  # e.g. "Expected a list": the items were not read
 
 
 def _unknown_fields(fields, data: Any) -> dict[str, Any]:
@@ -47,9 +60,13 @@ def _unknown_fields(fields, data: Any) -> dict[str, Any]:
         ):
             errors[name] = nested
         elif isinstance(field, serializers.ListSerializer) and isinstance(value, list):
-            items = [_unknown_fields(field.child.fields, item) for item in value]
-            if any(items):
-                errors[name] = items  # DRF's shape for a list's errors: one entry per item
+            items = {
+                index: item_errors
+                for index, item in enumerate(value)
+                if (item_errors := _unknown_fields(field.child.fields, item))
+            }
+            if items:
+                errors[name] = items  # DRF's shape for a nested list's errors: by position
     return errors
 
 

@@ -434,8 +434,25 @@ def test_create_order_names_a_line_items_unknown_field_by_its_position(api):
     response = api.post("/orders", payload, format="json")
 
     fields = assert_error(response, 400, code="validation_error")["fields"]
-    assert fields == {"line_items": [{}, {"colour": [fields["line_items"][1]["colour"][0]]}]}
-    assert "sku" in fields["line_items"][1]["colour"][0]
+    assert fields == {"line_items": {"1": {"colour": [fields["line_items"]["1"]["colour"][0]]}}}
+    assert "sku" in fields["line_items"]["1"]["colour"][0]
+    assert not Order.objects.filter(number=payload["number"]).exists()
+
+
+def test_create_order_names_unknown_and_refused_fields_of_its_line_items_together(api):
+    customer = CustomerFactory()
+    payload = order_payload(customer)
+    payload["line_items"][0]["quantity"] = 0
+    payload["line_items"][1]["colour"] = "blue"
+    payload["line_items"][1]["unit_price"] = "free"
+
+    response = api.post("/orders", payload, format="json")
+
+    fields = assert_error(response, 400, code="validation_error")["fields"]
+    assert {position: sorted(item) for position, item in fields["line_items"].items()} == {
+        "0": ["quantity"],
+        "1": ["colour", "unit_price"],
+    }
     assert not Order.objects.filter(number=payload["number"]).exists()
 
 

@@ -400,6 +400,18 @@ def test_a_field_a_nested_object_does_not_take_is_named_with_its_path(api):
     assert_nothing_written()
 
 
+def test_unknown_fields_and_refused_values_come_in_one_answer(api):
+    customer = {"email": "not-an-address", "nmae": "Ada"}
+    payload = ticket_payload(customer=customer, prority="urgent", channel="carrier pigeon")
+
+    response = api.post("/tickets", payload, format="json")
+
+    fields = assert_error(response, 400, code="validation_error")["fields"]
+    assert sorted(fields) == ["channel", "customer", "prority"]
+    assert sorted(fields["customer"]) == ["email", "nmae"]
+    assert_nothing_written()
+
+
 def test_custom_data_rides_in_metadata_with_any_keys(api):
     metadata = {"prority": "x", "nested": {"anything": [1, 2]}}
 
