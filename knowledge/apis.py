@@ -175,7 +175,7 @@ class KbSearchApi(APIView):
         responses={200: SearchOutput, 503: KB_UNAVAILABLE},
     )
     def get(self, request):
-        data = validated(SearchInput, request.query_params, closed=False)
+        data = validated(SearchInput, request.query_params, query=True)
         backend = get_backend()
         passages = kb_retrieve(data["q"], k=data["k"], filters=data.get("filter"))
         return Response(

@@ -99,7 +99,7 @@ class TicketSimilarApi(TicketApiBase):
         responses={200: SimilarOutput, 503: SIMILAR_UNAVAILABLE},
     )
     def get(self, request, pk: int):
-        data = validated(SimilarInput, request.query_params, closed=False)
+        data = validated(SimilarInput, request.query_params, query=True)
         ticket = self.get_ticket(pk)
         threshold = data.get("threshold", settings.SIMILAR_TICKETS_THRESHOLD)
         try:
@@ -121,5 +121,5 @@ class TriageMetricsApi(APIView):
 
     @extend_schema(parameters=[MetricsInput], responses=MetricsOutput)
     def get(self, request):
-        data = validated(MetricsInput, request.query_params, closed=False)
+        data = validated(MetricsInput, request.query_params, query=True)
         return Response(triage_metrics(days=data["days"], method=data.get("method")))

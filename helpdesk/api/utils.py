@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 
 def validated(
@@ -11,18 +12,18 @@ def validated(
     data: Any,
     *,
     partial: bool = False,
-    closed: bool = True,
+    query: bool = False,
 ) -> dict[str, Any]:
     """Run an input serializer; a failure raises ValidationError (→ 400 with `fields`).
 
-    A request body (`closed`; query strings pass False: `page`, filters and cache busters ride
-    along there) names each field it does not take, nested objects' too, as an error rather
+    A request body names each field it does not take, nested objects' too, as an error rather
     than dropping it: a 200 without the change a PATCH asked for (`"category"` for
     `"category_id"`, `"statuss"`), or a ticket created without the `"prority"` or the custom
     field its client sent (custom data has its place: `metadata`), would look accepted when
-    it was lost."""
+    it was lost. So does a query string (`query`), but for what any query string may carry
+    (`query_string_extra`): `?treshold=0.9` answered at the default threshold."""
     fields = _bound_fields(serializer_class, partial)
-    unknown = _unknown_fields(fields, data) if closed else {}
+    unknown = _unknown_fields(fields, data, query)
     serializer = serializer_class(data=data, partial=partial)
     serializer.fields = fields
     if not serializer.is_valid() or unknown:
@@ -43,7 +44,13 @@ def _merged(errors: Any, unknown: Any) -> Any:
     return errors or unknown  # e.g. "Expected a list": the items were not read
 
 
-def _unknown_fields(fields, data: Any) -> dict[str, Any]:
+def query_string_extra(name: str) -> bool:
+    """Whether a query parameter is one any request may carry, whatever it asks: DRF's
+    `format` and a cache buster (`_=1700000000`, any name that starts with `_`)."""
+    return name == api_settings.URL_FORMAT_OVERRIDE or name.startswith("_")
+
+
+def _unknown_fields(fields, data: Any, query: bool = False) -> dict[str, Any]:
     """{name: [message]} for each key of `data` that is not a writable field, and {name:
     {...}} for a nested object's (a Serializer field; JSON fields such as `metadata` take
     anything)."""
@@ -54,7 +61,12 @@ def _unknown_fields(fields, data: Any) -> dict[str, Any]:
     for name, value in data.items():
         field = writable.get(name)
         if field is None:
-            errors[str(name)] = [f"Not a field this request takes; it takes {', '.join(writable)}."]
+            if query and query_string_extra(name):
+                continue
+            what = "parameter" if query else "field"
+            errors[str(name)] = [
+                f"Not a {what} this request takes; it takes {', '.join(writable)}."
+            ]
         elif isinstance(field, serializers.Serializer) and (
             nested := _unknown_fields(field.fields, value)
         ):
