@@ -24,37 +24,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 TRIAGE = ROOT.parent / "shared" / "eval" / "triage"
 
-PROBLEMS = frozenset(
-    [
-        "card_not_working",
-        "card_swallowed",
-        "cash_withdrawal_not_recognised",
-        "card_payment_not_recognised",
-        "compromised_card",
-        "declined_card_payment",
-        "declined_cash_withdrawal",
-        "declined_transfer",
-        "direct_debit_payment_not_recognised",
-        "extra_charge_on_statement",
-        "failed_transfer",
-        "lost_or_stolen_card",
-        "lost_or_stolen_phone",
-        "pin_blocked",
-        "Refund_not_showing_up",
-        "transaction_charged_twice",
-        "transfer_not_received_by_recipient",
-        "wrong_amount_of_cash_received",
-        "top_up_failed",
-        "top_up_reverted",
-        "virtual_card_not_working",
-        "contactless_not_working",
-        "balance_not_updated_after_bank_transfer",
-        "unable_to_verify_identity",
-        "card_payment_wrong_exchange_rate",
-        "wrong_exchange_rate_for_cash_withdrawal",
-        "beneficiary_not_allowed",
-    ]
-)
+PROBLEMS = frozenset((
+    "card_not_working", "card_swallowed", "cash_withdrawal_not_recognised",
+    "card_payment_not_recognised", "compromised_card", "declined_card_payment",
+    "declined_cash_withdrawal", "declined_transfer", "direct_debit_payment_not_recognised",
+    "extra_charge_on_statement", "failed_transfer", "lost_or_stolen_card", "lost_or_stolen_phone",
+    "pin_blocked", "Refund_not_showing_up", "transaction_charged_twice",
+    "transfer_not_received_by_recipient", "wrong_amount_of_cash_received", "top_up_failed",
+    "top_up_reverted", "virtual_card_not_working", "contactless_not_working",
+    "balance_not_updated_after_bank_transfer", "unable_to_verify_identity",
+    "card_payment_wrong_exchange_rate", "wrong_exchange_rate_for_cash_withdrawal",
+    "beneficiary_not_allowed",
+))  # fmt: skip
 PRIORITY_RULE = -0.8
 
 

@@ -101,33 +101,11 @@ NEGATIVE_AT = -0.05
 # lexicon, a thank-you being what a customer feels, and so does "like" ("I like it"); but
 # thanks that close a request ("… please refund one. Thanks!", "thanks in advance") are its
 # formula, and are read without.
-REQUEST_WORDS = frozenset(
-    [
-        "please",
-        "pls",
-        "plz",
-        "kindly",
-        "help",
-        "hope",
-        "hoping",
-        "hopefully",
-        "want",
-        "wish",
-        "sure",
-        "ok",
-        "okay",
-        "alright",
-        "resolve",
-        "dear",
-        "interested",
-        "reach",
-        "reaching",
-        "reached",
-        "care",
-        "urgent",
-        "support",
-    ]
-)
+REQUEST_WORDS = frozenset((
+    "please", "pls", "plz", "kindly", "help", "hope", "hoping", "hopefully", "want", "wish",
+    "sure", "ok", "okay", "alright", "resolve", "dear", "interested", "reach", "reaching",
+    "reached", "care", "urgent", "support",
+))  # fmt: skip
 _THANKS = r"(?:many\s+)?(?:thanks|thank\s+you|thx|ty)(?:\s+(?:so|very)\s+much|\s+a\s+lot)?"
 _THANKS_IN_ADVANCE = re.compile(rf"\b{_THANKS}\s+in\s+advance\b", re.IGNORECASE)
 _CLOSING_THANKS = re.compile(rf"(?:^|(?<=[.!?\n]))\s*{_THANKS}[\s.!]*$", re.IGNORECASE)
