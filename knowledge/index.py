@@ -275,9 +275,15 @@ class HybridIndex:
     def search(
         self, query: TicketQuery, k: int = 5, *, allowed: set[int] | None = None
     ) -> list[Hit]:
-        if not self.records or query.is_empty():
+        if query.is_empty():
             return []
         parts = query.parts()
+        if not self.records:
+            # Nothing to search, but the ticket's vector is still read from the encoder's
+            # cache (similar tickets store it, triage reads it): one pass, as with a KB, so
+            # a helpdesk whose KB is still empty finds its duplicates and incidents too.
+            self.encoder.encode_queries([parts.recent, parts.focus])
+            return []
         lexical, vectors = self._lexical_and_vectors(parts)
         # Each article's best cosine, exactly; a passage's own only for the articles returned.
         maxima, heading_best, dense_rows = self._dense_best(vectors)

@@ -208,3 +208,20 @@ def test_ingest_on_another_kb_backend_stores_nothing_and_never_fails(settings):
     pending.resolve()
     assert pending.embedding(ticket) is None
     assert not TicketEmbedding.objects.filter(pk=ticket.pk).exists()
+
+
+def test_with_an_empty_kb_new_tickets_still_find_each_other(api):
+    """No article yet (a new helpdesk): the search has nothing to score, but the ticket's
+    vector is still made once, so its embedding is stored at ingest like any other's."""
+    from knowledge.models import Article, KnowledgeState
+
+    Article.objects.all().delete()
+    KnowledgeState.bump()
+    down = ("Cannot log in", "I cannot log in since this morning, the page says error 502.")
+
+    problem = create(api, "ana@example.com", *down)
+    other = create(api, "ben@example.com", *down)
+
+    assert set(TicketEmbedding.objects.values_list("ticket_id", flat=True)) == {problem, other}
+    found = similar_of(api, other)["results"]
+    assert [(row["id"], row["relation"]) for row in found] == [(problem, "possible_incident")]
