@@ -389,6 +389,55 @@ def test_an_agent_sees_a_category_read_from_the_customers_follow_up_in_the_brows
     shot(page, "12-category-from-follow-up")
 
 
+def test_an_agent_chooses_the_category_triage_suggested_in_the_browser(
+    live_server, browser_page, agent_user, settings
+):
+    """Below the threshold triage leaves the category to the agent: the page shows what it
+    read (language, sentiment) and proposes; "Choose it" then Save applies the proposal as the
+    agent's choice."""
+    from tests.triage.conftest import embed
+    from triage.demo import CATEGORIES
+    from triage.models import Category
+    from triage.services import training_examples, triage_model_train
+
+    for name, (description, priority, examples) in CATEGORIES.items():
+        category = Category.objects.create(
+            name=name, description=description, default_priority=priority
+        )
+        for subject, body in examples:
+            TicketFactory(subject=subject, body=body, category=category, category_source="agent")
+    texts, labels, ids = training_examples()
+    triage_model_train(texts=texts, labels=labels, ids=ids, embed=embed)
+    settings.TRIAGE_APPLY_THRESHOLD = 0.999  # nothing is applied: every category is proposed
+    created = new_ticket(
+        LENA,
+        "Refund",
+        "I sent the air fryer back ten days ago and I still have not got my money back. "
+        "This is really frustrating.",
+    )
+    triage = created["triage"]
+    assert triage["status"] == "suggested" and created["ticket"]["category"] is None, triage
+    ticket = Ticket.objects.get(pk=created["ticket"]["id"])
+
+    page = browser_page
+    log_in(page, live_server, "agent")
+    page.goto(f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/change/")
+
+    suggestion = page.inner_text("#triage-suggestion")
+    assert f"Triage suggests {triage['category']}" in suggestion, suggestion
+    assert page.inner_text("#language") == "English"
+    assert page.inner_text("#sentiment").startswith("negative")
+    shot(page, "13-triage-suggestion")
+    page.click("[data-choose-category]")
+    assert page.locator("#id_controls-category option:checked").inner_text() == triage["category"]
+    page.click("#controls button[type=submit]")
+    page.wait_for_selector("#controls >> text=set by agent")
+
+    ticket.refresh_from_db()
+    assert (ticket.category.name, ticket.category_source) == (triage["category"], "agent")
+    assert page.locator("#triage-suggestion").count() == 0
+
+
 def test_an_agent_merges_a_customers_duplicate_in_the_browser(
     live_server, browser_page, agent_user
 ):

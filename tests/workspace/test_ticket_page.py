@@ -330,3 +330,43 @@ def test_a_category_triage_applied_on_a_follow_up_says_so(agent_client, ticket):
     Ticket.objects.filter(pk=ticket.pk).update(triage={"status": "applied"})  # on arrival
     html = agent_client.get(page(ticket)).content.decode()
     assert "set by model (0.97)</small>" in html
+
+
+def test_the_page_shows_what_triage_read_and_proposed(agent_client, ticket):
+    from triage.models import Category
+
+    refunds = Category.objects.create(name="Refunds")
+    Ticket.objects.filter(pk=ticket.pk).update(
+        language="es",
+        sentiment="negative",
+        sentiment_score=-0.47,
+        triage={"status": "suggested", "category_id": refunds.pk, "confidence": 0.48,
+                "threshold": 0.8},
+    )  # fmt: skip
+
+    html = agent_client.get(page(ticket)).content.decode()
+
+    assert ">Spanish</span>" in html
+    assert ">negative -0.47</span>" in html
+    assert "Triage suggests <strong>Refunds</strong>" in html
+    assert "(0.480, below 0.8: not applied)" in html
+    assert f'data-choose-category="{refunds.pk}"' in html
+
+
+def test_the_page_proposes_nothing_once_there_is_a_category_or_the_proposal_is_gone(
+    agent_client, ticket
+):
+    from triage.models import Category
+
+    refunds = Category.objects.create(name="Refunds")
+    suggested = {"status": "suggested", "category_id": refunds.pk, "confidence": 0.5}
+    Ticket.objects.filter(pk=ticket.pk).update(triage=suggested, category=refunds)
+    assert 'id="triage-suggestion"' not in agent_client.get(page(ticket)).content.decode()
+
+    Ticket.objects.filter(pk=ticket.pk).update(category=None)
+    Category.objects.filter(pk=refunds.pk).update(active=False)
+    assert 'id="triage-suggestion"' not in agent_client.get(page(ticket)).content.decode()
+
+    Ticket.objects.filter(pk=ticket.pk).update(triage={"status": "out_of_scope"})
+    html = agent_client.get(page(ticket)).content.decode()
+    assert "Triage: none of the categories fits." in html

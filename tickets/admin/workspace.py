@@ -437,6 +437,7 @@ def page_data(ticket: Ticket, *, actor: str) -> dict[str, Any]:
         # Why the suggestions are what they are (a ticket or follow-up in another language
         # than the KB's: triage.arrival), kept with the decision; "" for most tickets.
         "suggestions_note": decision.get("suggestions_note") or "",
+        "triage": _triage_shown(ticket, decision),
         "history": [
             {
                 **interaction_json(record),
@@ -451,6 +452,42 @@ def page_data(ticket: Ticket, *, actor: str) -> dict[str, Any]:
 
 SIMILAR_SHOWN = 5
 MERGED_SHOWN = 20
+
+
+def _triage_shown(ticket: Ticket, decision: dict[str, Any]) -> dict[str, Any]:
+    """What triage read and, while the ticket has no category, what it proposed: the
+    language (its name), the sentiment, and a category below the threshold (`suggested`) or
+    none that fits (`out_of_scope`). The API answers these on arrival; here an agent sees them
+    where the category is chosen."""
+    from django.utils.translation import get_language_info
+
+    from triage import arrival
+
+    language = ticket.language
+    try:
+        language_name = get_language_info(language)["name"] if language else ""
+    except KeyError:  # a code Django has no name for
+        language_name = language
+    shown: dict[str, Any] = {
+        "language": language,
+        "language_name": language_name,
+        "sentiment": ticket.sentiment,
+        "sentiment_score": ticket.sentiment_score,
+        "status": "",
+    }
+    status = decision.get("status")
+    if ticket.category_id is not None or status not in (arrival.SUGGESTED, arrival.OUT_OF_SCOPE):
+        return shown
+    shown["status"] = status
+    shown["confidence"] = decision.get("confidence")
+    shown["threshold"] = decision.get("threshold")
+    if status == arrival.SUGGESTED:
+        category = Category.objects.filter(pk=decision.get("category_id"), active=True).first()
+        if category is None:  # deleted or made inactive since: nothing to propose
+            shown["status"] = ""
+        else:
+            shown["category"] = {"id": category.pk, "name": category.name}
+    return shown
 
 
 def _similar(ticket: Ticket) -> tuple[list[dict[str, Any]], str]:

@@ -27,3 +27,16 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
+// "Choose it" next to triage's suggestion picks that category in the form; Save applies it
+// (as the agent's choice, like any other).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-choose-category]");
+  const select = document.getElementById("id_controls-category");
+  if (!button || !select) {
+    return;
+  }
+  event.preventDefault();
+  select.value = button.dataset.chooseCategory;
+  select.focus();
+});
