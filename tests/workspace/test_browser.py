@@ -437,6 +437,10 @@ def test_an_agent_chooses_the_category_triage_suggested_in_the_browser(
     assert (ticket.category.name, ticket.category_source) == (triage["category"], "agent")
     assert page.locator("#triage-suggestion").count() == 0
 
+    page.goto(f"{live_server.url}/admin/dashboard/")
+    assert "Applied (0 of 1 read, at 0.999)" in page.inner_text("#triage")
+    shot(page, "13b-dashboard-triage")
+
 
 def test_an_agent_merges_a_customers_duplicate_in_the_browser(
     live_server, browser_page, agent_user

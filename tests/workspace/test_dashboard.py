@@ -123,7 +123,7 @@ def test_the_index_links_to_the_dashboard(agent_client):
 
 
 def test_the_dashboard_is_bounded(agent_client, known, django_assert_max_num_queries):
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(18):  # 14, and triage_metrics' 4
         assert agent_client.get(DASHBOARD).status_code == 200
     with CaptureQueriesContext(connection) as small:
         agent_client.get(DASHBOARD)
@@ -143,3 +143,38 @@ def test_staff_outside_the_groups_cannot_open_it(staff, client):
 
 def test_an_admin_opens_it(superuser_client, known):
     assert superuser_client.get(DASHBOARD).status_code == 200
+
+
+def test_the_dashboard_shows_what_triage_applied_and_the_agents_kept(agent_client):
+    from triage.models import Category, CategoryCorrection
+
+    refunds = Category.objects.create(name="Refunds")
+    delivery = Category.objects.create(name="Delivery")
+
+    def decided(category, applied, corrected_to=None):
+        made = TicketFactory(
+            triage={"status": "applied" if applied else "suggested", "label": category.name,
+                    "category_id": category.pk, "confidence": 0.9 if applied else 0.4,
+                    "applied": applied},
+        )  # fmt: skip
+        if corrected_to is not None:
+            CategoryCorrection.objects.create(ticket=made, category=corrected_to, actor="user:a")
+
+    decided(refunds, True)
+    decided(refunds, True, corrected_to=delivery)
+    decided(delivery, True)
+    decided(delivery, True)
+    decided(delivery, False, corrected_to=refunds)
+
+    text = agent_client.get(DASHBOARD).content.decode()
+
+    assert "Applied (4 of 5 read, at 0.8)" in text and 'id="triage-coverage">80%<' in text
+    assert "Kept by the agents (1 changed)" in text and 'id="triage-kept">75%<' in text
+    confused = text.split('id="triage-confused">')[1].split("</ul>")[0]
+    assert "Refunds → Delivery" in confused and "Delivery → Refunds" in confused
+
+
+def test_without_a_triage_model_the_dashboard_says_how_to_train_one(agent_client):
+    text = agent_client.get(DASHBOARD).content.decode()
+
+    assert "No ticket was read by a triage model" in text and "manage.py triage_train" in text

@@ -1,9 +1,9 @@
 """The dashboard's figures: each one aggregate query in the database (a handful in all, however
-many tickets and feedback rows there are).
+many tickets and feedback rows there are), but triage's, which are GET /triage/metrics'.
 
 Over the last DAYS days: tickets per day, the median time to the first response, the share of
-suggestion feedback that says "helped", and the articles that help most and least; now: the open
-work by status and by priority.
+suggestion feedback that says "helped", the articles that help most and least, and what triage
+applied and the agents kept; now: the open work by status and by priority.
 """
 
 from __future__ import annotations
@@ -22,10 +22,13 @@ from django.utils import timezone
 from tickets.admin import charts
 from tickets.admin.queue import OPEN_WORK, SEVERITY
 from tickets.models import Feedback, Ticket
+from triage.metrics import triage_metrics
 
 DAYS = 30
 # Articles listed as helping most / least.
 ARTICLES_SHOWN = 5
+# Category pairs listed as triage's most confused (predicted, then the agent's).
+TRIAGE_PAIRS_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,9 @@ def dashboard_figures(*, now: datetime | None = None, days: int = DAYS) -> dict[
         "feedback": feedback_rates(since=since),
         "articles_most": most,
         "articles_least": least,
+        # GET /triage/metrics' figures, the same function: what the model applied and how
+        # much of it the agents kept (four queries; the decisions are read, not aggregated).
+        "triage": triage_metrics(days=days, top=TRIAGE_PAIRS_SHOWN),
     }
 
 
@@ -172,6 +178,17 @@ def _duration(value: timedelta | None) -> str:
     if minutes < 48 * 60:
         return f"{minutes / 60:.1f} h"
     return f"{minutes / 1440:.1f} days"
+
+
+def _triage_shown(metrics: dict[str, Any]) -> dict[str, Any]:
+    def percent(value: float | None) -> str:
+        return "—" if value is None else f"{value:.0%}"
+
+    return {
+        **metrics,
+        "coverage_shown": percent(metrics["coverage"]),
+        "kept_shown": percent(metrics["applied_accuracy"]),
+    }
 
 
 def dashboard_view(request):
@@ -190,6 +207,7 @@ def dashboard_view(request):
             "figures": figures,
             "median_first_response": _duration(figures["median_first_response"]),
             "helpful_rate": "—" if rate is None else f"{rate:.0%}",
+            "triage": _triage_shown(figures["triage"]),
             "per_day_chart": charts.columns(
                 figures["per_day"], title=f"Tickets created per day, last {figures['days']} days"
             ),
