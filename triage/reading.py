@@ -106,9 +106,11 @@ REQUEST_WORDS = frozenset((
     "sure", "ok", "okay", "alright", "resolve", "dear", "interested", "reach", "reaching",
     "reached", "care", "urgent", "support",
 ))  # fmt: skip
-_THANKS = r"(?:many\s+)?(?:thanks|thank\s+you|thx|ty)(?:\s+(?:so|very)\s+much|\s+a\s+lot)?"
-_THANKS_IN_ADVANCE = re.compile(rf"\b{_THANKS}\s+in\s+advance\b", re.IGNORECASE)
-_CLOSING_THANKS = re.compile(rf"(?:^|(?<=[.!?\n]))\s*{_THANKS}[\s.!]*$", re.IGNORECASE)
+_THANKS = r"(?i:(?:many\s+)?(?:thanks|thank\s+you|thx|ty)(?:\s+(?:so|very)\s+much|\s+a\s+lot)?)"
+_THANKS_IN_ADVANCE = re.compile(rf"\b{_THANKS}\s+(?i:in\s+advance)\b")
+# A request's last words: its thanks, then perhaps the name it is signed with ("Thanks,\nSam").
+_SIGNED = r"(?:[\s,.!-]+[A-Z][\w'’.-]*(?:[ \t]+[A-Z][\w'’.-]*){0,2})?"
+_CLOSING_THANKS = re.compile(rf"(?:^|(?<=[.!?\n]))\s*{_THANKS}[\s.!,]*{_SIGNED}[\s.!]*$")
 _ASKS = re.compile(r"\?|\b(?:please|pls|plz|kindly|(?:can|could|would)\s+you)\b", re.IGNORECASE)
 
 _lock = threading.Lock()
