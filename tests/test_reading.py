@@ -238,6 +238,27 @@ def test_sent_from_galaxy_and_get_outlook_for_ios_are_dropped():
     assert clean_message(text) == "can i change the delivery address for order 8812?"
 
 
+@pytest.mark.parametrize(
+    ("text", "cleaned"),
+    [
+        (
+            "Hi,\n\nI was charged twice for order BH-1042, please refund one of them. Thanks"
+            "\n\nSam",
+            "I was charged twice for order BH-1042, please refund one of them.",
+        ),
+        ("Where is my parcel? Cheers\nTom Baker", "Where is my parcel?"),
+    ],
+)
+def test_a_name_under_a_signoff_typed_after_the_last_sentence_goes_with_it(text, cleaned):
+    assert clean_message(text) == cleaned
+
+
+def test_a_name_under_a_sentence_that_goes_on_after_thanks_is_kept():
+    text = "I love it. Thanks and I look forward to the next one\nAna"
+
+    assert clean_message(text) == text
+
+
 def test_a_signoff_above_a_signature_line_of_parts_is_dropped():
     text = (
         "Hi there,\n\nThe kettle I got last week leaks from the bottom. Can I get a refund?\n\n"

@@ -393,7 +393,9 @@ def _contact_block_start(lines: list[str]) -> int | None:
 
 
 def _is_bare_name_after_sentence(lines: list[str]) -> bool:
-    """A lone name under a finished sentence: "…Is it lost?\\nAna"."""
+    """A lone name under a finished sentence, or under a sign-off typed after the last one:
+    "…Is it lost?\\nAna", "…please refund one of them. Thanks\\n\\nSam" (the sign-off then
+    goes too, as an inline one)."""
     text = [x for x in lines if x]
     if len(text) < 2 or len(text[-1]) > 30:
         return False
@@ -402,5 +404,5 @@ def _is_bare_name_after_sentence(lines: list[str]) -> bool:
         len(tokens) <= 3
         and is_name_like(text[-1])
         and tokens[0][0].isupper()
-        and text[-2].endswith((".", "?", "!"))
+        and (text[-2].endswith((".", "?", "!")) or _inline_signoff_start(text[-2]) is not None)
     )
