@@ -47,6 +47,19 @@ def test_anger_with_a_please_is_still_past_the_priority_rule():
     assert sentiment.label == "negative" and sentiment.score <= -0.8
 
 
+def test_a_negation_does_not_reach_into_the_next_sentence():
+    text = "WHERE IS MY ORDER??? I ORDERED 3 WEEKS AGO AND NOTHING. WORST SHOP EVER"
+    assert SentimentIntensityAnalyzer().polarity_scores(text)["compound"] > 0  # VADER, whole
+
+    assert reading.sentiment_of(text).label == "negative"
+    assert reading.sentiment_of("Still nothing\nWorst service I have had").label == "negative"
+
+
+def test_a_negation_inside_a_sentence_still_turns_it():
+    assert reading.sentiment_of("The new kettle is not good at all.").label == "negative"
+    assert reading.sentiment_of("The refund was not a problem, all sorted.").label != "negative"
+
+
 def test_vaders_own_lexicon_is_left_as_it_ships():
     reading.sentiment_of("please")  # the project's analyzer exists
 
