@@ -16,7 +16,12 @@ from rest_framework.views import APIView
 from customers.services import normalize_email
 from helpdesk.api.exceptions import InvalidInput, NotFound
 from helpdesk.api.fields import CleanCharField, MetadataField, text_problem
-from helpdesk.api.filters import BoundedSearchFilter, IdFilter, UtcDateTimeFilter
+from helpdesk.api.filters import (
+    BoundedSearchFilter,
+    IdFilter,
+    StrictBooleanFilter,
+    UtcDateTimeFilter,
+)
 from helpdesk.api.schema import error_response
 from helpdesk.api.utils import validated
 from helpdesk.auth import ApiKeyClient, ScopeRequired, has_scope
@@ -236,6 +241,20 @@ class TicketFilter(django_filters.FilterSet):
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     status = django_filters.MultipleChoiceFilter(choices=Ticket.Status.choices)
     priority = django_filters.MultipleChoiceFilter(choices=Ticket.Priority.choices)
+    # Triage's reading (or an agent's choice): a category's queue, what still needs one, the
+    # unhappy customers, the tickets in a language.
+    category = IdFilter(field_name="category_id", help_text="A category's id.")
+    category_name = django_filters.CharFilter(
+        field_name="category__name", lookup_expr="iexact", help_text="A category by its name."
+    )
+    has_category = StrictBooleanFilter(
+        field_name="category", lookup_expr="isnull", exclude=True,
+        help_text="`false`: the tickets no one (model or agent) has given a category yet.",
+    )  # fmt: skip
+    sentiment = django_filters.MultipleChoiceFilter(
+        choices=Ticket._meta.get_field("sentiment").choices
+    )
+    language = django_filters.CharFilter(help_text="ISO 639-1, as triage read it (`en`).")
 
     class Meta:
         model = Ticket

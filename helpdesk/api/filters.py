@@ -54,6 +54,26 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcDateTimeField
 
 
+class StrictBooleanField(forms.Field):
+    """`true` / `false` (or `1` / `0`), and nothing else: django-filter's boolean reads any
+    other value as "not given", so `?has_category=no` would have answered every ticket."""
+
+    VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        answer = self.VALUES.get(str(value).strip().lower())
+        if answer is None:
+            raise forms.ValidationError("Use true or false.", code="invalid")
+        return answer
+
+
+@extend_schema_field({"type": "boolean"})
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
 class BoundedSearchFilter(SearchFilter):
     def get_search_terms(self, request):
         terms = super().get_search_terms(request)
