@@ -346,11 +346,9 @@ def test_an_admin_rolls_triage_back_to_an_earlier_model_in_the_browser(
     assert current_classifier()[1].pk == first.pk
 
 
-def test_an_agent_sees_a_category_read_from_the_customers_follow_up_in_the_browser(
-    live_server, browser_page, agent_user
-):
-    """seed_demo's categories and labelled tickets, a model trained on them (real encoder); a
-    ticket that says nothing ("Help") gets its category from the customer's follow-up."""
+def demo_categories_with_a_model() -> None:
+    """seed_demo's categories, its agent-labelled tickets, and a model trained on them (real
+    encoder)."""
     from tests.triage.conftest import embed
     from triage.demo import CATEGORIES
     from triage.models import Category
@@ -364,6 +362,14 @@ def test_an_agent_sees_a_category_read_from_the_customers_follow_up_in_the_brows
             TicketFactory(subject=subject, body=body, category=category, category_source="agent")
     texts, labels, ids = training_examples()
     triage_model_train(texts=texts, labels=labels, ids=ids, embed=embed)
+
+
+def test_an_agent_sees_a_category_read_from_the_customers_follow_up_in_the_browser(
+    live_server, browser_page, agent_user
+):
+    """seed_demo's categories and labelled tickets, a model trained on them (real encoder); a
+    ticket that says nothing ("Help") gets its category from the customer's follow-up."""
+    demo_categories_with_a_model()
     created = new_ticket(LENA, "Help", "Hi,\n\ncan someone help me please?\n\nThanks,\nLena")
     assert created["ticket"]["category"] is None
     ticket = Ticket.objects.get(pk=created["ticket"]["id"])
@@ -395,19 +401,7 @@ def test_an_agent_chooses_the_category_triage_suggested_in_the_browser(
     """Below the threshold triage leaves the category to the agent: the page shows what it
     read (language, sentiment) and proposes; "Choose it" then Save applies the proposal as the
     agent's choice."""
-    from tests.triage.conftest import embed
-    from triage.demo import CATEGORIES
-    from triage.models import Category
-    from triage.services import training_examples, triage_model_train
-
-    for name, (description, priority, examples) in CATEGORIES.items():
-        category = Category.objects.create(
-            name=name, description=description, default_priority=priority
-        )
-        for subject, body in examples:
-            TicketFactory(subject=subject, body=body, category=category, category_source="agent")
-    texts, labels, ids = training_examples()
-    triage_model_train(texts=texts, labels=labels, ids=ids, embed=embed)
+    demo_categories_with_a_model()
     settings.TRIAGE_APPLY_THRESHOLD = 0.999  # nothing is applied: every category is proposed
     created = new_ticket(
         LENA,
