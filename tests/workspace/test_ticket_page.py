@@ -370,3 +370,20 @@ def test_the_page_proposes_nothing_once_there_is_a_category_or_the_proposal_is_g
     Ticket.objects.filter(pk=ticket.pk).update(triage={"status": "out_of_scope"})
     html = agent_client.get(page(ticket)).content.decode()
     assert "Triage: none of the categories fits." in html
+
+
+def test_an_older_decision_without_its_figures_is_proposed_at_todays_threshold(
+    agent_client, ticket, settings
+):
+    from triage.models import Category
+
+    settings.TRIAGE_APPLY_THRESHOLD = 0.75
+    refunds = Category.objects.create(name="Refunds")
+    Ticket.objects.filter(pk=ticket.pk).update(
+        triage={"status": "suggested", "category_id": refunds.pk}
+    )
+
+    html = agent_client.get(page(ticket)).content.decode()
+
+    assert "Triage suggests <strong>Refunds</strong>" in html
+    assert "(below 0.75: not applied)" in html

@@ -480,7 +480,7 @@ def _triage_shown(ticket: Ticket, decision: dict[str, Any]) -> dict[str, Any]:
         return shown
     shown["status"] = status
     shown["confidence"] = decision.get("confidence")
-    shown["threshold"] = decision.get("threshold")
+    shown["threshold"] = decision.get("threshold") or settings.TRIAGE_APPLY_THRESHOLD
     if status == arrival.SUGGESTED:
         category = Category.objects.filter(pk=decision.get("category_id"), active=True).first()
         if category is None:  # deleted or made inactive since: nothing to propose
