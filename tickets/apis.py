@@ -552,6 +552,7 @@ def inbound_json(result: inbound.EmailReceived) -> dict:
         "follow_up_of": result.follow_up_of.id if result.follow_up_of else None,
         "suggestions": result.suggestions,
         "suggestions_note": result.suggestions_note,
+        "triage": result.triage,
         "degraded": result.degraded,
         "attachments": [attachment_json(a) for a in result.attachments],
         "notes": result.notes,

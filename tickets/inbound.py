@@ -61,6 +61,9 @@ class EmailReceived:
     follow_up_of: Ticket | None = None
     suggestions: list[dict] = field(default_factory=list)
     suggestions_note: str = ""  # why the round is what it is (another language than the KB's)
+    # Triage's answer, as POST /tickets (a new ticket) or POST /tickets/{id}/messages (a
+    # customer's follow-up) give it; None for a duplicate delivery or noise.
+    triage: dict | None = None
     degraded: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -113,6 +116,7 @@ def email_receive(*, raw: bytes, actor: str) -> EmailReceived:
                 message=posted.message,
                 suggestions=[_suggestion(s) for s in posted.suggestions],
                 suggestions_note=posted.suggestions_note,
+                triage=posted.triage,
                 degraded=posted.degraded,
                 attachments=attachments,
                 notes=notes,
@@ -149,6 +153,7 @@ def email_receive(*, raw: bytes, actor: str) -> EmailReceived:
         follow_up_of=follow_up_of,
         suggestions=created.body["suggestions"],
         suggestions_note=created.body["triage"]["suggestions_note"],
+        triage=created.body["triage"],
         degraded=created.body["degraded"],
         attachments=attachments,
         notes=notes,

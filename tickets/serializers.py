@@ -278,6 +278,12 @@ class InboundEmailOutput(serializers.Serializer):
         help_text="Why that round is what it is: the message (a new ticket's subject and body) "
         "is certainly in another language than the KB's articles. Empty otherwise."
     )
+    triage = TriageOutput(
+        allow_null=True,
+        help_text="As POST /tickets answers it for a new ticket, or POST /tickets/{id}/messages "
+        "for a customer's follow-up (language, sentiment and the priority rule; the category "
+        "while the ticket has none). Null for a duplicate delivery or noise.",
+    )
     degraded = serializers.ListField(child=DegradedField())
     attachments = AttachmentOutput(many=True)
     notes = serializers.ListField(

@@ -162,6 +162,10 @@ def test_reply_out_then_the_customers_answer_threads_back_reopened_and_re_ranked
     assert Suggestion.objects.filter(ticket=ticket, round=1, superseded_at__isnull=False).exists()
     assert [a["name"] for a in answer["attachments"]] == ["jar.jpg"]
     assert len(mail.outbox) == 1  # nothing sent back to the customer's message
+    # Triage as POST /tickets/{id}/messages answers a customer's follow-up; a new ticket's
+    # as POST /tickets does.
+    assert answer["triage"]["language"] == "en" and answer["triage"]["sentiment"] is not None
+    assert first.json()["triage"]["status"] == "no_model"
 
 
 def test_outlook_answer_without_threading_headers_follows_the_subject_token(inbound):
