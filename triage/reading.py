@@ -97,11 +97,11 @@ NEGATIVE_AT = -0.05
 # scores as positive: "please", "help", "hope", "I'm not sure", "okay", "resolve", "Dear
 # support", "customer care". In a ticket they are how a request is put, not what the customer
 # feels: with them, 17 % of banking77's problem reports (a declined card, a transfer that never
-# came, a charge taken twice) read as positive; now 10 %, while its thank-you
-# messages stay positive, 91 % against 93 % (TRIAGE.md "Sentiment"). Thanks stay in the
-# lexicon, a thank-you being what a customer feels, and so does "like" ("I like it"); but
-# thanks that close a request ("… please refund one. Thanks!", "thanks in advance") are its
-# formula, and are read without.
+# came, a charge taken twice) read as positive; now 10 %, while its thank-you messages stay
+# positive, 91 % against 93 % (TRIAGE.md "Sentiment"). Thanks stay in the lexicon, a thank-you
+# being what a customer feels, and so does "like" ("I like it"); but thanks that close a
+# request ("… please refund one. Thanks!", "thanks in advance") are its formula, and are read
+# without.
 REQUEST_WORDS = frozenset((
     "please", "pls", "plz", "kindly", "help", "hope", "hoping", "hopefully", "want", "wish",
     "sure", "ok", "okay", "alright", "resolve", "dear", "interested", "reach", "reaching",
@@ -295,8 +295,8 @@ def _compound(analyzer, text: str) -> float:
 
 def sentiment_of(text: str) -> Sentiment | None:
     """VADER's compound score of `text` (its first 4,000 characters) read as a support
-    message (without the request words and a request's thanks, above), and its label; None
-    without VADER."""
+    message (without the request words and a request's thanks, above; sentence by sentence,
+    `_compound`), and its label; None without VADER."""
     analyzer = _sentiment_analyzer()
     if analyzer is None:
         return None
