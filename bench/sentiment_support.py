@@ -69,6 +69,7 @@ def main() -> None:
 
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+    from helpdesk.reading import clean_message
     from triage import reading
 
     vader = SentimentIntensityAnalyzer()
@@ -81,7 +82,8 @@ def main() -> None:
         report[group] = {
             "n": len(rows),
             "vader": shares([vader.polarity_scores(text[:4000])["compound"] for text in rows]),
-            "ours": shares([reading.sentiment_of(text).score for text in rows]),
+            # As POST /tickets reads a message: its cleaned words (no greeting, sign-off).
+            "ours": shares([reading.sentiment_of(clean_message(text)).score for text in rows]),
         }
     if args.json:
         print(json.dumps(report, indent=2))

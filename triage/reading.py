@@ -99,20 +99,19 @@ NEGATIVE_AT = -0.05
 # feels: with them, 17 % of banking77's problem reports (a declined card, a transfer that never
 # came, a charge taken twice) read as positive; now 10 %, while its thank-you messages stay
 # positive, 91 % against 93 % (TRIAGE.md "Sentiment"). Thanks stay in the lexicon, a thank-you
-# being what a customer feels, and so does "like" ("I like it"); but thanks that close a
-# request ("… please refund one. Thanks!", "thanks in advance") are its formula, and are read
-# without.
+# being what a customer feels, and so does "like" ("I like it"); but "thanks in advance" is a
+# request's formula, and is read without. Thanks that close a message ("… please refund one.
+# Thanks, / Sam") are a sign-off, which cleaning (helpdesk.reading) has already cut from the
+# text every caller passes: a ticket's or a follow-up's cleaned words.
 REQUEST_WORDS = frozenset((
     "please", "pls", "plz", "kindly", "help", "hope", "hoping", "hopefully", "want", "wish",
     "sure", "ok", "okay", "alright", "resolve", "dear", "interested", "reach", "reaching",
     "reached", "care", "urgent", "support",
 ))  # fmt: skip
-_THANKS = r"(?i:(?:many\s+)?(?:thanks|thank\s+you|thx|ty)(?:\s+(?:so|very)\s+much|\s+a\s+lot)?)"
-_THANKS_IN_ADVANCE = re.compile(rf"\b{_THANKS}\s+(?i:in\s+advance)\b")
-# A request's last words: its thanks, then perhaps the name it is signed with ("Thanks,\nSam").
-_SIGNED = r"(?:[\s,.!-]+[A-Z][\w'’.-]*(?:[ \t]+[A-Z][\w'’.-]*){0,2})?"
-_CLOSING_THANKS = re.compile(rf"(?:^|(?<=[.!?\n]))\s*{_THANKS}[\s.!,]*{_SIGNED}[\s.!]*$")
-_ASKS = re.compile(r"\?|\b(?:please|pls|plz|kindly|(?:can|could|would)\s+you)\b", re.IGNORECASE)
+_THANKS_IN_ADVANCE = re.compile(
+    r"\b(?:many\s+)?(?:thanks|thank\s+you|thx)(?:\s+(?:so|very)\s+much)?\s+in\s+advance\b",
+    re.IGNORECASE,
+)
 
 _lock = threading.Lock()
 _detector = None
@@ -294,16 +293,13 @@ def _compound(analyzer, text: str) -> float:
 
 
 def sentiment_of(text: str) -> Sentiment | None:
-    """VADER's compound score of `text` (its first 4,000 characters) read as a support
-    message (without the request words and a request's thanks, above; sentence by sentence,
-    `_compound`), and its label; None without VADER."""
+    """VADER's compound score of `text` (its first 4,000 characters; cleaned, as callers pass
+    it) read as a support message (without the request words and "thanks in advance", above;
+    sentence by sentence, `_compound`), and its label; None without VADER."""
     analyzer = _sentiment_analyzer()
     if analyzer is None:
         return None
     text = _THANKS_IN_ADVANCE.sub(" ", text[:4000])
-    closing = _CLOSING_THANKS.search(text)
-    if closing and _ASKS.search(text, 0, closing.start()):
-        text = text[: closing.start()]
     score = round(_compound(analyzer, text), 4)
     if score >= POSITIVE_AT:
         return Sentiment("positive", score)

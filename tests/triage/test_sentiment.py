@@ -3,8 +3,14 @@
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from helpdesk.reading import clean_message
 from tests.helpers import post_ticket
 from triage import reading
+
+
+def read(text: str):
+    """The sentiment of a message as POST /tickets reads it: its cleaned words."""
+    return reading.sentiment_of(clean_message(text))
 
 
 @pytest.mark.parametrize(
@@ -23,7 +29,7 @@ from triage import reading
 )
 def test_a_complaint_put_politely_is_not_positive(text):
     assert SentimentIntensityAnalyzer().polarity_scores(text)["compound"] >= 0.05  # VADER's read
-    assert reading.sentiment_of(text).label != "positive"
+    assert read(text).label != "positive"
 
 
 @pytest.mark.parametrize(
@@ -38,7 +44,7 @@ def test_a_complaint_put_politely_is_not_positive(text):
     ],
 )
 def test_thanks_and_liking_stay_positive(text):
-    assert reading.sentiment_of(text).label == "positive"
+    assert read(text).label == "positive"
 
 
 def test_anger_with_a_please_is_still_past_the_priority_rule():
