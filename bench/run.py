@@ -243,6 +243,7 @@ class Bench:
                 start_new_session=True,  # Ctrl-C reaches us; we stop it ourselves
             )
             deadline = time.monotonic() + 300
+            why = {}  # the last answer that said why (not the throttle's 429 of the polling)
             while True:
                 if self.server.poll() is not None:
                     raise RuntimeError(f"gunicorn exited:\n{self.server_log()}")
@@ -252,8 +253,9 @@ class Bench:
                     status, body = 0, {}
                 if status == 200:
                     break
+                why = why if status == 429 else body
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"/health never answered 200:\n{body}")
+                    raise RuntimeError(f"/health never answered 200:\n{why or body}")
                 time.sleep(0.2)
         return body
 

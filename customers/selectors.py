@@ -1,5 +1,6 @@
 """Reads for customers: lists and the customer 360 that tickets show."""
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -63,6 +64,31 @@ def customer_by_email_with_interactions(
     if customer is None:
         return None, []
     return customer, [InteractionRecord(**row) for row in interaction_rows]
+
+
+# At most this many of a customer's orders are read to find the one a ticket's words name
+# (customers/mentions.py), newest first; the newest RECENT_ORDERS come with the picture.
+ORDERS_NAMED_READ = 1000
+
+
+def customer_order_numbers(customer_id: int) -> list[tuple[int, str]]:
+    """(id, number) of the customer's ORDERS_NAMED_READ newest orders."""
+    orders = Order.objects.filter(customer_id=customer_id).order_by("-placed_at", "-id")
+    return list(orders.values_list("id", "number")[:ORDERS_NAMED_READ])
+
+
+def picture_order_numbers(
+    customer_id: int, rows: list[dict] | None
+) -> tuple[list[tuple[int, str]], Callable[[], list[tuple[int, str]]] | None]:
+    """The customer's orders read with their picture (`customer_360_rows`' orders; None when
+    not read), and a read of the rest when there may be more (None when the picture holds them
+    all): what customers.mentions.orders_mentioned takes."""
+    if rows is None:
+        return [], lambda: customer_order_numbers(customer_id)
+    known = [(row["id"], row["number"]) for row in rows]
+    total = sum(row["currency_orders"] for row in rows if row["in_currency"] == 1)
+    more = (lambda: customer_order_numbers(customer_id)) if total > len(known) else None
+    return known, more
 
 
 def order_list() -> QuerySet[Order]:

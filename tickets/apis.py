@@ -132,6 +132,18 @@ class TicketUpdateInput(serializers.Serializer):
         "reaches every incident's customer.",
     )
 
+    order_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Set the ticket's order (one of its customer's; null unlinks it): "
+        "`order_source` becomes `agent`.",
+    )
+    order_number = CleanCharField(
+        max_length=64, required=False, help_text="The same as `order_id`, by the order's number."
+    )
+
     def validate_category_id(self, value):
         if value is None:
             return None
@@ -167,6 +179,10 @@ class TicketUpdateInput(serializers.Serializer):
                     {"category": ["Names another category than category_id."]}
                 )
             attrs["category_id"] = by_name
+        if "order_id" in attrs and "order_number" in attrs:
+            raise serializers.ValidationError(
+                {"order_number": ["Give order_id or order_number, not both."]}
+            )
         return attrs
 
     def validate_assignee(self, value):
@@ -371,6 +387,8 @@ class TicketDetailApi(TicketApiBase):
                 priority=data.get("priority"),
                 assignee=data.get("assignee"),
                 unassign="assignee" in data and data["assignee"] is None,
+                order=services.ticket_order(ticket, data),
+                unlink_order="order_id" in data and data["order_id"] is None,
             )
         # The service returns the saved row (its `updated_at` included): no second read.
         return Response(ticket_json(ticket))

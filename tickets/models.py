@@ -28,6 +28,11 @@ class Ticket(models.Model):
         HIGH = "high"
         URGENT = "urgent"
 
+    class OrderSource(models.TextChoices):
+        GIVEN = "given", "given with the ticket"
+        TEXT = "text", "named in the customer's words"
+        AGENT = "agent", "set by an agent"
+
     # Which status may follow which. Closed is final; a resolved ticket can be reopened.
     TRANSITIONS = {
         Status.NEW: {Status.OPEN, Status.PENDING, Status.RESOLVED, Status.CLOSED},
@@ -47,6 +52,13 @@ class Ticket(models.Model):
         null=True,
         blank=True,
         related_name="tickets",
+    )
+    # How the ticket got its order: the client gave it, the customer's words name it (one of
+    # their own orders: customers/mentions.py), or an agent set it. Blank without an order.
+    # The database default lets the previous release (which does not write it) still insert
+    # tickets on a migrated database (README: roll back).
+    order_source = models.CharField(
+        max_length=8, choices=OrderSource.choices, blank=True, default="", db_default=""
     )
     subject = models.CharField(max_length=255)
     body = models.TextField()  # as the customer wrote it

@@ -17,6 +17,13 @@ class TicketOutput(serializers.Serializer):
     number = serializers.CharField(help_text="`HD-` and the id, zero-padded: `HD-000123`.")
     customer_id = serializers.IntegerField()
     order_id = serializers.IntegerField(allow_null=True)
+    order_source = serializers.ChoiceField(
+        choices=[*Ticket.OrderSource.values, ""],
+        help_text="How the ticket got its order: `given` with it (`order_id` / "
+        "`order_number`), `text`: the customer's words name it (one of their own orders, "
+        'e.g. "order #1042", "BH-4821702", or the number without the shop\'s letters), '
+        "`agent`: set by an agent; empty without an order.",
+    )
     subject = serializers.CharField()
     body = serializers.CharField(help_text="Exactly as received.")
     body_clean = serializers.CharField(
@@ -77,6 +84,7 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "number": ticket.number,
         "customer_id": ticket.customer_id,
         "order_id": ticket.order_id,
+        "order_source": ticket.order_source,
         "subject": ticket.subject,
         "body": ticket.body,
         "body_clean": ticket.body_clean,

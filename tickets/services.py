@@ -18,6 +18,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from customers.interactions import InteractionRecord, Kind, get_interaction_store
+from customers.mentions import orders_mentioned
 from customers.models import Customer, Order
 from customers.outbox import interaction_record, outbox_deliver
 from customers.selectors import (
@@ -26,6 +27,8 @@ from customers.selectors import (
     customer_360,
     customer_360_rows,
     customer_by_email_with_interactions,
+    customer_order_numbers,
+    picture_order_numbers,
 )
 from customers.services import customer_upsert_by_email, customer_upsert_found, normalize_email
 from helpdesk.api.compiled import CompiledInsert, CompiledInsertChain, InsertStep
@@ -266,7 +269,8 @@ def _customer_fields(details: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _resolve_order(payload: dict[str, Any], customer: Customer) -> Order | None:
+def _resolve_order(payload: dict[str, Any], customer: Customer | int) -> Order | None:
+    """The customer's order `payload` names by `order_number` or `order_id` (None: neither)."""
     number = payload.get("order_number")
     order_id = payload.get("order_id")
     if not number and not order_id:
@@ -277,6 +281,12 @@ def _resolve_order(payload: dict[str, Any], customer: Customer) -> Order | None:
         field = "order_number" if number else "order_id"
         raise InvalidInput("Unknown order.", fields={field: ["No such order for this customer."]})
     return order
+
+
+def ticket_order(ticket: Ticket, data: dict[str, Any]) -> Order | None:
+    """The order an agent's update names for the ticket (`order_id` or `order_number`): one
+    of the ticket's customer's, else a 400; None when the update names none."""
+    return _resolve_order(data, ticket.customer_id)
 
 
 def _create(
@@ -299,12 +309,19 @@ def _create(
     # tickets (the new ticket is added to them once inserted: open_tickets_with).
     decide = triage_start(payload, body_clean)
     picture = customer_360_rows(customer.id) if with_customer else None
+    # Without an order given: the customer's orders the words name, one of them the ticket's.
+    mentioned = []
+    if order is None:
+        known, more = picture_order_numbers(customer.id, picture[0] if picture else None)
+        texts = (f"{payload['subject']}\n{body_clean}", payload["body"])
+        mentioned = orders_mentioned(texts, known, more)
     passages = pending.get()  # the search has run meanwhile
     triage = decide(passages, embedding.vector)  # no query: written with the ticket
     passages = triage.passages  # on a ticket in another language, the close matches only
     ticket = Ticket(
         customer=customer,
         order=order,
+        order_source=Ticket.OrderSource.GIVEN if order else "",
         subject=payload["subject"],
         body=payload["body"],
         body_clean=body_clean,
@@ -314,6 +331,8 @@ def _create(
         follow_up_of=follow_up_of,
         **triage.ticket_fields,  # the priority, and what triage read and applied
     )
+    if len(mentioned) == 1:  # several: the agent decides which
+        ticket.order_id, ticket.order_source = mentioned[0][0], Ticket.OrderSource.TEXT
     # The ticket's body is its first message (its created_at is the ticket's: see the chain).
     first = Message(
         ticket=ticket,
@@ -360,7 +379,7 @@ def _create(
             customer=customer, interactions=recent, rows=(orders, tickets)
         )
     body["suggestions"] = [suggestion_json(s) for s in suggestions]
-    body["triage"] = triage.answer
+    body["triage"] = {**triage.answer, "orders_mentioned": [number for _, number in mentioned]}
     body["degraded"] = sorted(set(degraded))
     return TicketCreated(201, body, queued=queued)
 
@@ -471,8 +490,12 @@ def ticket_update(
     priority: str | None = None,
     assignee: AbstractBaseUser | None = None,
     unassign: bool = False,
+    order: Order | None = None,
+    unlink_order: bool = False,
 ) -> Ticket:
-    """Change status (only along allowed transitions), priority or assignee."""
+    """Change status (only along allowed transitions), priority, assignee or order (an
+    agent's: `order_source` becomes `agent`, also when it confirms the order read from the
+    customer's words)."""
     # The answer shows the assignee: read it with the row (`of`: Postgres locks no outer join).
     ticket = (
         Ticket.objects.select_for_update(of=("self",))
@@ -514,6 +537,14 @@ def ticket_update(
     elif assignee is not None and assignee.pk != ticket.assignee_id:
         ticket.assignee = assignee
         changed.append("assignee")
+    if unlink_order and ticket.order_id is not None:
+        ticket.order, ticket.order_source = None, ""
+        changed += ["order", "order_source"]
+    elif order is not None and (
+        order.pk != ticket.order_id or ticket.order_source != Ticket.OrderSource.AGENT
+    ):
+        ticket.order, ticket.order_source = order, Ticket.OrderSource.AGENT
+        changed += ["order", "order_source"]
     if not changed:
         return ticket
     ticket.save(update_fields=[*changed, "updated_at"])
@@ -737,6 +768,16 @@ def message_create(
             if read is not None:
                 applied, triage = follow_up_apply(ticket, read, message_id=message.id)
                 changed += applied
+            mentioned = []
+            if ticket.order_id is None:  # "It's order BH-4821702", asked for or not
+                mentioned = orders_mentioned(
+                    (body_clean, body), [], lambda: customer_order_numbers(ticket.customer_id)
+                )
+                if len(mentioned) == 1:
+                    ticket.order_id, ticket.order_source = mentioned[0][0], Ticket.OrderSource.TEXT
+                    changed += ["order", "order_source"]
+            if triage is not None:
+                triage = {**triage, "orders_mentioned": [number for _, number in mentioned]}
             if changed:
                 ticket.save(update_fields=[*changed, "updated_at"])
             if ticket.status in (Ticket.Status.PENDING, Ticket.Status.RESOLVED):

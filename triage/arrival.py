@@ -147,6 +147,7 @@ def _answer(status: str, reason: str = "", **fields: Any) -> dict[str, Any]:
         "sentiment_note": "",
         "suggestions_note": "",
         "priority_rule": "",
+        "orders_mentioned": [],
         **fields,
     }
 

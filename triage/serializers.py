@@ -71,6 +71,12 @@ class TriageOutput(serializers.Serializer):
     priority_rule = serializers.CharField(
         allow_blank=True, help_text="Set when the sentiment rule raised the priority."
     )
+    orders_mentioned = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The customer's own orders the words name (numbers, first named first), "
+        "read when the ticket had no order: one is linked to the ticket (`order_source` "
+        "`text`), several are left for an agent to choose.",
+    )
 
 
 class MetricsInput(serializers.Serializer):

@@ -227,8 +227,9 @@ class CompiledInsert:
     field is written (an auto primary key excepted), each value through the field's own
     `pre_save` (`auto_now_add` is set on the object) and `get_db_prep_save`, as `bulk_create`
     does; an auto primary key comes back through RETURNING into each object's `pk`, in row
-    order (as `bulk_create` reads it). No signals, and no database defaults (`db_default`
-    fields are refused): what is written is what the objects hold. An IntegrityError is the
+    order (as `bulk_create` reads it). No signals, and no database defaults (a `db_default`
+    field is refused unless it also has a Python `default`, which the objects then hold): what
+    is written is what the objects hold. An IntegrityError is the
     caller's, as with `bulk_create`, unless `ignore_conflicts` (as
     `bulk_create(ignore_conflicts=True)`: a row that conflicts is skipped; only for models
     whose primary key the caller sets, since skipped rows return no key).
@@ -246,7 +247,7 @@ class CompiledInsert:
             raise ValueError("ignore_conflicts needs a primary key set by the caller")
         self._on_conflict = OnConflict.IGNORE if ignore_conflicts else None
         self._fields = tuple(f for f in model._meta.concrete_fields if not (auto_pk and f is pk))
-        if defaults := [f.name for f in self._fields if f.has_db_default()]:
+        if defaults := [f.name for f in self._fields if f.has_db_default() and not f.has_default()]:
             raise ValueError(
                 f"{model.__name__}: db_default is not written by CompiledInsert: {defaults}"
             )

@@ -436,6 +436,39 @@ def test_an_agent_chooses_the_category_triage_suggested_in_the_browser(
     shot(page, "13b-dashboard-triage")
 
 
+def test_an_agent_chooses_the_order_the_customer_named_in_the_browser(
+    live_server, browser_page, agent_user
+):
+    """Lena names two of her orders: the ticket is left without one, the page offers both, and
+    "Choose it" then Save links the one the agent picks (as the agent's)."""
+    created = new_ticket(LENA, "Two parcels", "Hello")  # Lena is a customer now
+    lena = Ticket.objects.get(pk=created["ticket"]["id"]).customer
+    came = OrderFactory(customer=lena, number="BH-4821703")
+    missing = OrderFactory(customer=lena, number="BH-4821701")
+    created = new_ticket(
+        LENA, "Two parcels", "BH-4821703 came yesterday, but BH-4821701 is still missing."
+    )
+    assert created["ticket"]["order_id"] is None
+    assert created["triage"]["orders_mentioned"] == ["BH-4821703", "BH-4821701"]
+
+    page = browser_page
+    log_in(page, live_server, "agent")
+    page.goto(f"{live_server.url}/admin/tickets/ticket/{created['ticket']['id']}/change/")
+    named = page.inner_text("#orders-mentioned")
+    assert "The customer's words name BH-4821703" in named and "BH-4821701" in named, named
+    shot(page, "14-orders-mentioned")
+    page.click(f"[data-choose-order='{missing.pk}']")
+    assert page.locator("#id_controls-order option:checked").inner_text().startswith("BH-4821701")
+    page.click("#controls button[type=submit]")
+    page.wait_for_selector("#controls >> text=set by an agent")
+
+    ticket = Ticket.objects.get(pk=created["ticket"]["id"])
+    assert (ticket.order_id, ticket.order_source) == (missing.pk, "agent")
+    assert page.locator("#orders-mentioned").count() == 0
+    assert "this ticket" in page.locator(f"#customer li:has-text('{missing.number}')").inner_text()
+    assert came.pk != ticket.order_id
+
+
 def test_an_agent_merges_a_customers_duplicate_in_the_browser(
     live_server, browser_page, agent_user
 ):

@@ -152,6 +152,56 @@ def test_controls_change_status_priority_and_assignee(agent_client, ticket, supp
     assert logged.data == {"from": "new", "to": "pending"}
 
 
+def test_the_order_menu_offers_the_customers_orders_and_says_how_it_was_set(agent_client, ticket):
+    Ticket.objects.filter(pk=ticket.pk).update(order_source="text")
+    other = OrderFactory(customer=ticket.customer, number="BH-7000001")
+    OrderFactory(number="BH-7000002")  # another customer's: never offered
+
+    text = agent_client.get(page(ticket)).content.decode()
+
+    assert f'<option value="{ticket.order_id}" selected>{ticket.order.number} · ' in text
+    assert f'<option value="{other.pk}">BH-7000001 · delivered · ' in text
+    assert "BH-7000002" not in text
+    assert "named in the customer&#x27;s words" in text
+
+
+def test_orders_the_words_name_are_offered_while_the_ticket_has_none(agent_client, ticket):
+    first = OrderFactory(customer=ticket.customer, number="BH-7000001")
+    second = OrderFactory(customer=ticket.customer, number="BH-7000002")
+    Ticket.objects.filter(pk=ticket.pk).update(
+        order=None, order_source="", body_clean="BH-7000002 came, BH-7000001 did not."
+    )
+
+    text = agent_client.get(page(ticket)).content.decode()
+
+    assert 'id="orders-mentioned"' in text
+    choose = f'<button type="button" class="button" data-choose-order="{second.pk}">'
+    assert f"<strong>BH-7000002</strong> {choose}" in text
+    assert f'data-choose-order="{first.pk}"' in text
+    # Once it has an order, nothing is proposed.
+    Ticket.objects.filter(pk=ticket.pk).update(order=first, order_source="agent")
+    assert 'id="orders-mentioned"' not in agent_client.get(page(ticket)).content.decode()
+
+
+def test_the_agent_sets_and_clears_the_order(agent_client, ticket):
+    other = OrderFactory(customer=ticket.customer, number="BH-7000001")
+    controls = {"_action": "update", "controls-status": "new", "controls-priority": "normal"}
+
+    agent_client.post(page(ticket), {**controls, "controls-order": other.pk})
+    ticket.refresh_from_db()
+    assert (ticket.order_id, ticket.order_source) == (other.pk, "agent")
+
+    stranger = OrderFactory(number="BH-7000002")
+    response = agent_client.post(page(ticket), {**controls, "controls-order": stranger.pk})
+    assert response.status_code == 200  # the form again, with its error
+    ticket.refresh_from_db()
+    assert ticket.order_id == other.pk
+
+    agent_client.post(page(ticket), {**controls, "controls-order": ""})
+    ticket.refresh_from_db()
+    assert (ticket.order_id, ticket.order_source) == (None, "")
+
+
 def test_a_forbidden_transition_is_an_error_message_and_no_change(agent_client, ticket):
     Ticket.objects.filter(pk=ticket.pk).update(status="closed", resolved_at=timezone.now())
     response = agent_client.post(
@@ -240,10 +290,10 @@ def test_the_page_costs_the_same_queries_for_a_small_or_a_long_ticket(agent_clie
 def test_the_page_stays_within_a_query_budget(agent_client, ticket, django_assert_max_num_queries):
     _grow(ticket, 5)
     assert agent_client.get(page(ticket)).status_code == 200  # stores its embedding, once
-    # 20: the page, its attachments, the triage category menu, similar tickets (the ticket's
-    # vector, the open tickets stored since the last look) and the tickets merged into it,
-    # however long the conversation
-    with django_assert_max_num_queries(20):
+    # 21: the page, its attachments, the triage category menu, the customer's order menu,
+    # similar tickets (the ticket's vector, the open tickets stored since the last look) and
+    # the tickets merged into it, however long the conversation
+    with django_assert_max_num_queries(21):
         assert agent_client.get(page(ticket)).status_code == 200
 
 

@@ -19,10 +19,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from customers.interactions import get_interaction_store
+from customers.mentions import orders_mentioned
+from customers.models import Order
 from customers.selectors import RECENT_INTERACTIONS, customer_360, interaction_json
 from helpdesk.api.exceptions import HelpdeskError
 from tickets import selectors, services
@@ -53,6 +56,14 @@ class MessageForm(forms.Form):
     incidents = forms.BooleanField(required=False)
 
 
+ORDERS_OFFERED = 50
+
+
+class OrderChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Order) -> str:
+        return f"{obj.number} · {obj.status} · {obj.placed_at:%Y-%m-%d}"
+
+
 class ControlsForm(forms.Form):
     # Every status validates: a change the rules forbid is the service's to refuse (a page
     # opened before someone else closed the ticket), with its own message. The menu offers
@@ -66,6 +77,9 @@ class ControlsForm(forms.Form):
     category = forms.ModelChoiceField(
         queryset=Category.objects.filter(active=True), required=False, empty_label="No category"
     )
+    # One of the customer's orders (the newest ORDERS_OFFERED, and the ticket's own): a change
+    # here is the agent's (order_source `agent`).
+    order = OrderChoiceField(queryset=Order.objects.none(), required=False, empty_label="No order")
     # The problem ticket this one is an incident of, by number ("HD-000123", "#123", "123");
     # empty: none (services.ticket_link_problem).
     problem = forms.CharField(
@@ -88,6 +102,10 @@ class ControlsForm(forms.Form):
         self.fields["assignee"].queryset = (
             get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
         )
+        newest = Order.objects.filter(customer_id=ticket.customer_id).order_by("-placed_at", "-id")
+        self.fields["order"].queryset = Order.objects.filter(
+            Q(pk__in=newest.values("pk")[:ORDERS_OFFERED]) | Q(pk=ticket.order_id)
+        ).order_by("-placed_at", "-id")
         allowed = {ticket.status, *Ticket.TRANSITIONS[ticket.status]}
         self.fields["status"].widget.choices = [
             (value, label) for value, label in Ticket.Status.choices if value in allowed
@@ -129,6 +147,7 @@ def ticket_page(model_admin, request, object_id: str) -> TemplateResponse | Http
                 "priority": ticket.priority,
                 "assignee": ticket.assignee_id,
                 "category": ticket.category_id,
+                "order": ticket.order_id,
                 "problem": Ticket.number_for(ticket.problem_id) if ticket.problem_id else "",
             },
         ),
@@ -228,6 +247,12 @@ def _controls(request, ticket: Ticket, forms_: dict) -> str | None:
         return None
     assignee = form.cleaned_data["assignee"]
     category = form.cleaned_data["category"]
+    order = form.cleaned_data["order"]
+    order_changed = (order.pk if order else None) != ticket.order_id
+    order_change = {
+        "order": order if order_changed else None,
+        "unlink_order": order_changed and order is None,
+    }
     if form.cleaned_data["problem"] != ticket.problem_id:
         ticket = services.ticket_link_problem(
             ticket=ticket, problem_id=form.cleaned_data["problem"], actor=actor_of(request)
@@ -250,6 +275,7 @@ def _controls(request, ticket: Ticket, forms_: dict) -> str | None:
             priority=form.cleaned_data["priority"] if priority_given else None,
             assignee=assignee if assignee_given else None,
             unassign=assignee_given and assignee is None,
+            **order_change,
         )
         return f"{ticket.number} updated."
     services.ticket_update(
@@ -259,6 +285,7 @@ def _controls(request, ticket: Ticket, forms_: dict) -> str | None:
         priority=form.cleaned_data["priority"],
         assignee=assignee,
         unassign=assignee is None,
+        **order_change,
     )
     return f"{ticket.number} updated."
 
@@ -438,6 +465,7 @@ def page_data(ticket: Ticket, *, actor: str) -> dict[str, Any]:
         # than the KB's: triage.arrival), kept with the decision; "" for most tickets.
         "suggestions_note": decision.get("suggestions_note") or "",
         "triage": _triage_shown(ticket, decision),
+        "orders_mentioned": _orders_mentioned(ticket, customer["recent_orders"]),
         "history": [
             {
                 **interaction_json(record),
@@ -448,6 +476,16 @@ def page_data(ticket: Ticket, *, actor: str) -> dict[str, Any]:
         ],
         "degraded": degraded,
     }
+
+
+def _orders_mentioned(ticket: Ticket, recent_orders: list[dict]) -> list[dict[str, Any]]:
+    """While the ticket has no order: the customer's recent orders its words name (several,
+    which arrival left for an agent, or one an agent unlinked), to choose from."""
+    if ticket.order_id is not None:
+        return []
+    texts = (f"{ticket.subject}\n{ticket.body_clean}", ticket.body)
+    named = orders_mentioned(texts, [(row["id"], row["number"]) for row in recent_orders])
+    return [{"id": order_id, "number": number} for order_id, number in named]
 
 
 SIMILAR_SHOWN = 5

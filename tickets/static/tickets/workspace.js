@@ -28,15 +28,20 @@ document.addEventListener("submit", (event) => {
   }
 });
 
-// "Choose it" next to triage's suggestion picks that category in the form; Save applies it
-// (as the agent's choice, like any other).
-document.addEventListener("click", (event) => {
-  const button = event.target.closest("[data-choose-category]");
-  const select = document.getElementById("id_controls-category");
-  if (!button || !select) {
-    return;
-  }
-  event.preventDefault();
-  select.value = button.dataset.chooseCategory;
-  select.focus();
-});
+// "Choose it" next to triage's suggested category, or next to an order the customer's words
+// name, picks it in the form; Save applies it (as the agent's choice, like any other).
+for (const [attribute, field] of [
+  ["data-choose-category", "id_controls-category"],
+  ["data-choose-order", "id_controls-order"],
+]) {
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest(`[${attribute}]`);
+    const select = document.getElementById(field);
+    if (!button || !select) {
+      return;
+    }
+    event.preventDefault();
+    select.value = button.getAttribute(attribute);
+    select.focus();
+  });
+}

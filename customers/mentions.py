@@ -1,0 +1,105 @@
+"""The customer's orders a ticket names in its words.
+
+Customers write "Where is order #1042?", "BH-4821702 arrived broken", "order 4821702" (the
+shop's "BH-" left out), or forward the shipping confirmation. A ticket that arrives without an
+order (every e-mail, most forms) is linked to the order its words name, so the agent opens the
+ticket on the right order. Only the customer's own orders are matched: a number that names no
+order of theirs, another customer's order included, links nothing and tells nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+
+# A word that may be an order number: letters and digits, with the separators numbers are
+# written with inside it ("BH-4821702", "2026/1042", "A.10.42"), holding at least MIN_DIGITS
+# digits. A leading "#" or "No." is not part of it; nor a full stop or comma after it. (Only
+# runs holding a digit are matched, then trimmed: a text's other words cost nothing here.)
+_WORD = re.compile(r"[A-Za-z0-9._/-]*[0-9][A-Za-z0-9._/-]*")
+_SEPARATORS = "._/-"
+MIN_DIGITS = 3
+MAX_CHARS = 64  # Order.number's length
+# A number given without its letter prefix ("4821702" for "BH-4821702") needs this many digits:
+# shorter ones ("202" of "BH-202") name too much by accident.
+MIN_BARE_DIGITS = 4
+_NOT_KEY = re.compile(r"[^0-9A-Z]")
+# Words with digits that are not order numbers: amounts ("279.00", "1,299.99") and dates
+# ("2026-12-07", "07.12.2026", "12/7/26"), whose digits alone could name an order by accident.
+_AMOUNT_OR_DATE = re.compile(
+    r"\d{1,3}(?:[.,]\d{3})*[.,]\d{2}|\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-](?:\d{2}|\d{4})"
+)
+
+
+def number_key(number: str) -> str:
+    """An order number as it is compared: upper case, letters and digits only ("bh-4821702",
+    "BH 4821702" and "BH4821702" are one number)."""
+    return _NOT_KEY.sub("", number.upper())
+
+
+def candidate_keys(text: str) -> list[str]:
+    """The keys of the words of `text` that could be order numbers, first mention first, each
+    once."""
+    keys: dict[str, None] = {}
+    for match in _WORD.finditer(text):
+        word = match.group().strip(_SEPARATORS)
+        if (
+            len(word) <= MAX_CHARS
+            and sum(c.isdigit() for c in word) >= MIN_DIGITS
+            and not _AMOUNT_OR_DATE.fullmatch(word)
+        ):
+            keys.setdefault(number_key(word), None)
+            if "/" in word:  # a link to the order's page: ".../orders/1042/track"
+                for part in word.split("/"):
+                    if sum(c.isdigit() for c in part) >= MIN_DIGITS:
+                        keys.setdefault(number_key(part), None)
+    return list(keys)
+
+
+def orders_named(keys: Sequence[str], orders: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The `orders` ((id, number) pairs: one customer's) that `keys` name, in the order they are
+    named. A key names an order when it is the order's number, or the number's digits with its
+    letter prefix left out (at least MIN_BARE_DIGITS digits, naming one order only)."""
+    if not keys:
+        return []
+    by_key = {number_key(number): (order_id, number) for order_id, number in orders}
+    named: list[tuple[int, str]] = []
+    for key in keys:
+        order = by_key.get(key)
+        if order is None and key.isdigit() and len(key) >= MIN_BARE_DIGITS:
+            prefixed = [
+                candidate
+                for full, candidate in by_key.items()
+                if full.endswith(key) and full[: -len(key)].isalpha()
+            ]
+            order = prefixed[0] if len(prefixed) == 1 else None
+        if order is not None and order not in named:
+            named.append(order)
+    return named
+
+
+def orders_mentioned(
+    texts: Sequence[str],
+    known: Iterable[tuple[int, str]],
+    more: Callable[[], Iterable[tuple[int, str]]] | None = None,
+) -> list[tuple[int, str]]:
+    """The customer's orders (id, number) a ticket names, from the first of `texts` that names
+    any: the subject and cleaned words first, then the raw body (where a forwarded confirmation
+    or a quote keeps the number). The ticket is about one order when this is one.
+
+    `known` are the customer's orders already read (the newest, for the customer's picture);
+    `more`, when given, reads the rest, once, and only if a text has a word that could be an
+    order number and that none of `known` is."""
+    orders = list(known)
+    tried: set[str] = set()  # named none of the orders (all of them, once read) in a text before
+    for text in dict.fromkeys(texts):
+        keys = [key for key in candidate_keys(text) if key not in tried]
+        tried.update(keys)
+        named = orders_named(keys, orders)
+        if not named and keys and more is not None:
+            orders = [*orders, *more()]
+            more = None
+            named = orders_named(keys, orders)
+        if named:
+            return named
+    return []

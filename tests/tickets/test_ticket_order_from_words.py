@@ -1,0 +1,288 @@
+"""A ticket's order: read from the customer's words when none is given, set by an agent.
+
+Customers write "Where is order BH-4821702?", leave the shop's letters out, or forward the
+shipping confirmation; an e-mail never has an `order_id` field. Only the customer's own orders
+are ever matched.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from customers.mentions import candidate_keys, orders_mentioned, orders_named
+from tests.factories import CustomerFactory, OrderFactory, TicketFactory
+from tests.helpers import assert_error
+from tickets.models import Ticket
+
+pytestmark = pytest.mark.django_db
+
+
+# --- the words ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "keys"),
+    [
+        ("Where is order #1042?", ["1042"]),
+        ("BH-4821702 arrived broken. Thanks", ["BH4821702"]),
+        ("bh 4821702", ["4821702"]),  # the letters apart: the digits name it (below)
+        ("Order 2026/1042 from the invoice", ["20261042", "2026", "1042"]),
+        ("see https://shop.example/orders/1042/track", ["SHOPEXAMPLEORDERS1042TRACK", "1042"]),
+        ("I ordered 2 kettles 20 days ago", []),  # fewer than 3 digits: no number
+        # Amounts and dates are not order numbers, whatever their digits.
+        ("I paid 279.00 (1,299.99 in all) on 2026-12-07, or 07.12.2026, or 12/7/26", []),
+        ("BH-4821702 and again BH-4821702", ["BH4821702"]),  # each once
+    ],
+)
+def test_the_words_that_could_be_order_numbers(text, keys):
+    assert candidate_keys(text) == keys
+
+
+ORDERS = [(1, "BH-4821702"), (2, "BH-4821703"), (3, "#1042"), (4, "A-20001"), (5, "B-20001")]
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("bh-4821702", [1]),  # letter case and separators aside
+        ("order 4821703 please", [2]),  # the shop's letters left out
+        ("1042", [3]),
+        ("4821703 and BH-4821702", [2, 1]),  # first named first
+        ("20001", []),  # the digits of two orders: names neither
+        ("482", []),  # fewer than 4 digits without the letters: too easily an accident
+        ("BH-9999999", []),  # not one of this customer's orders
+    ],
+)
+def test_which_of_the_customers_orders_the_words_name(text, named):
+    assert [order_id for order_id, _ in orders_named(candidate_keys(text), ORDERS)] == named
+
+
+def test_the_cleaned_words_come_before_the_raw_body_and_the_rest_is_read_only_when_needed():
+    reads = []
+
+    def more():
+        reads.append(1)
+        return [(9, "BH-1000009")]
+
+    # The cleaned words name a known order: the raw body's other order is not looked for.
+    assert orders_mentioned(["BH-4821702", "BH-1000009"], ORDERS, more) == [(1, "BH-4821702")]
+    # A number none of the known orders is: the rest are read, once.
+    assert orders_mentioned(["BH-1000009 and 12345"], ORDERS, more) == [(9, "BH-1000009")]
+    assert reads == [1]
+    # No word that could be a number: nothing read.
+    assert orders_mentioned(["Where is my parcel?"], ORDERS, more) == []
+    assert reads == [1]
+
+
+# --- POST /tickets ------------------------------------------------------------------------------
+
+
+def _ticket(api, customer, subject, body, **fields):
+    response = api.post(
+        "/tickets",
+        {"customer": {"email": customer.email}, "subject": subject, "body": body, **fields},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+@pytest.fixture
+def dana():
+    customer = CustomerFactory(email="dana@example.net", name="Dana Whitfield")
+    now = timezone.now()
+    orders = [
+        OrderFactory(customer=customer, number=f"BH-48217{n:02d}", placed_at=now - timedelta(n))
+        for n in range(8)  # BH-4821700 the newest … BH-4821707 the oldest
+    ]
+    return customer, orders
+
+
+def test_a_ticket_naming_one_of_the_customers_orders_is_linked_to_it(api, dana):
+    customer, orders = dana
+    body = _ticket(api, customer, "Where is my parcel?", "Order BH-4821702 has not arrived.")
+
+    assert body["ticket"]["order_id"] == orders[2].id
+    assert body["ticket"]["order_source"] == "text"
+    assert body["triage"]["orders_mentioned"] == ["BH-4821702"]
+    ticket = Ticket.objects.get(pk=body["ticket"]["id"])
+    assert (ticket.order_id, ticket.order_source) == (orders[2].id, "text")
+    assert api.get(f"/tickets/{ticket.id}").json()["order_source"] == "text"
+
+
+def test_the_number_without_the_shops_letters_and_an_older_order_are_found(api, dana):
+    customer, orders = dana
+    # BH-4821707 is older than the five newest orders the customer's picture reads.
+    body = _ticket(api, customer, "Refund", "I returned order 4821707 two weeks ago.")
+
+    assert body["ticket"]["order_id"] == orders[7].id
+    assert body["triage"]["orders_mentioned"] == ["BH-4821707"]
+
+
+def test_another_customers_order_is_never_linked_nor_named(api, dana):
+    _, orders = dana
+    stranger = CustomerFactory(email="someone@example.org")
+    body = _ticket(api, stranger, "Order BH-4821702", "Where is order BH-4821702?")
+
+    assert body["ticket"]["order_id"] is None
+    assert body["ticket"]["order_source"] == ""
+    assert body["triage"]["orders_mentioned"] == []
+
+
+def test_two_orders_named_are_left_for_an_agent(api, dana):
+    customer, orders = dana
+    body = _ticket(
+        api, customer, "Two parcels", "BH-4821703 came, but BH-4821701 is still missing."
+    )
+
+    assert body["ticket"]["order_id"] is None
+    assert body["triage"]["orders_mentioned"] == ["BH-4821703", "BH-4821701"]
+
+
+def test_an_order_given_with_the_ticket_wins_over_the_words(api, dana):
+    customer, orders = dana
+    body = _ticket(
+        api, customer, "About BH-4821703", "Not BH-4821703 after all.", order_number="BH-4821700"
+    )
+
+    assert body["ticket"]["order_id"] == orders[0].id
+    assert body["ticket"]["order_source"] == "given"
+    assert body["triage"]["orders_mentioned"] == []
+
+
+def test_an_intake_key_gets_the_link_without_seeing_the_orders(intake_api, dana):
+    customer, orders = dana
+    body = _ticket(intake_api, customer, "Broken", "My order #BH-4821701 arrived broken.")
+
+    assert body["ticket"]["order_id"] == orders[1].id
+    assert "customer" not in body
+
+
+def test_words_naming_a_recent_order_cost_no_statement(api, dana):
+    customer, _ = dana
+    _ticket(api, customer, "Warm-up", "Hello")  # compiled reads, prepared: as in service
+    with CaptureQueriesContext(connection) as plain:
+        _ticket(api, customer, "Where is my parcel?", "It has not come.")
+    with CaptureQueriesContext(connection) as named:
+        _ticket(api, customer, "Where is my parcel?", "Order BH-4821702 has not come.")
+
+    assert len(named) == len(plain), [q["sql"][:80] for q in named.captured_queries]
+
+
+def test_a_forwarded_confirmation_names_the_order(inbound, dana):
+    customer, orders = dana
+    raw = (
+        b"From: Dana Whitfield <dana@example.net>\r\n"
+        b"To: support@example.com\r\n"
+        b"Subject: Fwd: Your order has shipped\r\n"
+        b"Message-ID: <fwd-1@example.net>\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"Hi, see below. It says shipped but the tracking link shows nothing for a week.\r\n\r\n"
+        b"Dana\r\n\r\n"
+        b"---------- Forwarded message ---------\r\n"
+        b"From: Example Shop <orders@example.com>\r\n"
+        b"Date: Fri, Nov 20, 2026 at 9:14 AM\r\n"
+        b"Subject: Your order BH-4821704 has shipped\r\n\r\n"
+        b"Good news! Your order BH-4821704 is on its way.\r\n"
+    )
+    response = inbound.generic("POST", "/inbound/email", raw, content_type="message/rfc822")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert "BH-4821704" not in body["ticket"]["body_clean"]  # the forward is not the request
+    assert body["ticket"]["order_id"] == orders[4].id
+    assert body["ticket"]["order_source"] == "text"
+    assert body["triage"]["orders_mentioned"] == ["BH-4821704"]
+
+
+# --- a follow-up --------------------------------------------------------------------------------
+
+
+def test_the_customers_answer_to_which_order_links_it(api, dana):
+    customer, orders = dana
+    created = _ticket(api, customer, "Where is my parcel?", "Nothing has come yet.")
+    ticket_id = created["ticket"]["id"]
+    assert created["ticket"]["order_id"] is None
+    api.post(
+        f"/tickets/{ticket_id}/messages",
+        {"kind": "reply", "body": "Which order is it? Could you tell us the number?"},
+        format="json",
+    )
+
+    answer = api.post(
+        f"/tickets/{ticket_id}/messages",
+        {"kind": "reply", "role": "customer", "body": "Sorry! It is 4821703."},
+        format="json",
+    )
+
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["ticket"]["order_id"] == orders[3].id
+    assert answer.json()["ticket"]["order_source"] == "text"
+    assert answer.json()["triage"]["orders_mentioned"] == ["BH-4821703"]
+    # A later message naming another order does not move it.
+    again = api.post(
+        f"/tickets/{ticket_id}/messages",
+        {"kind": "reply", "role": "customer", "body": "Also BH-4821700 is late."},
+        format="json",
+    )
+    assert again.json()["ticket"]["order_id"] == orders[3].id
+    assert again.json()["triage"]["orders_mentioned"] == []
+
+
+# --- an agent sets it ---------------------------------------------------------------------------
+
+
+def test_an_agent_sets_confirms_and_unlinks_the_order(api, dana):
+    customer, orders = dana
+    ticket = TicketFactory(customer=customer, order=orders[2], order_source="text")
+
+    confirmed = api.patch(f"/tickets/{ticket.id}", {"order_id": orders[2].id}, format="json")
+    assert (confirmed.json()["order_id"], confirmed.json()["order_source"]) == (
+        orders[2].id,
+        "agent",
+    )
+
+    moved = api.patch(f"/tickets/{ticket.id}", {"order_number": "BH-4821705"}, format="json")
+    assert moved.status_code == 200
+    assert moved.json()["order_id"] == orders[5].id
+
+    unlinked = api.patch(f"/tickets/{ticket.id}", {"order_id": None}, format="json")
+    assert (unlinked.json()["order_id"], unlinked.json()["order_source"]) == (None, "")
+    ticket.refresh_from_db()
+    assert (ticket.order_id, ticket.order_source) == (None, "")
+
+
+def test_an_agent_cannot_set_another_customers_order(api, dana):
+    customer, orders = dana
+    ticket = TicketFactory(customer=customer, order=orders[0], order_source="given")
+    elsewhere = OrderFactory(number="ZZ-1")
+
+    response = api.patch(
+        f"/tickets/{ticket.id}", {"order_id": elsewhere.id, "priority": "high"}, format="json"
+    )
+    assert_error(response, 400, code="validation_error", fields={"order_id"})
+    both = api.patch(
+        f"/tickets/{ticket.id}",
+        {"order_id": orders[1].id, "order_number": "BH-4821701"},
+        format="json",
+    )
+    assert_error(both, 400, code="validation_error", fields={"order_number"})
+    ticket.refresh_from_db()
+    assert (ticket.order_id, ticket.order_source, ticket.priority) == (
+        orders[0].id,
+        "given",
+        "normal",
+    )
+
+
+def test_the_previous_release_still_inserts_tickets_on_the_migrated_database():
+    """It does not write `order_source`: the column has a database default (README: roll back
+    swaps the code, not the schema)."""
+    with connection.cursor() as cursor:
+        columns = connection.introspection.get_table_description(cursor, Ticket._meta.db_table)
+    (column,) = [c for c in columns if c.name == "order_source"]
+    assert column.default in ("''", "''::character varying"), column
+    assert not column.null_ok
