@@ -252,6 +252,12 @@ class TicketFilter(django_filters.FilterSet):
         field_name="merged_into_id", help_text="A ticket's id: the duplicates merged into it."
     )
     customer_email = django_filters.CharFilter(field_name="customer__email", lookup_expr="iexact")
+    # The tickets about an order (given with the ticket, named in the customer's words, or set
+    # by an agent): what a shop's order page lists.
+    order = IdFilter(field_name="order_id", help_text="An order's id: the tickets about it.")
+    order_number = django_filters.CharFilter(
+        field_name="order__number", help_text="The same, by the order's number."
+    )
     assignee = django_filters.CharFilter(field_name="assignee__username")
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")

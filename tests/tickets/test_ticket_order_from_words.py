@@ -29,9 +29,17 @@ pytestmark = pytest.mark.django_db
         ("Where is order #1042?", ["1042"]),
         ("BH-4821702 arrived broken. Thanks", ["BH4821702"]),
         ("bh 4821702", ["4821702"]),  # the letters apart: the digits name it (below)
-        ("Order 2026/1042 from the invoice", ["20261042", "2026", "1042"]),
+        ("Order 2026/1042 from the invoice", ["20261042"]),
         ("see https://shop.example/orders/1042/track", ["SHOPEXAMPLEORDERS1042TRACK", "1042"]),
         ("I ordered 2 kettles 20 days ago", []),  # fewer than 3 digits: no number
+        # A short plain number is an order number only when introduced as one.
+        ("my order 1042 please", ["1042"]),
+        ("Bestellung Nr. 1042", ["1042"]),
+        ("pedido nº 1042, commande n° 1043", ["1042", "1043"]),
+        ("order number: #1042", ["1042"]),
+        ("Please send it to 1042 Main Street", []),  # a street number
+        ("It is 1042.", []),
+        ("Call me on 0176 4821702", ["4821702"]),  # long enough: read in the request itself
         # Amounts and dates are not order numbers, whatever their digits.
         ("I paid 279.00 (1,299.99 in all) on 2026-12-07, or 07.12.2026, or 12/7/26", []),
         ("BH-4821702 and again BH-4821702", ["BH4821702"]),  # each once
@@ -49,7 +57,8 @@ ORDERS = [(1, "BH-4821702"), (2, "BH-4821703"), (3, "#1042"), (4, "A-20001"), (5
     [
         ("bh-4821702", [1]),  # letter case and separators aside
         ("order 4821703 please", [2]),  # the shop's letters left out
-        ("1042", [3]),
+        ("#1042", [3]),
+        ("1042", []),  # a short plain number that nothing introduces as an order
         ("4821703 and BH-4821702", [2, 1]),  # first named first
         ("20001", []),  # the digits of two orders: names neither
         ("482", []),  # fewer than 4 digits without the letters: too easily an accident
@@ -75,6 +84,29 @@ def test_the_cleaned_words_come_before_the_raw_body_and_the_rest_is_read_only_wh
     # No word that could be a number: nothing read.
     assert orders_mentioned(["Where is my parcel?"], ORDERS, more) == []
     assert reads == [1]
+
+
+@pytest.mark.parametrize(
+    ("text", "keys"),
+    [
+        ("Tel. 0176 4821702", []),  # a phone number in a signature
+        ("Hauptstraße 12\n1040 Wien", []),  # a postcode
+        ("Your order #1042 has shipped", ["1042"]),  # a forwarded confirmation
+        ("Order BH-4821702 is on its way", ["BH4821702"]),
+    ],
+)
+def test_outside_the_request_a_plain_number_must_be_introduced_as_an_order(text, keys):
+    assert candidate_keys(text, strict=True) == keys
+
+
+def test_outside_the_request_the_number_must_be_written_whole():
+    orders = [(1, "BH-4821702")]
+    # In a signature, "4821702" (a phone number's end) does not name BH-4821702.
+    raw = "Where is it?\n\nDana\nOrder line: 4821702"
+    assert orders_mentioned(["Where is it?", raw], orders) == []
+    assert orders_mentioned(["Where is it?", f"{raw}\n> Order BH-4821702 shipped"], orders) == [
+        (1, "BH-4821702")
+    ]
 
 
 # --- POST /tickets ------------------------------------------------------------------------------
@@ -140,6 +172,25 @@ def test_two_orders_named_are_left_for_an_agent(api, dana):
 
     assert body["ticket"]["order_id"] is None
     assert body["triage"]["orders_mentioned"] == ["BH-4821703", "BH-4821701"]
+
+
+def test_street_numbers_and_postcodes_do_not_name_a_shops_short_order_numbers(api):
+    """A shop numbering its orders #1001, #1002, … and a customer in Vienna."""
+    anna = CustomerFactory(email="anna@example.at")
+    OrderFactory(customer=anna, number="#1040")
+    ordered = OrderFactory(customer=anna, number="#1042")
+    body = _ticket(
+        api,
+        anna,
+        "Leaking kettle",
+        "My kettle leaks. Please send the replacement to 1042 Main Street.\n\n"
+        "Best,\nAnna Huber\nHauptstraße 12\n1040 Wien\nTel. 0664 1234567",
+    )
+    assert body["ticket"]["order_id"] is None
+    assert body["triage"]["orders_mentioned"] == []
+
+    body = _ticket(api, anna, "Leaking kettle", "It came with order #1042 last week.")
+    assert body["ticket"]["order_id"] == ordered.id
 
 
 def test_an_order_given_with_the_ticket_wins_over_the_words(api, dana):
@@ -286,3 +337,20 @@ def test_the_previous_release_still_inserts_tickets_on_the_migrated_database():
     (column,) = [c for c in columns if c.name == "order_source"]
     assert column.default in ("''", "''::character varying"), column
     assert not column.null_ok
+
+
+def test_the_tickets_about_an_order_are_listed_by_its_id_or_number(api, dana):
+    customer, orders = dana
+    about = _ticket(api, customer, "Broken", "BH-4821702 arrived broken.")["ticket"]
+    _ticket(api, customer, "Question", "Do you ship to Norway?")
+    given = TicketFactory(customer=customer, order=orders[2], order_source="given")
+
+    def listed(**query):
+        response = api.get("/tickets", query)
+        assert response.status_code == 200, response.content
+        return {row["id"] for row in response.json()["results"]}
+
+    assert listed(order=orders[2].id) == {about["id"], given.id}
+    assert listed(order_number="BH-4821702") == {about["id"], given.id}
+    assert listed(order_number="BH-0000000") == set()
+    assert_error(api.get("/tickets", {"order": "abc"}), 400, code="validation_error")
