@@ -14,13 +14,18 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
 
 # A word that may be an order number: letters and digits, with the separators numbers are
-# written with inside it ("BH-4821702", "2026/1042", "A.10.42"), holding at least MIN_DIGITS
-# digits. A leading "#" or "No." is not part of it; nor a full stop or comma after it. (Only
-# runs holding a digit are matched, then trimmed: a text's other words cost nothing here.)
-_WORD = re.compile(r"[A-Za-z0-9._/-]*[0-9][A-Za-z0-9._/-]*")
+# written with inside it ("BH-4821702", "2026/1042", "A.10.42"), at most MAX_CHARS long and
+# holding at least MIN_DIGITS digits. A leading "#" or "No." is not part of it; nor a full stop
+# or comma after it (trimmed). Matched only from a word's start and checked for a digit within
+# MAX_CHARS: linear in the text (a run of letters and no digit, `[…]*[0-9][…]*` alone would
+# rescan from every position: 66 s for a 64 KiB body of one letter).
+_CHAR = r"[A-Za-z0-9._/-]"
+MAX_CHARS = 64  # Order.number's length
+_WORD = re.compile(
+    rf"(?<!{_CHAR})(?={_CHAR}{{0,{MAX_CHARS - 1}}}[0-9]){_CHAR}{{1,{MAX_CHARS}}}(?!{_CHAR})"
+)
 _SEPARATORS = "._/-"
 MIN_DIGITS = 3
-MAX_CHARS = 64  # Order.number's length
 # A number given without its letter prefix ("4821702" for "BH-4821702") needs this many digits:
 # shorter ones ("202" of "BH-202") name too much by accident.
 MIN_BARE_DIGITS = 4
@@ -56,7 +61,7 @@ def candidate_keys(text: str, *, strict: bool = False) -> list[str]:
     keys: dict[str, None] = {}
     for match in _WORD.finditer(text):
         word = match.group().strip(_SEPARATORS)
-        if len(word) > MAX_CHARS or _AMOUNT_OR_DATE.fullmatch(word):
+        if _AMOUNT_OR_DATE.fullmatch(word):
             continue
         before = text[max(0, match.start() - _LOOK_BACK) : match.start()]
         candidates = [(word, before)]

@@ -49,6 +49,14 @@ def test_the_words_that_could_be_order_numbers(text, keys):
     assert candidate_keys(text) == keys
 
 
+def test_reading_a_long_text_is_linear():
+    """A body at the size limit is read in one pass: no rescan from every position (a run of
+    letters without a digit was quadratic: 66 s for 64 KiB; 200 KiB would take minutes)."""
+    assert candidate_keys("a" * 200_000) == []
+    assert candidate_keys("x1 " * 70_000) == []  # words with one digit: not numbers
+    assert candidate_keys(f"{'a' * 100} order #1042 {'b' * 70}7") == ["1042"]
+
+
 ORDERS = [(1, "BH-4821702"), (2, "BH-4821703"), (3, "#1042"), (4, "A-20001"), (5, "B-20001")]
 
 
