@@ -7,8 +7,9 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When, Window
 
 from customers.interactions import get_interaction_store
-from customers.models import Customer
-from customers.selectors import customer_360, interaction_json
+from customers.models import Customer, Order
+from customers.selectors import customer_360, interaction_json, order_json
+from customers.serializers import ORDER_FIELDS
 from helpdesk.api.compiled import CompiledRead
 from helpdesk.api.utils import iso
 from tickets.models import Message, Suggestion, Ticket
@@ -36,6 +37,8 @@ def _ticket_row(ticket_id: int) -> QuerySet:
         *(f"customer__{name}" for name in _CUSTOMER_FIELDS),
         f"assignee__{username}",
         "category__name",
+        # The ticket's order as the context shows it (a LEFT JOIN: no order, NULLs).
+        *(f"order__{name}" for name in ORDER_FIELDS),
     )
 
 
@@ -66,6 +69,10 @@ def ticket_get(*, ticket_id: int) -> Ticket | None:
     if ticket.category_id is not None:
         ticket.category = Category.from_db(
             DEFAULT_DB_ALIAS, ["id", "name"], [ticket.category_id, row["category__name"]]
+        )
+    if ticket.order_id is not None:  # the other fields are deferred, as the assignee's
+        ticket.order = Order.from_db(
+            DEFAULT_DB_ALIAS, ORDER_FIELDS, [row[f"order__{name}"] for name in ORDER_FIELDS]
         )
     return ticket
 
@@ -229,6 +236,12 @@ def ticket_context(*, ticket: Ticket) -> dict[str, Any]:
     decision = ticket.triage if isinstance(ticket.triage, dict) else {}
     return {
         "ticket": ticket_json(ticket),
+        # The order the ticket is about, whether or not it is among the customer's recent ones.
+        "order": (
+            order_json({name: getattr(ticket.order, name) for name in ORDER_FIELDS})
+            if ticket.order_id is not None
+            else None
+        ),
         "customer": customer_360(customer=ticket.customer),
         "suggestions": suggestions_current(ticket_id=ticket.id),
         # Why the current suggestions are what they are (kept with the triage decision by

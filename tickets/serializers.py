@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from customers.serializers import Customer360Output, InteractionOutput
+from customers.serializers import Customer360Output, InteractionOutput, RecentOrderOutput
 from helpdesk.api.utils import iso
 from tickets.models import Feedback, Message, Ticket
 from triage.serializers import TriageOutput
@@ -192,6 +192,11 @@ class TicketCreatedOutput(serializers.Serializer):
 
 class TicketContextOutput(serializers.Serializer):
     ticket = TicketOutput()
+    order = RecentOrderOutput(
+        allow_null=True,
+        help_text="The order the ticket is about (`ticket.order_id`), with its status and "
+        "items, also when it is older than the customer's recent orders; null without one.",
+    )
     customer = Customer360Output()
     suggestions = SuggestionOutput(many=True)
     suggestions_note = serializers.CharField(

@@ -362,3 +362,21 @@ def test_the_tickets_about_an_order_are_listed_by_its_id_or_number(api, dana):
     assert listed(order_number="BH-4821702") == {about["id"], given.id}
     assert listed(order_number="BH-0000000") == set()
     assert_error(api.get("/tickets", {"order": "abc"}), 400, code="validation_error")
+
+
+def test_the_context_shows_the_ticket_order_even_when_it_is_not_recent(api, dana):
+    customer, orders = dana
+    about = _ticket(api, customer, "Refund", "I returned order BH-4821707 two weeks ago.")
+    plain = _ticket(api, customer, "Question", "Do you ship to Norway?")
+
+    with CaptureQueriesContext(connection) as with_order:
+        context = api.get(f"/tickets/{about['ticket']['id']}/context").json()
+    oldest = orders[7]
+    assert context["order"]["id"] == oldest.id
+    assert (context["order"]["number"], context["order"]["status"]) == ("BH-4821707", "delivered")
+    assert context["order"]["line_items"] == oldest.line_items
+    assert oldest.id not in [row["id"] for row in context["customer"]["recent_orders"]]
+
+    with CaptureQueriesContext(connection) as without:
+        assert api.get(f"/tickets/{plain['ticket']['id']}/context").json()["order"] is None
+    assert len(with_order) == len(without)  # read with the ticket's row
