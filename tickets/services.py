@@ -856,8 +856,8 @@ def ticket_merge(
     - The other ticket gets an internal note with the duplicate's subject and every customer
       message of it (cleaned, oldest first), so one agent reads the whole story in one place;
       it takes the higher of the two priorities and, if it has none, the duplicate's
-      assignee; a resolved one is reopened when the duplicate was still active (the customer
-      is waiting on it).
+      assignee and order; a resolved one is reopened when the duplicate was still active (the
+      customer is waiting on it).
     - A reply to the duplicate's e-mails threads onto the other ticket (tickets/inbound.py).
     - Both tickets' histories record it (`ticket_merged`), and the close as any status change.
 
@@ -961,6 +961,9 @@ def ticket_merge(
         priority=higher if higher != target.priority else None,
         assignee=source.assignee if target.assignee_id is None else None,
     )
+    if target.order_id is None and source.order_id is not None:  # as it came to the duplicate
+        target.order_id, target.order_source = source.order_id, source.order_source
+        target.save(update_fields=["order", "order_source", "updated_at"])
     # On both tickets' histories: where the duplicate went, and what joined the other.
     interaction_record(
         records=[

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from customers.models import Interaction
 from tests import mailshapes
-from tests.factories import CustomerFactory, TicketFactory
+from tests.factories import CustomerFactory, OrderFactory, TicketFactory
 from tests.helpers import assert_error, post_ticket
 from tests.openapi import assert_conforms
 from tickets.models import Message, Suggestion, Ticket
@@ -102,6 +102,21 @@ def test_the_ticket_merged_into_takes_the_duplicates_assignee_only_if_it_has_non
 
     assert into["assignee"] == agent.username
     assert into["priority"] == "urgent"  # never lowered
+
+
+def test_the_ticket_merged_into_takes_the_duplicates_order_only_if_it_has_none(api):
+    customer = CustomerFactory()
+    named = OrderFactory(customer=customer)
+    kept = TicketFactory(customer=customer)
+    duplicate = TicketFactory(customer=customer, order=named, order_source="text")
+
+    into = merge(api, duplicate.id, kept.id).json()["into"]
+    assert (into["order_id"], into["order_source"]) == (named.id, "text")
+
+    other = OrderFactory(customer=customer)
+    second = TicketFactory(customer=customer, order=other, order_source="given")
+    into = merge(api, second.id, kept.id).json()["into"]
+    assert into["order_id"] == named.id  # kept
 
 
 def test_a_resolved_ticket_is_reopened_when_an_active_duplicate_joins_it(api):
