@@ -106,6 +106,12 @@ def orders_named(
     return named
 
 
+def texts_of(raw: str, clean: str, subject: str = "") -> tuple[str, ...]:
+    """What orders_mentioned reads of a message, in its order: the request (the subject, if
+    any, and the cleaned words), then the raw text (signature, quotes, forwards)."""
+    return (f"{subject}\n{clean}" if subject else clean, raw)
+
+
 def orders_mentioned(
     texts: Sequence[str],
     known: Iterable[tuple[int, str]],

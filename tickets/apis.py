@@ -393,7 +393,8 @@ class TicketDetailApi(TicketApiBase):
                 priority=data.get("priority"),
                 assignee=data.get("assignee"),
                 unassign="assignee" in data and data["assignee"] is None,
-                order=services.ticket_order(ticket, data),
+                # One of the ticket's customer's orders (else a 400), None when not named.
+                order=services.order_of_customer(data, ticket.customer_id),
                 unlink_order="order_id" in data and data["order_id"] is None,
             )
         # The service returns the saved row (its `updated_at` included): no second read.

@@ -18,7 +18,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from customers.interactions import InteractionRecord, Kind, get_interaction_store
-from customers.mentions import orders_mentioned
+from customers.mentions import orders_mentioned, texts_of
 from customers.models import Customer, Order
 from customers.outbox import interaction_record, outbox_deliver
 from customers.selectors import (
@@ -269,7 +269,7 @@ def _customer_fields(details: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _resolve_order(payload: dict[str, Any], customer: Customer | int) -> Order | None:
+def order_of_customer(payload: dict[str, Any], customer: Customer | int) -> Order | None:
     """The customer's order `payload` names by `order_number` or `order_id` (None: neither)."""
     number = payload.get("order_number")
     order_id = payload.get("order_id")
@@ -281,12 +281,6 @@ def _resolve_order(payload: dict[str, Any], customer: Customer | int) -> Order |
         field = "order_number" if number else "order_id"
         raise InvalidInput("Unknown order.", fields={field: ["No such order for this customer."]})
     return order
-
-
-def ticket_order(ticket: Ticket, data: dict[str, Any]) -> Order | None:
-    """The order an agent's update names for the ticket (`order_id` or `order_number`): one
-    of the ticket's customer's, else a 400; None when the update names none."""
-    return _resolve_order(data, ticket.customer_id)
 
 
 def _create(
@@ -304,7 +298,7 @@ def _create(
     embedding,
 ) -> TicketCreated:
     customer, recent = _customer_and_history(payload, degraded, with_customer=with_customer)
-    order = _resolve_order(payload, customer)
+    order = order_of_customer(payload, customer)
     # While the search runs: the text's language and sentiment, and the customer's orders and
     # tickets (the new ticket is added to them once inserted: open_tickets_with).
     decide = triage_start(payload, body_clean)
@@ -313,7 +307,7 @@ def _create(
     mentioned = []
     if order is None:
         known, more = picture_order_numbers(customer.id, picture[0] if picture else None)
-        texts = (f"{payload['subject']}\n{body_clean}", payload["body"])
+        texts = texts_of(payload["body"], body_clean, payload["subject"])
         mentioned = orders_mentioned(texts, known, more)
     passages = pending.get()  # the search has run meanwhile
     triage = decide(passages, embedding.vector)  # no query: written with the ticket
@@ -719,6 +713,13 @@ def message_create(
         if story is not None:
             story.resolve()
         read = follow_up_read(ticket, query, language, story.vector if story else None)
+    # The customer's orders the follow-up names ("It's order BH-4821702", asked for or not),
+    # read before the ticket's row is locked; applied below while the ticket has no order.
+    mentioned = []
+    if role == Message.Role.CUSTOMER and ticket.order_id is None:
+        mentioned = orders_mentioned(
+            texts_of(body, body_clean), [], lambda: customer_order_numbers(ticket.customer_id)
+        )
 
     with transaction.atomic():
         ticket = (
@@ -768,14 +769,11 @@ def message_create(
             if read is not None:
                 applied, triage = follow_up_apply(ticket, read, message_id=message.id)
                 changed += applied
-            mentioned = []
-            if ticket.order_id is None:  # "It's order BH-4821702", asked for or not
-                mentioned = orders_mentioned(
-                    (body_clean, body), [], lambda: customer_order_numbers(ticket.customer_id)
-                )
-                if len(mentioned) == 1:
-                    ticket.order_id, ticket.order_source = mentioned[0][0], Ticket.OrderSource.TEXT
-                    changed += ["order", "order_source"]
+            if ticket.order_id is not None:  # linked meanwhile: it stays
+                mentioned = []
+            elif len(mentioned) == 1:
+                ticket.order_id, ticket.order_source = mentioned[0][0], Ticket.OrderSource.TEXT
+                changed += ["order", "order_source"]
             if triage is not None:
                 triage = {**triage, "orders_mentioned": [number for _, number in mentioned]}
             if changed:

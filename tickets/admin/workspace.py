@@ -24,7 +24,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from customers.interactions import get_interaction_store
-from customers.mentions import orders_mentioned
+from customers.mentions import orders_mentioned, texts_of
 from customers.models import Order
 from customers.selectors import RECENT_INTERACTIONS, customer_360, interaction_json
 from helpdesk.api.exceptions import HelpdeskError
@@ -483,7 +483,7 @@ def _orders_mentioned(ticket: Ticket, recent_orders: list[dict]) -> list[dict[st
     which arrival left for an agent, or one an agent unlinked), to choose from."""
     if ticket.order_id is not None:
         return []
-    texts = (f"{ticket.subject}\n{ticket.body_clean}", ticket.body)
+    texts = texts_of(ticket.body, ticket.body_clean, ticket.subject)
     named = orders_mentioned(texts, [(row["id"], row["number"]) for row in recent_orders])
     return [{"id": order_id, "number": number} for order_id, number in named]
 
