@@ -63,6 +63,8 @@ class Kind:
     TICKET_MERGED = "ticket_merged"
     INCIDENT_LINKED = "incident_linked"
     INCIDENT_UNLINKED = "incident_unlinked"
+    # Priority, assignee, category or order changed (tickets.changes); status has its own kind.
+    TICKET_CHANGED = "ticket_changed"
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,9 @@ ORDER_FIELDS = tuple(RecentOrderOutput().fields)
 
 class InteractionOutput(serializers.Serializer):
     id = serializers.CharField(help_text="A ULID: sorts by time.")
-    kind = serializers.CharField(help_text="`ticket_created`, `status_changed`, `feedback`, ...")
+    kind = serializers.CharField(
+        help_text="`ticket_created`, `status_changed`, `ticket_changed`, `feedback`, ..."
+    )
     occurred_at = serializers.DateTimeField()
     ticket_id = serializers.IntegerField(allow_null=True)
     summary = serializers.CharField(allow_blank=True)

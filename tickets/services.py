@@ -46,7 +46,7 @@ from helpdesk.reading import clean_message
 from knowledge.backends.base import Passage, get_backend
 from knowledge.query import CUSTOMER, TicketQuery, Turn
 from knowledge.selectors import PendingRetrieval, kb_retrieval_start
-from tickets import mail
+from tickets import changes, mail
 from tickets.models import (
     Feedback,
     IdempotencyRecord,
@@ -459,22 +459,6 @@ _insert_new_ticket = CompiledInsertChain(
 )
 
 
-def _log_ticket_event(ticket: Ticket, *, kind: str, summary: str, actor: str, data: dict) -> None:
-    """Log something that happened to a ticket, in the caller's transaction (outbox rules)."""
-    interaction_record(
-        records=[
-            InteractionRecord(
-                customer_id=ticket.customer_id,
-                ticket_id=ticket.id,
-                kind=kind,
-                summary=summary,
-                actor=actor,
-                data=data,
-            )
-        ]
-    )
-
-
 @transaction.atomic
 def ticket_update(
     *,
@@ -485,20 +469,23 @@ def ticket_update(
     assignee: AbstractBaseUser | None = None,
     unassign: bool = False,
     order: Order | None = None,
+    order_source: str = Ticket.OrderSource.AGENT,
     unlink_order: bool = False,
 ) -> Ticket:
     """Change status (only along allowed transitions), priority, assignee or order (an
     agent's: `order_source` becomes `agent`, also when it confirms the order read from the
-    customer's words)."""
+    customer's words; a merge passes on how the duplicate's came). Each change is logged on
+    the ticket's history (tickets.changes)."""
     # The answer shows the assignee: read it with the row (`of`: Postgres locks no outer join).
     ticket = (
         Ticket.objects.select_for_update(of=("self",))
-        .select_related("customer", "assignee", "category")
+        .select_related("customer", *changes.RELATED)
         .get(pk=ticket.pk)
     )
     changed: list[str] = []
     now = timezone.now()
     previous_status = ticket.status
+    before = changes.shown(ticket)
     if status is not None and status != ticket.status:
         if not ticket.can_transition_to(status):
             raise InvalidTransition(
@@ -534,16 +521,15 @@ def ticket_update(
     if unlink_order and ticket.order_id is not None:
         ticket.order, ticket.order_source = None, ""
         changed += ["order", "order_source"]
-    elif order is not None and (
-        order.pk != ticket.order_id or ticket.order_source != Ticket.OrderSource.AGENT
-    ):
-        ticket.order, ticket.order_source = order, Ticket.OrderSource.AGENT
+    elif order is not None and (order.pk != ticket.order_id or ticket.order_source != order_source):
+        ticket.order, ticket.order_source = order, order_source
         changed += ["order", "order_source"]
     if not changed:
         return ticket
     ticket.save(update_fields=[*changed, "updated_at"])
+    changes.log_changes(ticket, before, actor=actor)
     if "status" in changed:
-        _log_ticket_event(
+        changes.log_ticket_event(
             ticket,
             kind=Kind.STATUS_CHANGED,
             summary=f"{ticket.number}: {previous_status} → {ticket.status}",
@@ -611,7 +597,7 @@ def feedback_create(
         feedback.helpful, feedback.resolved, feedback.comment = helpful, resolved, comment
         feedback.user = user or feedback.user
         feedback.save(update_fields=["helpful", "resolved", "comment", "user"])
-    _log_ticket_event(
+    changes.log_ticket_event(
         ticket,
         kind=Kind.FEEDBACK,
         summary=f"{'Helpful' if helpful else 'Not helpful'}: {suggestion.title}"[:500],
@@ -802,7 +788,7 @@ def message_create(
             (Message.Role.AGENT, Message.Kind.REPLY): Kind.EMAIL_OUT,
             (Message.Role.AGENT, Message.Kind.NOTE): Kind.NOTE,
         }.get((role, kind), Kind.EMAIL_IN)
-        _log_ticket_event(
+        changes.log_ticket_event(
             ticket,
             kind=kind_logged,
             summary=f"{ticket.number}: {' '.join(body_clean.split())}"[:500],
@@ -958,10 +944,10 @@ def ticket_merge(
         ),
         priority=higher if higher != target.priority else None,
         assignee=source.assignee if target.assignee_id is None else None,
+        # The duplicate's order where the ticket has none, as it came to the duplicate.
+        order=source.order if target.order_id is None else None,
+        order_source=source.order_source,
     )
-    if target.order_id is None and source.order_id is not None:  # as it came to the duplicate
-        target.order_id, target.order_source = source.order_id, source.order_source
-        target.save(update_fields=["order", "order_source", "updated_at"])
     # On both tickets' histories: where the duplicate went, and what joined the other.
     interaction_record(
         records=[
@@ -1034,7 +1020,7 @@ def ticket_link_problem(*, ticket: Ticket, problem_id: int | None, actor: str) -
     incident.save(update_fields=["problem", "updated_at"])
     linked = problem_id is not None
     problem_number = Ticket.number_for(problem_id if linked else previous)
-    _log_ticket_event(
+    changes.log_ticket_event(
         incident,
         kind=Kind.INCIDENT_LINKED if linked else Kind.INCIDENT_UNLINKED,
         summary=f"{incident.number} {'linked to' if linked else 'unlinked from'} problem "

@@ -30,6 +30,7 @@ def ticket_categorize(
     it, and the default assignee only goes to a ticket with none. The priority rule is not
     applied again: it applied when the customer's messages were read, and the priority
     decisions made since stand. An inactive category is refused."""
+    from tickets import changes
     from tickets.models import Ticket
 
     if category is not None and not category.active:
@@ -38,12 +39,13 @@ def ticket_categorize(
         )
     locked = (
         Ticket.objects.select_for_update(of=("self",))
-        .select_related("customer", "assignee", "category")
+        .select_related("customer", *changes.RELATED)
         .get(pk=ticket.pk)
     )
     new_id = category.pk if category is not None else None
     if locked.category_id == new_id and (new_id is None or locked.category_source == "agent"):
         return locked
+    before = changes.shown(locked)
     CategoryCorrection.objects.create(
         ticket=locked,
         previous_id=locked.category_id,
@@ -75,4 +77,8 @@ def ticket_categorize(
             locked.assignee = category.default_assignee
             fields.append("assignee")
     locked.save(update_fields=[*fields, "updated_at"])
+    # Logged with the category: a priority or assignee changed here is its default.
+    changes.log_changes(
+        locked, before, actor=actor, by={"priority": "category", "assignee": "category"}
+    )
     return locked

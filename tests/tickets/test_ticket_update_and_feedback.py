@@ -270,7 +270,10 @@ def test_patch_priority_and_assignee_without_status_change(api, agent):
     assert (response.json()["priority"], response.json()["assignee"]) == ("urgent", "agent")
     ticket.refresh_from_db()
     assert (ticket.priority, ticket.assignee_id, ticket.status) == ("urgent", agent.id, "new")
-    assert not Interaction.objects.exists()  # only status changes are logged
+    # One record of both changes (tickets.changes); the status did not change.
+    [logged] = Interaction.objects.all()
+    assert logged.kind == "ticket_changed"
+    assert set(logged.data["changes"]) == {"priority", "assignee"}
 
     with CaptureQueriesContext(connection) as queries:
         reprioritised = api.patch(f"/tickets/{ticket.id}", {"priority": "low"}, format="json")

@@ -174,14 +174,18 @@ def test_an_agent_works_a_ticket_in_the_browser(live_server, browser_page, agent
         agent_user,
     )
 
-    # Change the status.
+    # Change the status and the priority: both on the ticket's history, with who did it.
     page.select_option("#id_controls-status", "pending")
+    page.select_option("#id_controls-priority", "urgent")
     page.click("#controls button[type=submit]")
     page.wait_for_selector(f"text={ticket.number} updated.")
     ticket.refresh_from_db()
     assert ticket.status == "pending" and ticket.first_response_at is not None
+    assert ticket.priority == "urgent"
     conversation = page.inner_text("#conversation")
     assert "Agent reply" in conversation and "Internal note" in conversation
+    history = page.inner_text("#history")
+    assert f"ticket_changed {ticket.number}: priority high → urgent user:agent" in history, history
     shot(page, "05-ticket-worked")
 
     # The dashboard, from the admin index: today's tickets, the open work, the helpful rate.
@@ -465,8 +469,11 @@ def test_an_agent_chooses_the_order_the_customer_named_in_the_browser(
     ticket = Ticket.objects.get(pk=created["ticket"]["id"])
     assert (ticket.order_id, ticket.order_source) == (missing.pk, "agent")
     assert page.locator("#orders-mentioned").count() == 0
-    assert "this ticket" in page.locator(f"#customer li:has-text('{missing.number}')").inner_text()
+    ordered = page.locator("#customer li", has=page.locator("strong", has_text=missing.number))
+    assert "this ticket" in ordered.inner_text()
     assert came.pk != ticket.order_id
+    # The ticket's history says who linked which order.
+    assert f"order — → {missing.number}" in page.inner_text("#history")
 
 
 def test_an_agent_merges_a_customers_duplicate_in_the_browser(
