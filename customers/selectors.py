@@ -120,6 +120,27 @@ def order_json(order: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def order_object_json(order: Order) -> dict[str, Any]:
+    """An Order as `order_json` shows its row."""
+    return order_json({name: getattr(order, name) for name in ORDER_FIELDS})
+
+
+def ticket_order_json(
+    order_id: int | None, *, given: Order | None = None, rows: list[dict] | None = None
+) -> dict[str, Any] | None:
+    """The order a new ticket is about as the API shows it (None without one): the Order the
+    client named (`given`), else its row among the customer's orders already read (`rows`),
+    else one read by its key (an order older than those)."""
+    if order_id is None:
+        return None
+    if given is not None and given.pk == order_id:
+        return order_object_json(given)
+    row = next((row for row in rows or () if row["id"] == order_id), None)
+    if row is None:
+        row = Order.objects.filter(pk=order_id).values(*ORDER_FIELDS).first()
+    return order_json(row) if row is not None else None
+
+
 def customer_profile_json(customer: Customer) -> dict[str, Any]:
     return {
         "id": customer.id,

@@ -8,7 +8,7 @@ from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
 from customers.interactions import get_interaction_store
 from customers.models import Customer, Order
-from customers.selectors import customer_360, interaction_json, order_json
+from customers.selectors import customer_360, interaction_json, order_object_json
 from customers.serializers import ORDER_FIELDS
 from helpdesk.api.compiled import CompiledRead
 from helpdesk.api.utils import iso
@@ -237,11 +237,7 @@ def ticket_context(*, ticket: Ticket) -> dict[str, Any]:
     return {
         "ticket": ticket_json(ticket),
         # The order the ticket is about, whether or not it is among the customer's recent ones.
-        "order": (
-            order_json({name: getattr(ticket.order, name) for name in ORDER_FIELDS})
-            if ticket.order_id is not None
-            else None
-        ),
+        "order": order_object_json(ticket.order) if ticket.order_id is not None else None,
         "customer": customer_360(customer=ticket.customer),
         "suggestions": suggestions_current(ticket_id=ticket.id),
         # Why the current suggestions are what they are (kept with the triage decision by

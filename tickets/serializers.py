@@ -181,6 +181,13 @@ class TicketCreatedOutput(serializers.Serializer):
         required=False,
         help_text="The same object `GET /tickets/{id}/context` shows; absent for an `intake` key.",
     )
+    order = RecentOrderOutput(
+        required=False,
+        allow_null=True,
+        help_text="The order the ticket is about (`ticket.order_id`: given, or named by the "
+        "customer's words), with its status and items, also when it is older than the "
+        "customer's recent orders; null without one; absent for an `intake` key.",
+    )
     suggestions = SuggestionOutput(many=True)
     triage = TriageOutput(help_text="Category, language and sentiment read on arrival.")
     degraded = serializers.ListField(

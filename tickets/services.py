@@ -29,6 +29,7 @@ from customers.selectors import (
     customer_by_email_with_interactions,
     customer_order_numbers,
     picture_order_numbers,
+    ticket_order_json,
 )
 from customers.services import customer_upsert_by_email, customer_upsert_found, normalize_email
 from helpdesk.api.compiled import CompiledInsert, CompiledInsertChain, InsertStep
@@ -189,6 +190,10 @@ def _check_body_size(body: str, *, what: str) -> None:
         )
 
 
+# What an `intake` key is not shown of a new ticket's answer (with_customer=False).
+CUSTOMER_DATA = ("customer", "order")
+
+
 def _replay(record: IdempotencyRecord, fingerprint: str, *, with_customer: bool) -> TicketCreated:
     if record.request_hash != fingerprint:
         raise IdempotencyKeyReused(
@@ -196,7 +201,7 @@ def _replay(record: IdempotencyRecord, fingerprint: str, *, with_customer: bool)
         )
     body = record.response
     if not with_customer:  # the key's scope changed since: still no customer data
-        body = {name: value for name, value in body.items() if name != "customer"}
+        body = {name: value for name, value in body.items() if name not in CUSTOMER_DATA}
     return TicketCreated(record.status_code, body, replayed=True)
 
 
@@ -372,6 +377,8 @@ def _create(
         body["customer"] = customer_360(
             customer=customer, interactions=recent, rows=(orders, tickets)
         )
+        # As GET /tickets/{id}/context: the order, also when older than the recent ones.
+        body["order"] = ticket_order_json(ticket.order_id, given=order, rows=orders)
     body["suggestions"] = [suggestion_json(s) for s in suggestions]
     body["triage"] = {**triage.answer, "orders_mentioned": [number for _, number in mentioned]}
     body["degraded"] = sorted(set(degraded))

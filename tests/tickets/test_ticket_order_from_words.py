@@ -380,3 +380,55 @@ def test_the_context_shows_the_ticket_order_even_when_it_is_not_recent(api, dana
     with CaptureQueriesContext(connection) as without:
         assert api.get(f"/tickets/{plain['ticket']['id']}/context").json()["order"] is None
     assert len(with_order) == len(without)  # read with the ticket's row
+
+
+def test_the_create_answer_carries_the_tickets_order_as_the_context_shows_it(api, dana):
+    """A bot answering from POST /tickets alone gets the order it is about (status, items),
+    named by the words or given, recent or not; null without one."""
+    customer, orders = dana
+    oldest, recent = orders[7], orders[1]
+
+    named_old = _ticket(api, customer, "Refund", "I returned order BH-4821707 two weeks ago.")
+    assert oldest.id not in [row["id"] for row in named_old["customer"]["recent_orders"]]
+    context = api.get(f"/tickets/{named_old['ticket']['id']}/context").json()
+    assert named_old["order"] == context["order"]
+    assert (named_old["order"]["number"], named_old["order"]["line_items"]) == (
+        "BH-4821707",
+        oldest.line_items,
+    )
+
+    named_recent = _ticket(api, customer, "Broken", "BH-4821701 arrived broken.")
+    assert named_recent["order"]["id"] == recent.id
+    assert named_recent["order"] in named_recent["customer"]["recent_orders"]
+
+    given = _ticket(api, customer, "Question", "Can I add a lid?", order_id=oldest.id)
+    assert given["order"] == context["order"]
+
+    assert _ticket(api, customer, "Question", "Do you ship to Norway?")["order"] is None
+
+
+def test_the_order_of_the_create_answer_costs_a_statement_only_when_older_than_the_picture(
+    api, dana
+):
+    customer, _ = dana
+    _ticket(api, customer, "Warm-up", "Hello")
+    with CaptureQueriesContext(connection) as recent:
+        _ticket(api, customer, "Where is it?", "Order BH-4821702 has not come.")
+    with CaptureQueriesContext(connection) as older:
+        _ticket(api, customer, "Where is it?", "Order BH-4821707 has not come.")
+    with CaptureQueriesContext(connection) as given:
+        _ticket(api, customer, "Where is it?", "It has not come.", order_number="BH-4821707")
+
+    sql = [q["sql"] for q in older.captured_queries]
+    # The numbers of the customer's older orders, then the row of the one the words name.
+    assert len(older) == len(recent) + 2, sql
+    # The look-up of the order given (as before): its answer needs no other read.
+    assert len(given) == len(recent) + 1, [q["sql"] for q in given.captured_queries]
+
+
+def test_an_intake_key_is_not_shown_the_order(intake_api, dana):
+    customer, _ = dana
+    body = _ticket(intake_api, customer, "Broken", "My order #BH-4821707 arrived broken.")
+
+    assert body["ticket"]["order_id"] is not None
+    assert "order" not in body
