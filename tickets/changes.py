@@ -18,6 +18,14 @@ from customers.outbox import interaction_record
 # Read with the ticket's row (select_related) by the services that change them.
 RELATED = ("assignee", "category", "order")
 
+# What set a field, when not the actor's own choice (a change's `by`), as the summary says it.
+BY = {
+    "category": "the category's default",
+    "triage": "triage",
+    "rule": "the sentiment rule",
+    "words": "the customer's words",
+}
+
 
 def shown(ticket) -> dict[str, tuple[Any, int | None]]:
     """The logged fields of `ticket` as (shown value, id); the priority has no id."""
@@ -41,8 +49,8 @@ def log_changes(
 ) -> dict[str, dict[str, Any]]:
     """Logs what differs between `before` (`shown` of the ticket as it was) and the ticket now,
     in the caller's transaction (outbox rules); nothing when nothing differs. `by` names what
-    set a field other than the actor's own choice (`{"priority": "category"}`: the category's
-    default). Returns the changes logged."""
+    set a field other than the actor's own choice, one of BY (`{"priority": "category"}`: the
+    category's default). Returns the changes logged."""
     changes: dict[str, dict[str, Any]] = {}
     for field, (after, after_id) in shown(ticket).items():
         value, value_id = before[field]
@@ -58,7 +66,7 @@ def log_changes(
         return changes
     summary = "; ".join(
         f"{field} {change['from'] or '—'} → {change['to'] or '—'}"
-        + (f" (the {change['by']}'s default)" if "by" in change else "")
+        + (f" (by {BY[change['by']]})" if "by" in change else "")
         for field, change in changes.items()
     )
     log_ticket_event(

@@ -717,7 +717,8 @@ def message_create(
     with transaction.atomic():
         ticket = (
             Ticket.objects.select_for_update(of=("self",))
-            .select_related("customer")
+            # A customer's message may change what the history logs (tickets.changes).
+            .select_related("customer", *(changes.RELATED if role == Message.Role.CUSTOMER else ()))
             .get(pk=ticket.pk)
         )
         if ticket.status == Ticket.Status.CLOSED and kind == Message.Kind.REPLY:
@@ -754,6 +755,7 @@ def message_create(
         triage = None
         if role == Message.Role.CUSTOMER:
             changed = []
+            before = changes.shown(ticket)
             if not ticket.language and language is not None and language.code:
                 # The first message was too short (or unclear) to tell; this one tells it. A
                 # language already told stays (the gate above reads each message's own).
@@ -771,6 +773,11 @@ def message_create(
                 triage = {**triage, "orders_mentioned": [number for _, number in mentioned]}
             if changed:
                 ticket.save(update_fields=[*changed, "updated_at"])
+                # What triage and the words changed, on the history (the message is logged
+                # below); the priority by the sentiment rule or else the category's default.
+                rule = "rule" if triage is not None and triage.get("priority_rule") else "category"
+                by = {"category": "triage", "priority": rule, "assignee": "category"}
+                changes.log_changes(ticket, before, actor=actor, by={**by, "order": "words"})
             if ticket.status in (Ticket.Status.PENDING, Ticket.Status.RESOLVED):
                 ticket = ticket_update(ticket=ticket, actor=actor, status=Ticket.Status.OPEN)
             if passages:  # nothing found (an empty KB): the current round stays current

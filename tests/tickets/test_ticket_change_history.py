@@ -129,8 +129,8 @@ def test_a_category_is_logged_with_the_defaults_it_brought(api, dora):
     }
     assert logged.summary == (
         f"{ticket.number}: category Refunds → Delivery; "
-        "priority normal → high (the category's default); "
-        "assignee — → dora (the category's default)"
+        "priority normal → high (by the category's default); "
+        "assignee — → dora (by the category's default)"
     )
 
 

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from customers.mentions import candidate_keys, orders_mentioned, orders_named
+from customers.models import Interaction
 from tests.factories import CustomerFactory, OrderFactory, TicketFactory
 from tests.helpers import assert_error
 from tickets.models import Ticket
@@ -281,6 +282,16 @@ def test_the_customers_answer_to_which_order_links_it(api, dana):
     assert answer.json()["ticket"]["order_id"] == orders[3].id
     assert answer.json()["ticket"]["order_source"] == "text"
     assert answer.json()["triage"]["orders_mentioned"] == ["BH-4821703"]
+    [linked] = Interaction.objects.filter(ticket_id=ticket_id, kind="ticket_changed")
+    assert linked.data["changes"] == {
+        "order": {
+            "from": None,
+            "to": "BH-4821703",
+            "from_id": None,
+            "to_id": orders[3].id,
+            "by": "words",
+        }
+    }
     # A later message naming another order does not move it.
     again = api.post(
         f"/tickets/{ticket_id}/messages",

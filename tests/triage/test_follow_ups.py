@@ -74,6 +74,30 @@ def test_a_follow_up_that_says_what_a_vague_ticket_is_about_applies_the_category
         "confidence": triage["confidence"],
         "priority_rule": "",
     }
+    # And what changed, as every change of the ticket is logged (tickets.changes).
+    [changed] = Interaction.objects.filter(ticket_id=ticket_id, kind="ticket_changed")
+    assert changed.data["changes"] == {
+        "category": {
+            "from": None,
+            "to": "Refunds",
+            "from_id": None,
+            "to_id": categories["Refunds"].pk,
+            "by": "triage",
+        },
+        "priority": {"from": "normal", "to": "urgent", "by": "category"},
+        "assignee": {
+            "from": None,
+            "to": "rita",
+            "from_id": None,
+            "to_id": lead.pk,
+            "by": "category",
+        },
+    }
+    assert changed.summary.endswith(
+        "category — → Refunds (by triage); "
+        "priority normal → urgent (by the category's default); "
+        "assignee — → rita (by the category's default)"
+    )
 
 
 def test_the_model_reads_the_customers_whole_story_not_the_agents_words(
@@ -156,6 +180,8 @@ def test_an_angry_follow_up_raises_the_priority_and_a_calm_one_never_lowers_it(a
     angry_logged = Interaction.objects.get(ticket_id=ticket_id, kind="email_in")
     assert angry_logged.data["triage"]["category"] is None
     assert angry_logged.data["triage"]["priority_rule"].endswith("priority raised to high")
+    raised = Interaction.objects.get(ticket_id=ticket_id, kind="ticket_changed")
+    assert raised.data["changes"] == {"priority": {"from": "normal", "to": "high", "by": "rule"}}
 
     calm = post_follow_up(api, ticket_id, CALM)
 
@@ -167,6 +193,7 @@ def test_an_angry_follow_up_raises_the_priority_and_a_calm_one_never_lowers_it(a
         pk=angry_logged.pk
     )
     assert "triage" not in calm_logged.get().data  # it changed nothing
+    assert Interaction.objects.filter(ticket_id=ticket_id, kind="ticket_changed").count() == 1
 
 
 def test_an_urgent_ticket_stays_urgent_whatever_the_category_says(api, categories, settings):
