@@ -9,12 +9,16 @@ from rest_framework.response import Response
 
 from customers import selectors, services
 from customers.models import Customer, Order
+from customers.serializers import InteractionPageInput, InteractionPageOutput
 from helpdesk.api.fields import CleanCharField, MetadataField
 from helpdesk.api.filters import BoundedSearchFilter, IdFilter, UtcDateTimeFilter
 from helpdesk.api.schema import error_response
 from helpdesk.api.utils import validated
 from helpdesk.auth import ScopeRequired
 
+INTERACTIONS_UNAVAILABLE = error_response(
+    503, "`interaction_store_unavailable`: the interaction store cannot be read now."
+)
 DUPLICATE_CUSTOMER = error_response(
     409, "`conflict`: another customer has this e-mail or external id."
 )
@@ -92,6 +96,23 @@ class CustomerDetailApi(GenericAPIView):
         data = validated(CustomerInput, request.data, partial=True)
         customer = services.customer_update(customer=customer, **data)
         return Response(CustomerOutput(customer).data)
+
+
+class CustomerInteractionsApi(GenericAPIView):
+    """The customer's whole interaction log, a page at a time (the customer 360 shows the
+    newest RECENT_INTERACTIONS)."""
+
+    permission_classes = [ScopeRequired]
+    queryset = selectors.customer_list()
+
+    @extend_schema(
+        parameters=[InteractionPageInput],
+        responses={200: InteractionPageOutput, 503: INTERACTIONS_UNAVAILABLE},
+    )
+    def get(self, request, pk: int):
+        data = validated(InteractionPageInput, request.query_params, query=True)
+        customer = self.get_object()
+        return Response(selectors.interaction_page(customer_id=customer.pk, **data))
 
 
 class LineItem(serializers.Serializer):

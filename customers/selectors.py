@@ -107,6 +107,23 @@ def interaction_json(record: InteractionRecord) -> dict[str, Any]:
     }
 
 
+def interaction_page(
+    *, customer_id: int | None = None, ticket_id: int | None = None, limit: int, before=None
+) -> dict[str, Any]:
+    """One page of a customer's interactions or a ticket's history, newest first, as
+    `GET /customers/{id}/interactions` and `GET /tickets/{id}/history` answer it (the store's
+    own paging: `next_before` is the cursor for the older page, None after the last)."""
+    store = get_interaction_store()
+    if ticket_id is not None:
+        page = store.for_ticket(ticket_id, limit=limit, before=before)
+    else:
+        page = store.for_customer(customer_id, limit=limit, before=before)
+    return {
+        "results": [interaction_json(record) for record in page.items],
+        "next_before": page.next_cursor,
+    }
+
+
 def order_json(order: dict[str, Any]) -> dict[str, Any]:
     """An order row (`values(*ORDER_FIELDS)`) as the API shows it."""
     return {

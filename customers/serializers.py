@@ -2,6 +2,8 @@
 declared once as output serializers; `customers.selectors` builds it from rows.
 tests/test_schema.py checks the builders against these."""
 
+import re
+
 from rest_framework import serializers
 
 from customers.models import Customer, Order
@@ -45,6 +47,35 @@ class InteractionOutput(serializers.Serializer):
     summary = serializers.CharField(allow_blank=True)
     actor = serializers.CharField(allow_blank=True)
     data = serializers.DictField(child=serializers.JSONField())
+
+
+# An interaction's id (a ULID, Crockford base32 in either case): what `next_before` answers
+# and `before` takes back.
+INTERACTION_ID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$", re.IGNORECASE)
+HISTORY_PAGE_MAX = 100
+
+
+class InteractionPageInput(serializers.Serializer):
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=HISTORY_PAGE_MAX, default=20
+    )
+    before = serializers.RegexField(
+        INTERACTION_ID,
+        required=False,
+        help_text="The `next_before` of the page before: the interactions older than it.",
+        error_messages={"invalid": "An interaction id, as `next_before` gives it."},
+    )
+
+    def validate_before(self, value: str) -> str:
+        return value.upper()
+
+
+class InteractionPageOutput(serializers.Serializer):
+    results = InteractionOutput(many=True, help_text="Newest first.")
+    next_before = serializers.CharField(
+        allow_null=True,
+        help_text="Pass as `before` for the next (older) page; null on the last page.",
+    )
 
 
 class OpenTicketOutput(serializers.Serializer):

@@ -43,6 +43,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("tickets/<int:pk>", "GET"): AGENT,
     ("tickets/<int:pk>", "PATCH"): AGENT,
     ("tickets/<int:pk>/context", "GET"): AGENT,
+    ("tickets/<int:pk>/history", "GET"): AGENT,
     ("tickets/<int:pk>/messages", "GET"): AGENT,
     ("tickets/<int:pk>/messages", "POST"): AGENT,
     # An intake key only on tickets it created; this ticket was created by none.
@@ -53,6 +54,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("customers", "POST"): AGENT,
     ("customers/<int:pk>", "GET"): AGENT,
     ("customers/<int:pk>", "PATCH"): AGENT,
+    ("customers/<int:pk>/interactions", "GET"): AGENT,
     ("orders", "GET"): AGENT,
     ("orders", "POST"): AGENT,
     ("orders/<int:pk>", "GET"): AGENT,

@@ -13,6 +13,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from customers.apis import INTERACTIONS_UNAVAILABLE
+from customers.selectors import interaction_page
+from customers.serializers import InteractionPageInput, InteractionPageOutput
 from customers.services import normalize_email
 from helpdesk.api.exceptions import InvalidInput, NotFound
 from helpdesk.api.fields import CleanCharField, MetadataField, text_problem
@@ -407,6 +410,19 @@ class TicketContextApi(TicketApiBase):
     @extend_schema(responses=TicketContextOutput)
     def get(self, request, pk: int):
         return Response(selectors.ticket_context(ticket=self.get_ticket(pk)))
+
+
+class TicketHistoryApi(TicketApiBase):
+    """The ticket's whole history, a page at a time (`/context` shows the newest 20)."""
+
+    @extend_schema(
+        parameters=[InteractionPageInput],
+        responses={200: InteractionPageOutput, 503: INTERACTIONS_UNAVAILABLE},
+    )
+    def get(self, request, pk: int):
+        data = validated(InteractionPageInput, request.query_params, query=True)
+        ticket = self.get_ticket(pk)
+        return Response(interaction_page(ticket_id=ticket.pk, **data))
 
 
 class MessagePostedOutput(serializers.Serializer):

@@ -7,6 +7,7 @@ urlpatterns = [
     path("tickets", apis.TicketListApi.as_view(), name="ticket-list"),
     path("tickets/<int:pk>", apis.TicketDetailApi.as_view(), name="ticket-detail"),
     path("tickets/<int:pk>/context", apis.TicketContextApi.as_view(), name="ticket-context"),
+    path("tickets/<int:pk>/history", apis.TicketHistoryApi.as_view(), name="ticket-history"),
     path("tickets/<int:pk>/messages", apis.TicketMessagesApi.as_view(), name="ticket-messages"),
     path("tickets/<int:pk>/feedback", apis.TicketFeedbackApi.as_view(), name="ticket-feedback"),
     path("tickets/<int:pk>/similar", TicketSimilarApi.as_view(), name="ticket-similar"),

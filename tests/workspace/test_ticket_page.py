@@ -2,6 +2,8 @@
 message_create (e-mail through the outbox), controls through ticket_update, suggestions with
 feedback through feedback_create, the customer 360; a constant number of queries."""
 
+import re
+
 import pytest
 from django.contrib.messages import get_messages
 from django.core import mail
@@ -437,3 +439,38 @@ def test_an_older_decision_without_its_figures_is_proposed_at_todays_threshold(
 
     assert "Triage suggests <strong>Refunds</strong>" in html
     assert "(below 0.75: not applied)" in html
+
+
+def test_the_history_pages_back_to_the_tickets_first_event(agent_client, ticket):
+    """The page shows the newest 20 events; "Older events" walks back to the first, as
+    GET /tickets/{id}/history does, and a cursor that is not one shows the newest."""
+    store = get_interaction_store()
+    for n in range(45):
+        store.append(
+            InteractionRecord(
+                customer_id=ticket.customer_id,
+                ticket_id=ticket.pk,
+                kind="ticket_changed",
+                summary=f"{ticket.number}: change {n:02d}",
+            )
+        )
+
+    def history_of(response) -> str:
+        text = response.content.decode()
+        start = text.index('id="history"')
+        return text[start : text.index("</section>", start)]
+
+    seen, url = [], page(ticket)
+    while url:
+        history = history_of(agent_client.get(url))
+        seen += [int(n) for n in re.findall(r"change (\d\d)", history)]
+        older = history.split('href="?history_before=')
+        url = page(ticket) + "?history_before=" + older[1].split("#")[0] if len(older) > 1 else ""
+        if len(seen) > 45:
+            break
+    assert seen == list(reversed(range(45)))
+    assert "Newest events" in history  # on the last page, the way back
+
+    for cursor in ("nonsense", "'><script>", ""):
+        history = history_of(agent_client.get(page(ticket), {"history_before": cursor}))
+        assert "change 44" in history and "Newest events" not in history

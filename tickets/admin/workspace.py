@@ -27,6 +27,7 @@ from customers.interactions import get_interaction_store
 from customers.mentions import orders_mentioned, texts_of
 from customers.models import Order
 from customers.selectors import RECENT_INTERACTIONS, customer_360, interaction_json
+from customers.serializers import INTERACTION_ID
 from helpdesk.api.exceptions import HelpdeskError
 from tickets import selectors, services
 from tickets.admin.queue import actor_of, ticket_number_in
@@ -183,7 +184,11 @@ def ticket_page(model_admin, request, object_id: str) -> TemplateResponse | Http
             "can_change": model_admin.has_change_permission(request, ticket),
             "can_feedback": request.user.has_perm("tickets.add_feedback"),
             "can_view_attachments": request.user.has_perm("tickets.view_attachment"),
-            **page_data(ticket, actor=actor_of(request)),
+            **page_data(
+                ticket,
+                actor=actor_of(request),
+                history_before=_history_cursor(request.GET.get("history_before")),
+            ),
             "macros": [
                 {
                     "name": macro.name,
@@ -377,13 +382,26 @@ def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def page_data(ticket: Ticket, *, actor: str) -> dict[str, Any]:
+def _history_cursor(value: str | None) -> str | None:
+    """The `?history_before=` of the page's "Older events" link (GET /tickets/{id}/history's
+    `before`); anything else shows the newest events."""
+    if value and INTERACTION_ID.match(value):
+        return value.upper()
+    return None
+
+
+def page_data(ticket: Ticket, *, actor: str, history_before: str | None = None) -> dict[str, Any]:
     """What the page shows, read as the API's /context reads it (bounded queries); an
-    interaction-store outage leaves the history out and says so, never fails the page."""
+    interaction-store outage leaves the history out and says so, never fails the page. The
+    history shows the newest events, or those older than `history_before`."""
     store = get_interaction_store()
     degraded = []
+    history_page = None
     try:
-        history = store.for_ticket(ticket.id, limit=selectors.TICKET_HISTORY).items
+        history_page = store.for_ticket(
+            ticket.id, limit=selectors.TICKET_HISTORY, before=history_before
+        )
+        history = history_page.items
         recent = store.for_customer(ticket.customer_id, limit=RECENT_INTERACTIONS).items
     except Exception:
         logger.exception("Reading interactions for the ticket page failed")
@@ -474,6 +492,9 @@ def page_data(ticket: Ticket, *, actor: str) -> dict[str, Any]:
             }
             for record in history
         ],
+        # "Older events" (None on the last page), and whether this is an older page.
+        "history_older": history_page.next_cursor if history_page else None,
+        "history_before": history_before,
         "degraded": degraded,
     }
 
