@@ -6,24 +6,43 @@ from django.contrib import admin
 
 from customers.interactions import get_interaction_store
 from customers.models import Customer, Interaction, InteractionOutbox, Order
-from customers.selectors import RECENT_INTERACTIONS, customer_360
+from customers.selectors import (
+    RECENT_INTERACTIONS,
+    customer_360,
+    interaction_cursor,
+    interaction_json,
+)
 
 logger = logging.getLogger(__name__)
 
 
-def customer_page(customer: Customer) -> dict[str, Any]:
-    degraded = []
+# Events on the customer page's timeline, a page at a time (Older / Newest links).
+TIMELINE = 20
+
+
+def customer_page(customer: Customer, *, before: str | None = None) -> dict[str, Any]:
+    """The customer's picture, and their timeline: the newest TIMELINE events, or those older
+    than `before` (GET /customers/{id}/interactions' cursor)."""
+    degraded, page = [], None
     try:
-        recent = get_interaction_store().for_customer(customer.id, limit=RECENT_INTERACTIONS).items
+        page = get_interaction_store().for_customer(customer.id, limit=TIMELINE, before=before)
+        events = page.items
     except Exception:
         logger.exception("Reading interactions for the customer page failed")
-        recent, degraded = [], ["interactions"]
-    picture = customer_360(customer=customer, interactions=recent)
+        events, degraded = [], ["interactions"]
+    picture = customer_360(customer=customer, interactions=events[:RECENT_INTERACTIONS])
     for order in picture["recent_orders"]:
         order["placed_at"] = datetime.fromisoformat(order["placed_at"])
-    for event, record in zip(picture["recent_interactions"], recent, strict=True):
-        event["occurred_at"] = record.occurred_at
-    return {"picture": picture, "degraded": degraded}
+    timeline = [
+        {**interaction_json(record), "occurred_at": record.occurred_at} for record in events
+    ]
+    return {
+        "picture": picture,
+        "timeline": timeline,
+        "timeline_older": page.next_cursor if page else None,
+        "timeline_before": before,
+        "degraded": degraded,
+    }
 
 
 @admin.register(Customer)
@@ -38,7 +57,8 @@ class CustomerAdmin(admin.ModelAdmin):
         # tickets, timeline, lifetime figures), read-only and bounded however long the history.
         customer = self.get_object(request, object_id)
         if customer is not None:
-            extra_context = {**(extra_context or {}), **customer_page(customer)}
+            before = interaction_cursor(request.GET.get("timeline_before"))
+            extra_context = {**(extra_context or {}), **customer_page(customer, before=before)}
         return super().change_view(request, object_id, form_url, extra_context)
 
 

@@ -107,6 +107,16 @@ def interaction_json(record: InteractionRecord) -> dict[str, Any]:
     }
 
 
+def interaction_cursor(value: str | None) -> str | None:
+    """A page's `?…_before=` cursor (an interaction id, `next_before`), upper-cased; None for
+    anything else (the admin pages then show the newest events)."""
+    from customers.serializers import INTERACTION_ID
+
+    if value and INTERACTION_ID.match(value):
+        return value.upper()
+    return None
+
+
 def interaction_page(
     *, customer_id: int | None = None, ticket_id: int | None = None, limit: int, before=None
 ) -> dict[str, Any]:

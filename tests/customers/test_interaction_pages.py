@@ -15,16 +15,6 @@ from tests.openapi import assert_conforms
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(params=["database", "dynamodb"])
-def store(request, settings):
-    if request.param == "dynamodb":
-        request.getfixturevalue("dynamodb_table")
-    settings.INTERACTION_STORE = request.param
-    _store_for.cache_clear()
-    yield get_interaction_store()
-    _store_for.cache_clear()
-
-
 def logged(store, ticket, count: int, *, kind=Kind.TICKET_CHANGED) -> list[InteractionRecord]:
     """`count` records of `ticket`, oldest first, a minute apart; stored."""
     now = timezone.now()

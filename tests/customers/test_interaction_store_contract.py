@@ -14,25 +14,11 @@ from django.utils import timezone
 from customers.interactions import (
     InteractionRecord,
     Kind,
-    _store_for,
-    get_interaction_store,
     new_ulid,
 )
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(params=["database", "dynamodb"])
-def store(request, settings):
-    if request.param == "dynamodb":
-        request.getfixturevalue("dynamodb_table")
-    settings.INTERACTION_STORE = request.param
-    _store_for.cache_clear()
-    store = get_interaction_store()
-    assert store.name == request.param
-    yield store
-    _store_for.cache_clear()
 
 
 @pytest.fixture

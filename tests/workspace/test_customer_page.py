@@ -1,6 +1,8 @@
 """The customer page: the profile, then orders, open tickets, the timeline and lifetime figures,
 read-only and bounded; "View site" leads to the API docs."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -47,3 +49,30 @@ def test_view_site_leads_to_the_api_docs(agent_client):
     response = agent_client.get("/admin/")
     assert 'href="/docs"' in response.content.decode()
     assert agent_client.get("/docs").status_code == 200
+
+
+def test_the_timeline_pages_back_to_the_customers_first_event(agent_client):
+    customer = CustomerFactory()
+    store = get_interaction_store()
+    for n in range(45):
+        store.append(
+            InteractionRecord(customer_id=customer.id, kind="note", summary=f"event {n:02d}")
+        )
+    url = f"/admin/customers/customer/{customer.pk}/change/"
+
+    def timeline_of(response) -> str:
+        text = response.content.decode()
+        start = text.index('id="timeline"')
+        return text[start : text.index("</div>", start)]
+
+    seen, next_url = [], url
+    while next_url and len(seen) <= 45:
+        timeline = timeline_of(agent_client.get(next_url))
+        seen += [int(n) for n in re.findall(r"event (\d\d)", timeline)]
+        older = re.search(r'href="\?timeline_before=([0-9A-Z]+)#timeline"', timeline)
+        next_url = f"{url}?timeline_before={older.group(1)}" if older else ""
+    assert seen == list(reversed(range(45)))
+    assert "Newest events" in timeline
+
+    newest = timeline_of(agent_client.get(url, {"timeline_before": "not-a-cursor"}))
+    assert "event 44" in newest and "Newest events" not in newest

@@ -26,8 +26,12 @@ from django.template.response import TemplateResponse
 from customers.interactions import get_interaction_store
 from customers.mentions import orders_mentioned, texts_of
 from customers.models import Order
-from customers.selectors import RECENT_INTERACTIONS, customer_360, interaction_json
-from customers.serializers import INTERACTION_ID
+from customers.selectors import (
+    RECENT_INTERACTIONS,
+    customer_360,
+    interaction_cursor,
+    interaction_json,
+)
 from helpdesk.api.exceptions import HelpdeskError
 from tickets import selectors, services
 from tickets.admin.queue import actor_of, ticket_number_in
@@ -187,7 +191,7 @@ def ticket_page(model_admin, request, object_id: str) -> TemplateResponse | Http
             **page_data(
                 ticket,
                 actor=actor_of(request),
-                history_before=_history_cursor(request.GET.get("history_before")),
+                history_before=interaction_cursor(request.GET.get("history_before")),
             ),
             "macros": [
                 {
@@ -380,14 +384,6 @@ def _attachments_of(message_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
 
 def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
-
-
-def _history_cursor(value: str | None) -> str | None:
-    """The `?history_before=` of the page's "Older events" link (GET /tickets/{id}/history's
-    `before`); anything else shows the newest events."""
-    if value and INTERACTION_ID.match(value):
-        return value.upper()
-    return None
 
 
 def page_data(ticket: Ticket, *, actor: str, history_before: str | None = None) -> dict[str, Any]:
