@@ -6,12 +6,7 @@ from django.contrib import admin
 
 from customers.interactions import get_interaction_store
 from customers.models import Customer, Interaction, InteractionOutbox, Order
-from customers.selectors import (
-    RECENT_INTERACTIONS,
-    customer_360,
-    interaction_cursor,
-    interaction_json,
-)
+from customers.selectors import customer_360, interaction_cursor, interaction_json
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +25,8 @@ def customer_page(customer: Customer, *, before: str | None = None) -> dict[str,
     except Exception:
         logger.exception("Reading interactions for the customer page failed")
         events, degraded = [], ["interactions"]
-    picture = customer_360(customer=customer, interactions=events[:RECENT_INTERACTIONS])
+    # The timeline shows the events (those of the page asked for), not the picture.
+    picture = customer_360(customer=customer, interactions=[])
     for order in picture["recent_orders"]:
         order["placed_at"] = datetime.fromisoformat(order["placed_at"])
     timeline = [
