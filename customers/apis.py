@@ -14,7 +14,7 @@ from helpdesk.api.fields import CleanCharField, MetadataField
 from helpdesk.api.filters import BoundedSearchFilter, IdFilter, UtcDateTimeFilter
 from helpdesk.api.schema import error_response
 from helpdesk.api.utils import validated
-from helpdesk.auth import ScopeRequired
+from helpdesk.auth import ScopeRequired, actor_of
 
 INTERACTIONS_UNAVAILABLE = error_response(
     503, "`interaction_store_unavailable`: the interaction store cannot be read now."
@@ -190,7 +190,7 @@ class OrderListApi(GenericAPIView):
         customer = Customer.objects.filter(pk=data.pop("customer_id")).first()
         if customer is None:
             raise serializers.ValidationError({"customer_id": ["No customer with this id."]})
-        order = services.order_create(customer=customer, **data)
+        order = services.order_create(customer=customer, actor=actor_of(request), **data)
         return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED)
 
 
@@ -206,4 +206,5 @@ class OrderDetailApi(GenericAPIView):
     def patch(self, request, pk: int):
         order = get_object_or_404(Order, pk=pk)
         data = validated(OrderUpdateInput, request.data, partial=True)
-        return Response(OrderOutput(services.order_update(order=order, **data)).data)
+        order = services.order_update(order=order, actor=actor_of(request), **data)
+        return Response(OrderOutput(order).data)

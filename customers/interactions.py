@@ -65,6 +65,9 @@ class Kind:
     INCIDENT_UNLINKED = "incident_unlinked"
     # Priority, assignee, category or order changed (tickets.changes); status has its own kind.
     TICKET_CHANGED = "ticket_changed"
+    # An order pushed by an integration (POST /orders) and its status changes (PATCH).
+    ORDER_PLACED = "order_placed"
+    ORDER_STATUS_CHANGED = "order_status_changed"
 
 
 @dataclass(frozen=True)

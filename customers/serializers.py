@@ -40,7 +40,8 @@ ORDER_FIELDS = tuple(RecentOrderOutput().fields)
 class InteractionOutput(serializers.Serializer):
     id = serializers.CharField(help_text="A ULID: sorts by time.")
     kind = serializers.CharField(
-        help_text="`ticket_created`, `status_changed`, `ticket_changed`, `feedback`, ..."
+        help_text="`ticket_created`, `status_changed`, `ticket_changed`, `feedback`, "
+        "`order_placed`, `order_status_changed`, ..."
     )
     occurred_at = serializers.DateTimeField()
     ticket_id = serializers.IntegerField(allow_null=True)

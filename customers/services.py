@@ -5,7 +5,9 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from customers.interactions import InteractionRecord, Kind
 from customers.models import Customer, Order
+from customers.outbox import interaction_record
 from customers.selectors import customer_by_email
 from helpdesk.api.exceptions import Conflict
 
@@ -91,10 +93,12 @@ def order_create(
     status: str = Order.Status.PENDING,
     currency: str = "USD",
     line_items: list[dict[str, Any]] | None = None,
+    actor: str = "",
 ) -> Order:
+    """A new order, logged on the customer's timeline (`order_placed`) by `actor`."""
     try:
         with transaction.atomic():
-            return Order.objects.create(
+            order = Order.objects.create(
                 customer=customer,
                 number=number,
                 total=total,
@@ -107,11 +111,47 @@ def order_create(
         raise Conflict(
             "An order with this number already exists.", fields={"number": ["Already in use."]}
         ) from None
+    _log_order(
+        order,
+        kind=Kind.ORDER_PLACED,
+        summary=f"{order.number} placed: {order.total} {order.currency}, {order.status}",
+        actor=actor,
+        data={"total": str(order.total), "currency": order.currency, "status": order.status},
+    )
+    return order
 
 
 @transaction.atomic
-def order_update(*, order: Order, **changes: Any) -> Order:
+def order_update(*, order: Order, actor: str = "", **changes: Any) -> Order:
+    """Changes the order; a new status is logged on the customer's timeline
+    (`order_status_changed`: "BH-4821702: shipped → delivered"), which is what an agent reads
+    beside "where is my parcel?"."""
+    previous = order.status
     for name, value in changes.items():
         setattr(order, name, value)
     order.save(update_fields=[*changes, "updated_at"])
+    if order.status != previous:
+        _log_order(
+            order,
+            kind=Kind.ORDER_STATUS_CHANGED,
+            summary=f"{order.number}: {previous} → {order.status}",
+            actor=actor,
+            data={"from": previous, "to": order.status},
+        )
     return order
+
+
+def _log_order(order: Order, *, kind: str, summary: str, actor: str, data: dict) -> None:
+    """An order's event on its customer's timeline, in the caller's transaction (outbox
+    rules), naming the order."""
+    interaction_record(
+        records=[
+            InteractionRecord(
+                customer_id=order.customer_id,
+                kind=kind,
+                summary=summary,
+                actor=actor,
+                data={"order_id": order.pk, "number": order.number, **data},
+            )
+        ]
+    )

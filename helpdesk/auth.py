@@ -196,6 +196,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return KEYWORD
 
 
+def actor_of(request) -> str:
+    """Who did it, as recorded in interactions, feedback and idempotency scopes."""
+    user = request.user
+    if isinstance(user, ApiKeyClient):
+        return user.label
+    return f"user:{user.get_username()}"
+
+
 def scopes_of(request) -> frozenset[str]:
     """The scopes a request acts with: its API key's, or its staff session's (a superuser is
     `admin`, other active staff `agent`); none for anyone else."""

@@ -27,7 +27,7 @@ from helpdesk.api.filters import (
 )
 from helpdesk.api.schema import error_response
 from helpdesk.api.utils import validated
-from helpdesk.auth import ApiKeyClient, ScopeRequired, has_scope
+from helpdesk.auth import ApiKeyClient, ScopeRequired, actor_of, has_scope
 from helpdesk.models import ApiKey
 from helpdesk.scopes import AGENT
 from knowledge.filters import validate_filter
@@ -49,14 +49,6 @@ from tickets.serializers import (
 from triage.corrections import ticket_categorize
 from triage.models import Category
 from triage.serializers import TriageOutput
-
-
-def actor_of(request) -> str:
-    """Who did it, as recorded in interactions, feedback and idempotency scopes."""
-    user = request.user
-    if isinstance(user, ApiKeyClient):
-        return user.label
-    return f"user:{user.get_username()}"
 
 
 def client_of(request) -> str:

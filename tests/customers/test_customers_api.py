@@ -491,3 +491,48 @@ def test_patch_order_with_text_body_is_a_415(api):
     assert_error(response, 415)
     order.refresh_from_db()
     assert order.status == "delivered"
+
+
+# --- orders on the customer's timeline ----------------------------------------------------------
+
+
+def test_an_order_pushed_and_its_status_changes_are_on_the_customers_timeline(api):
+    """What an agent reads beside "where is my parcel?": when it was placed, shipped,
+    delivered; in the customer 360 of the next ticket too (the bot's answer)."""
+    customer = CustomerFactory(email="ben@example.com")
+    created = api.post("/orders", order_payload(customer), format="json").json()
+    api.patch(f"/orders/{created['id']}", {"status": "shipped"}, format="json")
+    api.patch(f"/orders/{created['id']}", {"status": "shipped"}, format="json")  # no change
+    api.patch(f"/orders/{created['id']}", {"status": "delivered"}, format="json")
+
+    log = api.get(f"/customers/{customer.id}/interactions").json()["results"]
+
+    assert [(row["kind"], row["summary"]) for row in log] == [
+        ("order_status_changed", "BH-1000001: shipped → delivered"),
+        ("order_status_changed", "BH-1000001: paid → shipped"),
+        ("order_placed", "BH-1000001 placed: 249.90 GBP, paid"),
+    ]
+    assert log[0]["data"] == {
+        "order_id": created["id"],
+        "number": "BH-1000001",
+        "from": "shipped",
+        "to": "delivered",
+    }
+    assert log[2]["data"]["total"] == "249.90" and log[2]["ticket_id"] is None
+    assert all(row["actor"].startswith("api-key:") for row in log)
+
+    ticket = api.post(
+        "/tickets",
+        {"customer": {"email": "ben@example.com"}, "subject": "Parcel", "body": "Where is it?"},
+        format="json",
+    ).json()
+    recent = [row["summary"] for row in ticket["customer"]["recent_interactions"]]
+    assert "BH-1000001: shipped → delivered" in recent
+
+
+def test_a_refused_order_logs_nothing(api):
+    customer = CustomerFactory()
+    OrderFactory(customer=customer, number="BH-1000001")
+
+    assert api.post("/orders", order_payload(customer), format="json").status_code == 409
+    assert api.get(f"/customers/{customer.id}/interactions").json()["results"] == []
