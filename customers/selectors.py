@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from customers.interactions import InteractionRecord, get_interaction_store, newest_by_email
 from customers.models import Customer, Order
-from customers.serializers import ORDER_FIELDS
+from customers.serializers import INTERACTION_ID, ORDER_FIELDS
 from helpdesk.api.compiled import CompiledRead, CompiledReads
 from helpdesk.api.utils import iso
 
@@ -110,8 +110,6 @@ def interaction_json(record: InteractionRecord) -> dict[str, Any]:
 def interaction_cursor(value: str | None) -> str | None:
     """A page's `?…_before=` cursor (an interaction id, `next_before`), upper-cased; None for
     anything else (the admin pages then show the newest events)."""
-    from customers.serializers import INTERACTION_ID
-
     if value and INTERACTION_ID.match(value):
         return value.upper()
     return None
