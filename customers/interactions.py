@@ -60,6 +60,8 @@ class Kind:
     NOTE = "note"
     EMAIL_IN = "email_in"
     EMAIL_OUT = "email_out"
+    # An agent reply that did not reach the customer: refused when sent, or bounced.
+    EMAIL_FAILED = "email_failed"
     TICKET_MERGED = "ticket_merged"
     INCIDENT_LINKED = "incident_linked"
     INCIDENT_UNLINKED = "incident_unlinked"

@@ -7,6 +7,7 @@ Used by tests/tickets/test_email_in.py and bench/ (the `inbound-1` scenario)."""
 
 from __future__ import annotations
 
+import email
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -197,4 +198,136 @@ def bounce() -> bytes:
     )
     message.set_type("multipart/report")
     message.set_param("report-type", "delivery-status")
+    return message.as_bytes()
+
+
+def postfix_dsn(
+    returned_id: str,
+    *,
+    recipient: str = "ana@example.com",
+    action: str = "failed",
+    status: str = "5.1.1",
+    diagnostic: str = "smtp; 550 5.1.1 <ana@example.com>: Recipient address\r\n"
+    "    rejected: User unknown in local recipient table",
+    bounce_id: str = "<20261207100001.4F1@mx.example.net>",
+) -> bytes:
+    """A delivery status notification (RFC 3464) as Postfix returns one: the notice, the
+    delivery-status part, the returned message's headers (text/rfc822-headers)."""
+    lines = [
+        "Return-Path: <>",
+        "Date: Mon,  7 Dec 2026 10:00:01 +0000 (UTC)",
+        "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)",
+        "Subject: Undelivered Mail Returned to Sender",
+        "To: support@localhost",
+        "Auto-Submitted: auto-replied",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary="4F1/mx"',
+        f"Message-Id: {bounce_id}",
+        "",
+        "This is a MIME-encapsulated message.",
+        "",
+        "--4F1/mx",
+        "Content-Description: Notification",
+        "Content-Type: text/plain; charset=us-ascii",
+        "",
+        "This is the mail system at host mx.example.net.",
+        "",
+        "I'm sorry to have to inform you that your message could not",
+        "be delivered to one or more recipients. It's attached below.",
+        "",
+        "--4F1/mx",
+        "Content-Description: Delivery report",
+        "Content-Type: message/delivery-status",
+        "",
+        "Reporting-MTA: dns; mx.example.net",
+        "Arrival-Date: Mon,  7 Dec 2026 10:00:00 +0000 (UTC)",
+        "",
+        f"Final-Recipient: rfc822; {recipient}",
+        f"Original-Recipient: rfc822;{recipient}",
+        f"Action: {action}",
+        f"Status: {status}",
+        "Remote-MTA: dns; mail.example.com",
+        f"Diagnostic-Code: {diagnostic}",
+        "",
+        "--4F1/mx",
+        "Content-Description: Undelivered Message Headers",
+        "Content-Type: text/rfc822-headers",
+        "",
+        "From: Support <support@localhost>",
+        f"To: {recipient}",
+        "Subject: Re: [HD-000001] Cracked jar",
+        f"Message-ID: {returned_id}",
+        "",
+        "--4F1/mx--",
+        "",
+    ]
+    return "\r\n".join(lines).encode()
+
+
+def gmail_dsn(returned: bytes, *, recipient: str = "ana@example.com") -> bytes:
+    """Gmail's (and Amazon SES's) bounce: Auto-Submitted, a text and HTML notice, the
+    delivery-status part, and the whole returned message (message/rfc822)."""
+    outer = EmailMessage(policy=policy.SMTP)
+    outer["From"] = "Mail Delivery Subsystem <mailer-daemon@googlemail.com>"
+    outer["To"] = TO
+    outer["Subject"] = "Delivery Status Notification (Failure)"
+    outer["Date"] = format_datetime(DATE)
+    outer["Message-ID"] = make_msgid(domain="mx.google.com")
+    outer["Auto-Submitted"] = "auto-replied"
+    outer["MIME-Version"] = "1.0"
+    outer["Content-Type"] = "multipart/report; report-type=delivery-status"
+    notice = EmailMessage(policy=policy.SMTP)
+    notice.set_content(
+        f"Address not found\n\nYour message wasn't delivered to {recipient} because the address "
+        "couldn't be found, or is unable to receive mail."
+    )
+    notice.add_alternative(f"<p>Your message wasn't delivered to <b>{recipient}</b>.</p>", "html")
+    status = EmailMessage(policy=policy.SMTP)
+    status["Content-Type"] = "message/delivery-status"
+    blocks = [
+        {"Reporting-MTA": "dns; googlemail.com"},
+        {
+            "Final-Recipient": f"rfc822; {recipient}",
+            "Action": "failed",
+            "Status": "5.1.1",
+            "Diagnostic-Code": "smtp; 550-5.1.1 The email account that you tried to reach does "
+            "not exist. 550 5.1.1 https://support.google.com/mail/?p=NoSuchUser",
+        },
+    ]
+    status.set_payload([_fields(block) for block in blocks])
+    original = EmailMessage(policy=policy.SMTP)
+    original["Content-Type"] = "message/rfc822"
+    original.set_payload([email.message_from_bytes(returned, policy=policy.SMTP)])
+    for part in (notice, status, original):
+        outer.attach(part)
+    return outer.as_bytes()
+
+
+def _fields(values: dict[str, str]) -> EmailMessage:
+    block = EmailMessage(policy=policy.SMTP)
+    for name, value in values.items():
+        block[name] = value
+    return block
+
+
+def qmail_bounce(returned_id: str, *, recipient: str = "ana@example.com") -> bytes:
+    """An older, plain bounce with no delivery-status part: the reason in words and a copy of
+    the message below."""
+    message = _base(
+        sender="MAILER-DAEMON@mail.example.org",
+        subject="failure notice",
+        message_id=None,
+        domain="mail.example.org",
+    )
+    message.set_content(
+        "Hi. This is the qmail-send program at mail.example.org.\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+        "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+        f"<{recipient}>:\nSorry, no mailbox here by that name. (#5.1.1)\n\n"
+        "--- Below this line is a copy of the message.\n\n"
+        "Return-Path: <support@localhost>\n"
+        f"From: Support <support@localhost>\nTo: {recipient}\n"
+        f"Subject: Re: [HD-000001] Cracked jar\nMessage-ID: {returned_id}\n\n"
+        "Hi Ana,\na new jar ships today.\n"
+    )
     return message.as_bytes()

@@ -657,6 +657,7 @@ def test_scheduled_event_sends_the_email_outbox(invoke, settings):
         "incident_replies_to_retry": 0,
         "sent": 1,
         "failed": 0,
+        "refused": 0,
         "remaining": 0,
     }
     (sent,) = mail.outbox

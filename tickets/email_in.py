@@ -43,6 +43,10 @@ _SPACES = re.compile(r"\s+")
 AUTO_PRECEDENCE = {"bulk", "auto_reply", "junk"}
 AUTO_REPLY_HEADERS = ("X-Autoreply", "X-Autorespond")
 BOUNCE_SENDERS = {"mailer-daemon", "postmaster"}
+# "Message-ID: <…>" as a header line in a bounce's copy of the message we sent.
+_COPIED_ID = re.compile(r"^\s*Message-ID:\s*(<[^<>\s]{1,250}>)", re.IGNORECASE | re.MULTILINE)
+# A plain bounce's subject that only warns: delivery is still being retried.
+_DELAY = re.compile(r"\b(delay(ed)?|warning|not yet delivered|still (being )?retried)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,18 @@ class Part:
 
 
 @dataclass(frozen=True)
+class DeliveryReport:
+    """What a bounce says about a message we sent (RFC 3464; tickets/delivery.py acts on it):
+    that message's Message-ID, whether delivery failed for good (not `delayed`, `relayed`,
+    `delivered`), the recipients it failed for (empty when the report does not say) and why."""
+
+    message_id: str
+    failed: bool
+    recipients: tuple[str, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class ParsedEmail:
     message_id: str
     in_reply_to: list[str] = field(default_factory=list)
@@ -77,6 +93,7 @@ class ParsedEmail:
     html_only: bool = False
     attachments: list[Part] = field(default_factory=list)
     ignored: Ignored | None = None
+    report: DeliveryReport | None = None  # a bounce naming the message it returns
 
     @property
     def thread_ids(self) -> list[str]:
@@ -121,7 +138,11 @@ def _read(message: EmailMessage, raw: bytes) -> ParsedEmail:
     message_id = _message_id(message, raw)
     ignored = noise(message, sender)
     if ignored is not None:
-        return ParsedEmail(message_id=message_id, sender=sender, ignored=ignored)
+        report = delivery_report(message, bounce=ignored.reason == "bounce")
+        if report is not None and ignored.reason != "bounce":
+            # Exchange and Gmail mark their delivery reports Auto-Submitted too.
+            ignored = Ignored("bounce", "a delivery status notification")
+        return ParsedEmail(message_id=message_id, sender=sender, ignored=ignored, report=report)
     if not sender:
         raise InvalidEmail(
             "The message has no sender address.",
@@ -178,6 +199,66 @@ def noise(message: EmailMessage, sender: str) -> Ignored | None:
     if "X-Helpdesk-Ticket" in message:
         return Ignored("own_message", "an e-mail this helpdesk sent (X-Helpdesk-Ticket)")
     return None
+
+
+def delivery_report(message: EmailMessage, *, bounce: bool) -> DeliveryReport | None:
+    """The message a bounce returns, and what happened to it: from the delivery-status part of
+    a DSN (RFC 3464: Postfix, Exchange, Gmail, Amazon SES) with the returned message or its
+    headers beside it; for a `bounce` (a mailer-daemon's, or with an empty Return-Path) without
+    one, from a copy of the message's headers in its text (qmail's "Below this line is a copy
+    of the message"). None when it names none: an out-of-office reply that quotes our mail is
+    no report of anything."""
+    original, copied, recipients, failed, reasons, reported = "", "", [], False, [], False
+    for part in message.walk():
+        content_type = part.get_content_type()
+        if content_type == "message/delivery-status":
+            reported = True
+            for block in part.get_payload():
+                action = _header(block, "Action").strip().lower()
+                if action != "failed":
+                    continue
+                failed = True
+                recipient = _header(block, "Final-Recipient") or _header(
+                    block, "Original-Recipient"
+                )
+                address = recipient.partition(";")[2].strip().strip("<>").lower()
+                if address:
+                    recipients.append(_clean(address))
+                diagnostic = _header(block, "Diagnostic-Code").partition(";")[2]
+                status = _header(block, "Status").strip()
+                reasons.append(_SPACES.sub(" ", diagnostic).strip() or f"status {status}")
+        elif not original and content_type in ("message/rfc822", "text/rfc822-headers"):
+            original = _returned_id(part)
+        elif not copied and content_type == "text/plain" and not _is_attachment(part):
+            found = _COPIED_ID.search(_report_text(part))
+            copied = _clean(found.group(1)) if found else ""
+    original = original or copied
+    if not original or not (reported or bounce):
+        return None
+    if not reported:  # a plain-text bounce: only its subject says what it is
+        subject = _SPACES.sub(" ", _header(message, "Subject")).strip()
+        failed = not _DELAY.search(subject)
+        reasons = [_clean(subject) or "returned by a mail server"]
+    reason = "; ".join(dict.fromkeys(_clean(r) for r in reasons))
+    return DeliveryReport(original, failed, tuple(dict.fromkeys(recipients)), reason)
+
+
+def _returned_id(part: EmailMessage) -> str:
+    if part.get_content_type() == "message/rfc822":
+        inner = part.get_payload(0)
+        headers = _header(inner, "Message-ID") if isinstance(inner, EmailMessage) else ""
+        found = _MSG_ID.search(headers)
+    else:
+        found = _COPIED_ID.search(_report_text(part))
+        found = _MSG_ID.search(found.group(1)) if found else None
+    return _clean(found.group(0)) if found else ""
+
+
+def _report_text(part: EmailMessage) -> str:
+    try:
+        return _text_of(part)
+    except InvalidEmail:  # an unknown charset: a bounce is never refused for it
+        return ""
 
 
 def own_address() -> str:

@@ -3,7 +3,8 @@ with a raw message; provider webhooks and the Lambda's S3 event hand it the same
 
 1. Read the message (tickets/email_in.py): a message that cannot be read is a 422, nothing
    written. Noise (auto-replies, bounces, our own mail) is accepted and ignored: no ticket, no
-   reply, so two auto-responders never talk to each other through us.
+   reply, so two auto-responders never talk to each other through us. A bounce of one of our
+   replies tells its ticket that the customer did not get it (tickets/delivery.py).
 2. The same Message-ID twice is one message: the second delivery answers the first's ticket and
    message (`duplicate`). A database constraint holds it under concurrent deliveries too.
 3. Threading: In-Reply-To / References naming a stored Message-ID (ours or the customer's)
@@ -35,7 +36,9 @@ from helpdesk.api.exceptions import InvalidEmail
 from helpdesk.reading.quotes import strip_quote
 from helpdesk.reading.text import join_lines, normalise_lines
 from tickets import selectors
-from tickets.email_in import Ignored, ParsedEmail, Part, email_parse
+from tickets.delivery import email_failed
+from tickets.email_in import DeliveryReport, Ignored, ParsedEmail, Part, email_parse
+from tickets.mail import message_ids_of, provider_keys
 from tickets.models import Attachment, Message, Suggestion, Ticket
 from tickets.serializers import suggestion_json
 from tickets.services import message_create, ticket_create
@@ -73,6 +76,10 @@ def email_receive(*, raw: bytes, actor: str) -> EmailReceived:
     """Thread one raw RFC 822 message onto its ticket, or open a new one (module docstring)."""
     parsed = email_parse(raw)
     if parsed.ignored is not None:
+        if parsed.report is not None:
+            returned = _returned(parsed.report, actor)
+            if returned is not None:
+                return returned
         logger.info("Inbound e-mail ignored (%s): %s", parsed.ignored.reason, parsed.ignored.detail)
         return EmailReceived(202, ignored=parsed.ignored)
 
@@ -213,6 +220,39 @@ def email_receive_s3_event(event: dict) -> dict:
     return {"status": "ok", "messages": messages}
 
 
+def _returned(report: DeliveryReport, actor: str) -> EmailReceived | None:
+    """A bounce of one of our replies: the ticket is told (tickets/delivery.py). None when the
+    report names no reply of ours, or another recipient than that reply's customer."""
+    reply = (
+        Message.objects.filter(message_ids_of([report.message_id]))
+        .filter(role=Message.Role.AGENT, kind=Message.Kind.REPLY)
+        .select_related("ticket__customer")
+        .first()
+    )
+    if reply is None:
+        return None
+    ticket = reply.ticket
+    if report.recipients and ticket.customer.email.lower() not in report.recipients:
+        logger.warning(
+            "A delivery report for %s's reply names other recipients: %s",
+            ticket.number,
+            ", ".join(report.recipients),
+        )
+        return None
+    if report.failed:
+        reply = email_failed(message_id=reply.pk, reason=report.reason, how="bounced", actor=actor)
+        detail = f"a delivery failure report: {ticket.number}'s reply was not delivered"
+    else:
+        detail = f"a delivery report for {ticket.number}'s reply (delayed, not failed)"
+    logger.info("Inbound e-mail: %s", detail)
+    return EmailReceived(
+        202,
+        ticket=selectors.ticket_get(ticket_id=ticket.pk),
+        message=reply,
+        ignored=Ignored("bounce", detail),
+    )
+
+
 def _stored(message_id: str) -> Message | None:
     return (
         Message.objects.filter(email_message_id=message_id)
@@ -265,16 +305,18 @@ def _thread(parsed: ParsedEmail) -> Ticket | None:
     """The ticket this message answers, or None for a new conversation."""
     ids = parsed.thread_ids
     if ids:
-        found = dict(
-            Message.objects.filter(email_message_id__in=ids).values_list(
-                "email_message_id", "ticket_id"
-            )
-        )
+        found = {}
+        for ours, provider, ticket_id in Message.objects.filter(message_ids_of(ids)).values_list(
+            "email_message_id", "email_provider_id", "ticket_id"
+        ):
+            found[ours] = ticket_id
+            if provider:  # as the e-mail service sent it (SES: `<provider@….amazonses.com>`)
+                found[provider] = ticket_id
         for message_id in ids:  # the most direct reference wins
-            if message_id in found:
-                return _merged_end(
-                    Ticket.objects.select_related("customer").get(pk=found[message_id])
-                )
+            keys = [message_id, *provider_keys(message_id)]
+            ticket_id = next((found[key] for key in keys if key in found), None)
+            if ticket_id is not None:
+                return _merged_end(Ticket.objects.select_related("customer").get(pk=ticket_id))
     token = SUBJECT_TOKEN.search(parsed.subject)
     if token and int(token.group(1)) < 2**63:
         ticket = Ticket.objects.select_related("customer").filter(pk=int(token.group(1))).first()

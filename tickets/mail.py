@@ -5,7 +5,9 @@ Right after the commit the row is sent through Django's e-mail API (`EMAIL_BACKE
 console in development, SMTP, or Amazon SES through django-anymail in production). What fails
 (SMTP refused, SES throttled or down) stays in the outbox and is retried after 5 s, 10 s, 20 s, …
 (at most an hour) by `manage.py email_drain_outbox` or the scheduled Lambda task
-(`helpdesk.lambda_tasks.send_email_outbox`): an outage delays a reply, never loses it.
+(`helpdesk.lambda_tasks.send_email_outbox`): an outage delays a reply, never loses it. An
+address the mail server refuses for good is not retried: the ticket says the reply was not
+delivered, and why (tickets/delivery.py).
 
 Never twice: a sender first claims the row (`claimed_until`, an UPDATE that only one sender can
 win), sends, then marks the message sent and deletes the row in one transaction. Two drains, or a
@@ -29,6 +31,7 @@ from django.utils import timezone
 from django.utils.html import escape, linebreaks
 
 from knowledge.query import clean_subject
+from tickets import delivery
 from tickets.models import EmailOutbox, Message, Ticket
 
 logger = logging.getLogger(__name__)
@@ -103,7 +106,8 @@ def queue_reply(message: Message) -> EmailOutbox:
 @dataclass
 class SendResult:
     sent: int = 0
-    failed: int = 0
+    failed: int = 0  # not sent now, retried later
+    refused: int = 0  # refused for good: not retried, the ticket says so (tickets.delivery)
     remaining: int = 0  # set by email_outbox_drain only
 
 
@@ -144,12 +148,20 @@ def email_outbox_deliver(*, message_ids: list[int] | None = None, limit: int = 1
                 sent = connection.send_messages([email])
                 if not sent:
                     raise RuntimeError("the e-mail backend did not accept the message")
-            except Exception as exc:  # any backend failure: keep the row, back off
-                _back_off(row_id, exc)
+            except Exception as exc:
+                refusal = delivery.refusal_of(exc)
+                if refusal is not None:
+                    # This address will never take it: the agent is told, the next row goes.
+                    delivery.email_failed(message_id=message_id, reason=refusal, how="refused")
+                    result.refused += 1
+                    continue
+                _back_off(row_id, exc)  # any other failure: keep the row, back off
                 result.failed += 1
                 break
             with transaction.atomic():
-                Message.objects.filter(pk=message_id).update(sent_at=timezone.now())
+                Message.objects.filter(pk=message_id).update(
+                    sent_at=timezone.now(), email_provider_id=provider_id(email)
+                )
                 EmailOutbox.objects.filter(pk=row_id).delete()
             result.sent += 1
     except Exception:
@@ -161,6 +173,28 @@ def email_outbox_deliver(*, message_ids: list[int] | None = None, limit: int = 1
             except Exception:
                 logger.warning("Closing the e-mail connection failed", exc_info=True)
     return result
+
+
+def provider_id(email: EmailMultiAlternatives) -> str:
+    """The e-mail service's id for a message it accepted (django-anymail backends), without
+    angle brackets; "" for SMTP and the console, which keep our Message-ID."""
+    status = getattr(email, "anymail_status", None)
+    found = getattr(status, "message_id", None)
+    return found.strip().strip("<>")[:255] if isinstance(found, str) else ""
+
+
+def provider_keys(message_id: str) -> set[str]:
+    """What an e-mail service's id can be in a Message-ID it wrote: the whole id, or its local
+    part (Amazon SES: `<its id@….amazonses.com>`)."""
+    bare = message_id.strip("<>")
+    return {bare, bare.partition("@")[0]} - {""}
+
+
+def message_ids_of(ids: list[str]) -> Q:
+    """Our messages that `ids` (Message-IDs as a reply or a bounce names them) can mean: ours
+    as we wrote them, or as the e-mail service rewrote them."""
+    provider = set().union(*(provider_keys(i) for i in ids))
+    return Q(email_message_id__in=ids) | Q(email_provider_id__in=provider)
 
 
 def _back_off(row_id: int, exc: Exception) -> None:
@@ -188,7 +222,8 @@ def email_outbox_drain(*, batch: int = 100, max_batches: int = 100) -> SendResul
         result = email_outbox_deliver(limit=batch)
         total.sent += result.sent
         total.failed += result.failed
-        if result.failed or result.sent < batch:
+        total.refused += result.refused
+        if result.failed or result.sent + result.refused < batch:
             break
     total.remaining = EmailOutbox.objects.count()
     return total

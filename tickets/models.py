@@ -284,10 +284,26 @@ class Message(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # When the e-mail left (agent replies): null while it waits in the outbox.
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When it turned out not to reach the customer (tickets/delivery.py): the mail server
+    # refused the address when it was sent, or a delivery failure report came back; why, in the
+    # server's words. Null and "" for everything else.
+    email_failed_at = models.DateTimeField(null=True, blank=True)
+    email_error = models.TextField(blank=True)
+    # The e-mail service's id for the message it sent (django-anymail's `anymail_status`).
+    # Amazon SES replaces our Message-ID with `<this id@…amazonses.com>`, so the customer's
+    # reply and a bounce name that one (tickets/inbound.py matches both).
+    email_provider_id = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["ticket", "created_at", "id"], name="message_ticket_time")]
+        indexes = [
+            models.Index(fields=["ticket", "created_at", "id"], name="message_ticket_time"),
+            models.Index(
+                fields=["email_provider_id"],
+                condition=~models.Q(email_provider_id=""),
+                name="message_email_provider_id",
+            ),
+        ]
         constraints = [
             # One stored message per e-mail: inbound delivery is idempotent on the Message-ID.
             models.UniqueConstraint(

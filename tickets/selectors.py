@@ -190,6 +190,8 @@ MESSAGE_FIELDS = (
     "email_references",
     "created_at",
     "sent_at",
+    "email_failed_at",
+    "email_error",
 )
 
 
@@ -203,9 +205,11 @@ def message_json(message: Message | dict[str, Any]) -> dict[str, Any]:
     row = {name: get(name) for name in MESSAGE_FIELDS}
     row["created_at"] = iso(row["created_at"])
     row["sent_at"] = iso(row["sent_at"])
-    # An agent reply is e-mailed through the outbox: `sent` once it left, `queued` before.
+    row["email_failed_at"] = iso(row["email_failed_at"])
+    # An agent reply is e-mailed through the outbox: `sent` once it left, `queued` before,
+    # `failed` when it did not reach the customer (tickets/delivery.py; `email_error` says why).
     row["email_status"] = (
-        ("sent" if row["sent_at"] else "queued")
+        ("failed" if row["email_failed_at"] else "sent" if row["sent_at"] else "queued")
         if row["role"] == Message.Role.AGENT
         and row["kind"] == Message.Kind.REPLY
         and row["email_message_id"]

@@ -167,7 +167,19 @@ class MessageOutput(serializers.Serializer):
     email_references = serializers.CharField()
     created_at = serializers.DateTimeField()
     sent_at = serializers.DateTimeField(allow_null=True)
-    email_status = serializers.ChoiceField(choices=["queued", "sent"], allow_null=True)
+    email_status = serializers.ChoiceField(
+        choices=["queued", "sent", "failed"],
+        allow_null=True,
+        help_text="An agent reply's e-mail: `queued` in the outbox, `sent`, or `failed`: it did "
+        "not reach the customer (the mail server refused the address, or a delivery failure "
+        "report came back). Null for anything not e-mailed.",
+    )
+    email_failed_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the reply was found not delivered."
+    )
+    email_error = serializers.CharField(
+        help_text="Why, in the mail server's words (`550 5.1.1 … User unknown`); empty otherwise."
+    )
 
 
 class DegradedField(serializers.ChoiceField):

@@ -26,7 +26,9 @@ from django.core import mail
 
 from knowledge.models import Article, SyncJob
 from knowledge.services import kb_sync_start
+from tests import mailshapes
 from tests.factories import OrderFactory, SuggestionFactory, TicketFactory
+from tickets.inbound import email_receive
 from tickets.models import EmailOutbox, Feedback, Macro, Message, Ticket
 from tickets.services import message_create, ticket_create
 
@@ -587,3 +589,39 @@ def test_a_large_outage_answer_is_queued_then_drained_in_the_browser(
     assert "queued" not in page.inner_text("#incidents")
     for other in others:
         assert Message.objects.filter(ticket_id=other["id"], role="agent").count() == 1
+
+
+def test_an_agent_sees_that_a_reply_did_not_arrive_in_the_browser(
+    live_server, browser_page, agent_user
+):
+    """The agent answers and leaves the ticket pending; the customer's mail server bounces the
+    reply (a Postfix delivery status notification, received as any mail): the ticket is back
+    in the queue, open, and its page says the customer did not get the reply, and why."""
+    created = new_ticket(LENA, "Parcel missing", "My parcel BH-4821701 never arrived.")
+    page = browser_page
+    log_in(page, live_server, "agent")
+    page.goto(f"{live_server.url}/admin/tickets/ticket/{created['ticket']['id']}/change/")
+    page.fill("#id_reply-body", "We have asked the courier; you will hear from us tomorrow.")
+    page.select_option("#id_reply-status", "pending")
+    page.click("#reply-form button[type=submit]")
+    page.wait_for_selector(".messagelist")
+    (sent,) = Message.objects.filter(ticket_id=created["ticket"]["id"], role="agent")
+    assert sent.sent_at is not None
+
+    diagnostic = f"smtp; 550 5.1.1 <{LENA['email']}>: Recipient address rejected: User unknown"
+    bounce = mailshapes.postfix_dsn(
+        sent.email_message_id, recipient=LENA["email"], diagnostic=diagnostic
+    )
+    assert email_receive(raw=bounce, actor="mail-relay").status_code == 202
+
+    page.reload()
+    reply = page.locator(f"#conversation [data-message-id='{sent.pk}']")
+    assert "e-mail not delivered" in reply.inner_text()
+    assert (
+        f"{LENA['email']} did not get this reply: 550 5.1.1 <{LENA['email']}>: Recipient "
+        "address rejected: User unknown"
+    ) in reply.inner_text()
+    assert "pending → open" in page.inner_text("#history")
+    assert "was not delivered (bounced)" in page.inner_text("#history")
+    shot(page, "18-reply-not-delivered")
+    assert Ticket.objects.get(pk=created["ticket"]["id"]).status == "open"

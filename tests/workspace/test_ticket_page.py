@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from customers.interactions import InteractionRecord, get_interaction_store
 from customers.models import Interaction
+from tests import mailshapes
 from tests.factories import OrderFactory, SuggestionFactory, TicketFactory
 from tickets.models import Attachment, EmailOutbox, Feedback, Message, Ticket
 
@@ -474,3 +475,20 @@ def test_the_history_pages_back_to_the_tickets_first_event(agent_client, ticket)
     for cursor in ("nonsense", "'><script>", ""):
         history = history_of(agent_client.get(page(ticket), {"history_before": cursor}))
         assert "change 44" in history and "Newest events" not in history
+
+
+def test_a_reply_that_was_not_delivered_says_so(agent_client, ticket, inbound):
+    agent_client.post(page(ticket), {"_action": "reply", "reply-body": "A new jar ships today."})
+    (sent,) = Message.objects.filter(ticket=ticket, role="agent")
+    raw = mailshapes.postfix_dsn(sent.email_message_id)
+    bounced = inbound.generic("POST", "/inbound/email", raw, content_type="message/rfc822")
+    assert bounced.status_code == 202
+
+    html = agent_client.get(page(ticket)).content.decode()
+
+    assert "e-mail not delivered" in html
+    assert (
+        "ana@example.com did not get this reply: 550 5.1.1 &lt;ana@example.com&gt;: Recipient "
+        "address rejected: User unknown in local recipient table" in html
+    )
+    assert "was not delivered (bounced)" in html  # the history

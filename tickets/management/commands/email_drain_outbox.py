@@ -19,4 +19,10 @@ class Command(BaseCommand):
             f"Sent {result.sent}, failed {result.failed}, "
             f"{result.remaining} waiting in the e-mail outbox."
         )
-        self.stdout.write(self.style.WARNING(message) if result.failed else message)
+        if result.refused:
+            message += (
+                f" {result.refused} refused for good by the mail server (not retried; their "
+                "tickets say so)."
+            )
+        failing = result.failed or result.refused
+        self.stdout.write(self.style.WARNING(message) if failing else message)
