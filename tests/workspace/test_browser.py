@@ -625,3 +625,15 @@ def test_an_agent_sees_that_a_reply_did_not_arrive_in_the_browser(
     assert "was not delivered (bounced)" in page.inner_text("#history")
     shot(page, "18-reply-not-delivered")
     assert Ticket.objects.get(pk=created["ticket"]["id"]).status == "open"
+
+    # In the queue: marked, and the "Last reply not delivered" filter finds it.
+    page.goto(f"{live_server.url}/admin/tickets/ticket/")
+    page.click("#changelist-filter a:text-is('Last reply not delivered')")
+    page.wait_for_url("**email=not_delivered**")
+    (row,) = page.locator("#result_list tbody tr").all()
+    assert "Parcel missing" in row.inner_text() and "reply not delivered" in row.inner_text()
+    shot(page, "19-queue-reply-not-delivered")
+    # The marker leaves every column beside the filters (none hidden under them).
+    last = page.locator("#result_list thead th").last.bounding_box()
+    filters = page.locator("#changelist-filter").bounding_box()
+    assert last["x"] + last["width"] <= filters["x"], (last, filters)

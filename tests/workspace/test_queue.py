@@ -231,3 +231,32 @@ def test_the_queue_stays_within_a_query_budget(agent_client, django_assert_max_n
         assert agent_client.get(QUEUE, {"assignee": "mine", "status": "all"}).status_code == 200
     with django_assert_max_num_queries(12):
         assert agent_client.get(QUEUE).status_code == 200
+
+
+def test_a_ticket_whose_last_reply_did_not_arrive_is_marked_and_filtered(agent_client):
+    bounced = aged(2, subject="Parcel missing", status="open")
+    answered = aged(1, subject="Refund question", status="pending")
+    fixed = aged(3, subject="Wrong size", status="open")
+    failed_at = timezone.now()
+    for ticket, failures in (
+        (bounced, [failed_at]),
+        (answered, [None]),
+        (fixed, [failed_at, None]),
+    ):
+        for when in failures:  # oldest first: `fixed` was answered again, and that one arrived
+            Message.objects.create(
+                ticket=ticket,
+                role=Message.Role.AGENT,
+                body="Hello",
+                email_message_id=f"<{ticket.pk}.{len(str(when))}@helpdesk.localhost>",
+                email_failed_at=when,
+                email_error="550 5.1.1 User unknown" if when else "",
+            )
+
+    everything = agent_client.get(QUEUE)
+    only = agent_client.get(QUEUE, {"email": "not_delivered"})
+
+    assert set(listed(everything)) == {bounced.pk, answered.pk, fixed.pk}
+    assert everything.content.decode().count(">reply not delivered<") == 1
+    assert listed(only) == [bounced.pk]
+    assert "Last reply not delivered" in only.content.decode()

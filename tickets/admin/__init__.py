@@ -25,7 +25,7 @@ class TicketAdmin(admin.ModelAdmin):
         "number_link",
         "subject",
         "customer_label",
-        "status",
+        "status_label",
         "priority_label",
         "channel",
         "assignee",
@@ -39,6 +39,7 @@ class TicketAdmin(admin.ModelAdmin):
         "channel",
         "category",
         queue.AssigneeFilter,
+        queue.DeliveryFilter,
         ("created_at", admin.DateFieldListFilter),
     ]
     search_fields = ["subject", "customer__email"]
@@ -91,6 +92,16 @@ class TicketAdmin(admin.ModelAdmin):
     def customer_label(self, ticket: Ticket) -> str:
         customer = ticket.customer
         return f"{customer.name} <{customer.email}>" if customer.name else customer.email
+
+    @admin.display(description="status", ordering="status")
+    def status_label(self, ticket: Ticket) -> str:
+        if ticket.last_reply_failed_at is None:
+            return ticket.get_status_display()
+        return format_html(
+            '{}<br><span class="hd-undelivered" title="{}">reply not delivered</span>',
+            ticket.get_status_display(),
+            "The customer did not get the latest reply: see the ticket page.",
+        )
 
     @admin.display(description="priority", ordering="severity")
     def priority_label(self, ticket: Ticket) -> str:

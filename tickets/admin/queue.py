@@ -48,6 +48,18 @@ def last_customer_message() -> Subquery:
     )
 
 
+def last_reply_failed() -> Subquery:
+    """When the ticket's latest agent reply turned out not to reach the customer (null: it did,
+    or nothing was sent): tickets/delivery.py."""
+    return Subquery(
+        Message.objects.filter(
+            ticket=OuterRef("pk"), role=Message.Role.AGENT, kind=Message.Kind.REPLY
+        )
+        .order_by("-created_at", "-id")
+        .values("email_failed_at")[:1]
+    )
+
+
 def actor_of(request) -> str:
     """Who did it, named as the API names a staff session (interactions, feedback)."""
     return f"user:{request.user.get_username()}"
@@ -84,6 +96,23 @@ class WorkFilter(admin.SimpleListFilter):
                 "query_string": changelist.get_query_string({self.parameter_name: lookup}),
                 "display": title,
             }
+
+
+class DeliveryFilter(admin.SimpleListFilter):
+    """Tickets whose customer did not get the latest reply (refused or bounced): someone has
+    to reach them another way."""
+
+    title = "e-mail"
+    parameter_name = "email"
+    FAILED = "not_delivered"
+
+    def lookups(self, request, model_admin):
+        return [(self.FAILED, "Last reply not delivered")]
+
+    def queryset(self, request, queryset):
+        if self.value() == self.FAILED:
+            return queryset.filter(last_reply_failed_at__isnull=False)
+        return queryset
 
 
 class AssigneeFilter(admin.SimpleListFilter):
@@ -204,7 +233,9 @@ QUEUE_ACTIONS = [
 
 def queue_queryset(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
     return queryset.annotate(
-        severity=severity(), last_customer_message_at=last_customer_message()
+        severity=severity(),
+        last_customer_message_at=last_customer_message(),
+        last_reply_failed_at=last_reply_failed(),
     ).select_related("customer", "assignee")
 
 
