@@ -46,7 +46,7 @@ run: $(RUN_STAMP) .env
 	$(BIN)/python manage.py kb_sync
 	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)
 	@echo "Create an API key with: $(BIN)/python manage.py create_api_key my-integration --scope agent  (scopes: intake, agent, admin, inbound; see README)"
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	HELPDESK_PUBLIC_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 #: Lint, format check, migrations check and the whole test suite
 test: $(STAMP)

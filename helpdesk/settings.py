@@ -414,6 +414,18 @@ HELPDESK_EMAIL_DOMAIN = (
     or HELPDESK_FROM_EMAIL.strip().rstrip(">").rpartition("@")[2]
     or "localhost"
 )
+# Where customers reach this deployment (`https://help.example.com`; the API Gateway URL on
+# the Lambda): the satisfaction links in the e-mail that resolves a ticket point there
+# (tickets/satisfaction.py). Empty: no links. `make run` sets it to its own address.
+HELPDESK_PUBLIC_URL = env.str("HELPDESK_PUBLIC_URL", default="").rstrip("/")
+if HELPDESK_PUBLIC_URL and not re.match(r"^https?://[^/\s]+", HELPDESK_PUBLIC_URL):
+    raise ImproperlyConfigured(
+        f"HELPDESK_PUBLIC_URL is an http(s) URL, not {HELPDESK_PUBLIC_URL!r}"
+    )
+# How long a satisfaction link works after its e-mail was sent.
+SATISFACTION_LINK_DAYS = env.int("SATISFACTION_LINK_DAYS", default=30)
+if SATISFACTION_LINK_DAYS < 1:
+    raise ImproperlyConfigured("SATISFACTION_LINK_DAYS is 1 or more")
 # Few, short tries per send: a reply that fails waits in the outbox, which does the retrying;
 # botocore's default retries would only hold the request that sends it after the commit.
 ANYMAIL = {

@@ -16,6 +16,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
+from django.core import signing
 from django.core.cache import caches
 from django.urls import URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
@@ -24,6 +25,7 @@ from customers.models import Customer, Interaction, Order
 from helpdesk.models import ApiKey
 from knowledge.models import SyncJob
 from tests.factories import OrderFactory, SuggestionFactory
+from tickets import satisfaction
 from tickets.models import Feedback, IdempotencyRecord, Message, Suggestion, Ticket
 
 KEYS = ["intake", "agent", "admin", "inbound"]
@@ -68,6 +70,9 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     # unconfigured here, so 404 for everyone (tests/tickets/test_email_webhooks.py).
     ("inbound/ses", "POST"): EVERYONE,
     ("inbound/mailgun/mime", "POST"): EVERYONE,
+    # The customer's satisfaction page: public, the signed token in the link is the key
+    # (tests/tickets/test_satisfaction.py): here the world's ticket's, the form.
+    ("survey/<str:token>", "GET"): EVERYONE,
     # Public: liveness, the schema and its UI, the browsable API's login form.
     ("health", "GET"): EVERYONE,
     ("schema", "GET"): EVERYONE,
@@ -183,6 +188,7 @@ def _url(route: str, pattern, world) -> str:
         "object_id": world["ticket"].pk,
         "id": world["person"].pk,
         "path": "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css",
+        "token": signing.dumps(world["ticket"].pk, salt=satisfaction.SALT),
     }
     if match := re.match(r"admin/(\w+)/(\w+)/<path:object_id>/", route):
         model = ContentType.objects.get_by_natural_key(*match.groups()).model_class()

@@ -19,9 +19,10 @@ is sent again, with the same Message-ID, which mail clients show as one message.
 from __future__ import annotations
 
 import logging
+import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
-from email.utils import make_msgid
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -33,6 +34,7 @@ from django.utils.html import escape, linebreaks
 from knowledge.query import clean_subject
 from tickets import delivery
 from tickets.models import EmailOutbox, Message, Ticket
+from tickets.satisfaction import survey_links
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +45,12 @@ CLAIM_SECONDS = 300
 
 
 def new_message_id() -> str:
-    """`<…@domain>`: our own Message-ID for a message we send (RFC 5322 §3.6.4)."""
-    return make_msgid(domain=settings.HELPDESK_EMAIL_DOMAIN)
+    """`<…@domain>`: our own Message-ID for a message we send (RFC 5322 §3.6.4). From the OS's
+    randomness, not `email.utils.make_msgid`'s: that draws on the `random` module, which a
+    library may seed (hypothesis does, per example), and two replies in the same 10 ms then got
+    the same id, which the unique constraint refused (a 500)."""
+    stamp = time.time_ns() // 1_000_000
+    return f"<{stamp}.{secrets.token_hex(12)}@{settings.HELPDESK_EMAIL_DOMAIN}>"
 
 
 def reply_subject(ticket: Ticket) -> str:
@@ -79,18 +85,28 @@ def compose(message: Message) -> EmailMultiAlternatives:
     if message.email_references:
         headers["References"] = message.email_references
     footer = f"Ticket {ticket.number}. Reply to this e-mail to add to the conversation."
+    # The reply that resolves the ticket asks how it went (tickets/satisfaction.py).
+    links = survey_links(ticket) if ticket.status == Ticket.Status.RESOLVED else {}
+    survey = f"How did we do? Good: {links['good']}  Bad: {links['bad']}\n" if links else ""
     email = EmailMultiAlternatives(
         subject=reply_subject(ticket),
-        body=f"{message.body}\n\n-- \n{footer}\n",
+        body=f"{message.body}\n\n-- \n{footer}\n{survey}",
         from_email=settings.HELPDESK_FROM_EMAIL,
         to=[ticket.customer.email],
         reply_to=[settings.HELPDESK_FROM_EMAIL],
         headers=headers,
     )
+    survey_html = (
+        '<p style="font-size: small">How did we do? '
+        f'<a href="{escape(links["good"])}">Good, I\'m satisfied</a> · '
+        f'<a href="{escape(links["bad"])}">Bad, I\'m unsatisfied</a></p>'
+        if links
+        else ""
+    )
     email.attach_alternative(
         '<div style="font-family: sans-serif">'
         f"{linebreaks(escape(message.body))}"
-        f'<p style="color: #666; font-size: small">{escape(footer)}</p></div>',
+        f'<p style="color: #666; font-size: small">{escape(footer)}</p>{survey_html}</div>',
         "text/html",
     )
     return email

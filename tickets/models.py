@@ -433,6 +433,29 @@ class Feedback(models.Model):
         return f"{'helpful' if self.helpful else 'not helpful'}: {self.suggestion_id}"
 
 
+class Satisfaction(models.Model):
+    """How the customer rated the handling of their request, from the links in the e-mail that
+    resolved it (tickets/satisfaction.py): good or bad, and in their words. One per ticket:
+    rating again (after it was reopened and resolved again, say) replaces it."""
+
+    class Rating(models.TextChoices):
+        GOOD = "good", "Good, I'm satisfied"
+        BAD = "bad", "Bad, I'm unsatisfied"
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="satisfaction")
+    rating = models.CharField(max_length=8, choices=Rating.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-rated_at"]
+        verbose_name_plural = "satisfaction ratings"
+
+    def __str__(self) -> str:
+        return f"{self.rating}: ticket {self.ticket_id}"
+
+
 class IdempotencyRecord(models.Model):
     """The first response to a POST /tickets with an Idempotency-Key, replayed on retries."""
 

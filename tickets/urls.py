@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tickets import apis, webhooks
+from tickets import apis, survey, webhooks
 from triage.apis import TicketSimilarApi
 
 urlpatterns = [
@@ -13,6 +13,8 @@ urlpatterns = [
     path("tickets/<int:pk>/similar", TicketSimilarApi.as_view(), name="ticket-similar"),
     path("tickets/<int:pk>/merge", apis.TicketMergeApi.as_view(), name="ticket-merge"),
     path("inbound/email", apis.InboundEmailApi.as_view(), name="inbound-email"),
+    # The customer's satisfaction page (HTML, public: the signed token is the key).
+    path("survey/<str:token>", survey.survey_view, name="survey"),
     # Provider webhooks (django-anymail), authenticated by the provider's secret, not API keys.
     path("inbound/ses", webhooks.SesInboundWebhook.as_view(), name="inbound-ses"),
     # Mailgun posts the raw MIME (`body-mime`) only to a URL that ends in "mime".

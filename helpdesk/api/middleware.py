@@ -21,8 +21,9 @@ from helpdesk.api.handlers import database_unavailable, error_response
 
 logger = logging.getLogger("helpdesk.api")
 
-# Paths that serve HTML on purpose; everything else is the JSON API.
-HTML_PREFIXES = ("/admin", "/docs", "/static", "/api-auth")
+# Paths that serve HTML on purpose (the survey: the page a customer rates their answer on);
+# everything else is the JSON API.
+HTML_PREFIXES = ("/admin", "/docs", "/static", "/api-auth", "/survey")
 
 STATUS_CODES = {
     400: "bad_request",

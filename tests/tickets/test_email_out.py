@@ -2,6 +2,8 @@
 locmem backend), and the outbox against a real SMTP server (aiosmtpd) that is down, then up."""
 
 import email
+import random
+import re
 import socket
 from email import policy
 
@@ -12,7 +14,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from tests.factories import TicketFactory
-from tickets.mail import email_outbox_deliver
+from tickets.mail import email_outbox_deliver, new_message_id
 from tickets.models import EmailOutbox, Message
 
 pytestmark = pytest.mark.django_db
@@ -237,3 +239,13 @@ def test_an_ses_outage_delays_the_reply_which_is_sent_once_when_it_ends(
     assert ses.get_send_quota()["SentLast24Hours"] == sent_before + 2
     assert not EmailOutbox.objects.exists()
     assert Message.objects.get(pk=answer["message"]["id"]).sent_at is not None
+
+
+def test_message_ids_stay_unique_when_a_library_seeds_random():
+    """make_msgid draws on `random`; hypothesis seeds it per example, and two replies in the
+    same 10 ms got one id (the unique constraint's 500). Ours come from the OS."""
+    random.seed(0)
+    first = new_message_id()
+    random.seed(0)
+    assert new_message_id() != first
+    assert re.fullmatch(r"<\d+\.[0-9a-f]{24}@localhost>", first)

@@ -637,3 +637,37 @@ def test_an_agent_sees_that_a_reply_did_not_arrive_in_the_browser(
     last = page.locator("#result_list thead th").last.bounding_box()
     filters = page.locator("#changelist-filter").bounding_box()
     assert last["x"] + last["width"] <= filters["x"], (last, filters)
+
+
+def test_a_customer_rates_the_answer_from_the_resolving_email_in_the_browser(
+    live_server, browser_page, agent_user, settings
+):
+    """The agent resolves the ticket with a reply; the customer follows the e-mail's "Bad" link,
+    sees that choice made, says why and sends it; the agent sees it on the ticket page."""
+    settings.HELPDESK_PUBLIC_URL = live_server.url
+    created = new_ticket(LENA, "Kettle broken", "My kettle stopped heating after a week.")
+    page = browser_page
+    log_in(page, live_server, "agent")
+    ticket_page = f"{live_server.url}/admin/tickets/ticket/{created['ticket']['id']}/change/"
+    page.goto(ticket_page)
+    page.fill("#id_reply-body", "A replacement kettle ships today.")
+    page.select_option("#id_reply-status", "resolved")
+    page.click("#reply-form button[type=submit]")
+    page.wait_for_selector(".messagelist")
+    (sent,) = [m for m in mail.outbox if "A replacement kettle" in m.body]
+    bad = re.search(r"Bad: (\S+)", sent.body).group(1)
+
+    customer = page.context.browser.new_context().new_page()  # the customer: no staff session
+    customer.goto(bad)
+    assert customer.locator("input[value=bad]").is_checked()
+    customer.fill("textarea", "It took three e-mails to get an answer.")
+    shot(customer, "20-customer-rates-the-answer")
+    customer.click("button[type=submit]")
+    customer.wait_for_selector("#thanks")
+    assert "We are sorry it did not go well" in customer.content()
+    shot(customer, "21-customer-rating-thanks")
+    customer.context.close()
+
+    page.goto(ticket_page)
+    assert "rated bad by the customer" in page.inner_text("#satisfaction")
+    assert "satisfaction_rated" in page.inner_text("#history")

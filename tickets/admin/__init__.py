@@ -12,6 +12,7 @@ from tickets.models import (
     IdempotencyRecord,
     IncidentReply,
     Macro,
+    Satisfaction,
     Suggestion,
     Ticket,
 )
@@ -123,6 +124,23 @@ class TicketAdmin(admin.ModelAdmin):
             date_format(localtime(when), "DATETIME_FORMAT"),
             timesince(when, depth=1),
         )
+
+
+@admin.register(Satisfaction)
+class SatisfactionAdmin(admin.ModelAdmin):
+    """The customers' ratings (tickets/satisfaction.py): theirs, never edited here."""
+
+    list_display = ["ticket", "rating", "comment", "rated_at"]
+    list_filter = ["rating", ("rated_at", admin.DateFieldListFilter)]
+    search_fields = ["comment", "ticket__customer__email"]
+    list_select_related = ["ticket"]
+    readonly_fields = ["ticket", "rating", "comment", "rated_at", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Suggestion)

@@ -2,8 +2,9 @@
 many tickets and feedback rows there are), but triage's, which are GET /triage/metrics'.
 
 Over the last DAYS days: tickets per day, the median time to the first response, the share of
-suggestion feedback that says "helped", the articles that help most and least, and what triage
-applied and the agents kept; now: the open work by status and by priority.
+suggestion feedback that says "helped", the share of customers' ratings that are good, the
+articles that help most and least, and what triage applied and the agents kept; now: the open
+work by status and by priority.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from tickets.admin import charts
 from tickets.admin.queue import OPEN_WORK, SEVERITY
-from tickets.models import Feedback, Ticket
+from tickets.models import Feedback, Satisfaction, Ticket
 from triage.metrics import triage_metrics
 
 DAYS = 30
@@ -110,6 +111,16 @@ def feedback_rates(*, since: datetime) -> dict[str, Any]:
     return figures
 
 
+def satisfaction_rates(*, since: datetime) -> dict[str, Any]:
+    """The customers' ratings given since `since` (tickets/satisfaction.py): how many, how
+    many good, and the share of good ones."""
+    figures = Satisfaction.objects.filter(rated_at__gte=since).aggregate(
+        rated=Count("id"), good=Count("id", filter=Q(rating=Satisfaction.Rating.GOOD))
+    )
+    figures["good_rate"] = figures["good"] / figures["rated"] if figures["rated"] else None
+    return figures
+
+
 def article_scores(*, since: datetime) -> tuple[list[ArticleScore], list[ArticleScore]]:
     """(helping most, helping least): by feedback "helped" count, and by "did not help"."""
     scored = (
@@ -159,6 +170,7 @@ def dashboard_figures(*, now: datetime | None = None, days: int = DAYS) -> dict[
         "median_first_response": median,
         "answered": answered,
         "feedback": feedback_rates(since=since),
+        "satisfaction": satisfaction_rates(since=since),
         "articles_most": most,
         "articles_least": least,
         # GET /triage/metrics' figures, the same function: what the model applied and how
@@ -197,6 +209,7 @@ def dashboard_view(request):
         raise PermissionDenied
     figures = dashboard_figures()
     rate = figures["feedback"]["helpful_rate"]
+    satisfied = figures["satisfaction"]["good_rate"]
     return TemplateResponse(
         request,
         "admin/tickets/dashboard.html",
@@ -207,6 +220,7 @@ def dashboard_view(request):
             "figures": figures,
             "median_first_response": _duration(figures["median_first_response"]),
             "helpful_rate": "—" if rate is None else f"{rate:.0%}",
+            "satisfied_rate": "—" if satisfied is None else f"{satisfied:.0%}",
             "triage": _triage_shown(figures["triage"]),
             "per_day_chart": charts.columns(
                 figures["per_day"], title=f"Tickets created per day, last {figures['days']} days"

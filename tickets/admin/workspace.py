@@ -37,6 +37,7 @@ from tickets import selectors, services
 from tickets.admin.queue import actor_of, ticket_number_in
 from tickets.macros import macro_render
 from tickets.models import Attachment, Feedback, IncidentReply, Macro, Message, Ticket
+from tickets.satisfaction import current_rating
 from triage import similar_base as similar
 from triage.corrections import ticket_categorize
 from triage.models import Category
@@ -474,6 +475,8 @@ def page_data(ticket: Ticket, *, actor: str, history_before: str | None = None) 
         ],
         "customer": customer,
         "conversation": conversation,
+        # The customer's rating from the e-mail that resolved the ticket, if they gave one.
+        "satisfaction": current_rating(ticket),
         "suggestions": suggestions,
         # Why the suggestions are what they are (a ticket or follow-up in another language
         # than the KB's: triage.arrival), kept with the decision; "" for most tickets.

@@ -16,6 +16,7 @@ from customers.interactions import InteractionRecord, Kind, get_interaction_stor
 from customers.models import Customer, Order
 from helpdesk.staff import support_agent_group
 from tickets.models import Ticket
+from tickets.satisfaction import satisfaction_record
 from tickets.services import ticket_create, ticket_update
 
 DEMO_PASSWORD = "helpdesk-demo"
@@ -295,6 +296,15 @@ class Command(BaseCommand):
                         actor="user:agent",
                         data={"to": ticket.customer.email},
                     )
+                )
+            if final in ("resolved", "closed"):
+                # As the customer would from the resolving e-mail's links (the dashboard's
+                # "Customers satisfied").
+                good = final == "closed" or index % 2 == 0  # two good, one bad
+                satisfaction_record(
+                    ticket=ticket,
+                    rating="good" if good else "bad",
+                    comment="" if good else "It took two e-mails before anyone answered.",
                 )
         return created
 
