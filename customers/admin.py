@@ -7,6 +7,8 @@ from django.contrib import admin
 from customers.interactions import get_interaction_store
 from customers.models import Customer, Interaction, InteractionOutbox, Order
 from customers.selectors import customer_360, interaction_cursor, interaction_json
+from customers.services import customer_update
+from helpdesk.auth import actor_of
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,16 @@ class CustomerAdmin(admin.ModelAdmin):
             before = interaction_cursor(request.GET.get("timeline_before"))
             extra_context = {**(extra_context or {}), **customer_page(customer, before=before)}
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        # Through the service, from the row as it was: the change is on the timeline.
+        customer_update(
+            customer=Customer.objects.get(pk=obj.pk),
+            actor=actor_of(request),
+            **{name: getattr(obj, name) for name in form.changed_data},
+        )
 
 
 @admin.register(Order)

@@ -94,7 +94,7 @@ class CustomerDetailApi(GenericAPIView):
     def patch(self, request, pk: int):
         customer = self.get_object()
         data = validated(CustomerInput, request.data, partial=True)
-        customer = services.customer_update(customer=customer, **data)
+        customer = services.customer_update(customer=customer, actor=actor_of(request), **data)
         return Response(CustomerOutput(customer).data)
 
 

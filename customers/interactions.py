@@ -72,6 +72,8 @@ class Kind:
     # An order pushed by an integration (POST /orders) and its status changes (PATCH).
     ORDER_PLACED = "order_placed"
     ORDER_STATUS_CHANGED = "order_status_changed"
+    # The customer's profile changed (an integration's PATCH, an administrator in the admin).
+    CUSTOMER_UPDATED = "customer_updated"
 
 
 @dataclass(frozen=True)

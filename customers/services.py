@@ -46,11 +46,15 @@ def customer_create(
 
 
 @transaction.atomic
-def customer_update(*, customer: Customer, **changes: Any) -> Customer:
+def customer_update(*, customer: Customer, actor: str = "", **changes: Any) -> Customer:
+    """Changes the profile; what changed is logged on the customer's timeline
+    (`customer_updated`: "profile: email ana@old.example → ana@new.example"), by `actor`: an
+    address corrected after a bounce is on the record beside the bounce."""
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"])
     if "external_id" in changes:
         changes["external_id"] = changes["external_id"] or None
+    before = {name: getattr(customer, name) for name in changes}
     for name, value in changes.items():
         setattr(customer, name, value)
     try:
@@ -58,7 +62,37 @@ def customer_update(*, customer: Customer, **changes: Any) -> Customer:
             customer.save(update_fields=[*changes, "updated_at"])
     except IntegrityError:
         raise Conflict("Another customer already has this e-mail or external id.") from None
+    changed = {
+        name: _change(name, before[name], getattr(customer, name))
+        for name in changes
+        if before[name] != getattr(customer, name)
+    }
+    if changed:
+        shown = [
+            f"{name} changed"
+            if name == "metadata"
+            else f"{name} {values['from'] or '—'} → {values['to'] or '—'}"
+            for name, values in changed.items()
+        ]
+        interaction_record(
+            records=[
+                InteractionRecord(
+                    customer_id=customer.pk,
+                    kind=Kind.CUSTOMER_UPDATED,
+                    summary="profile: " + "; ".join(shown),
+                    actor=actor,
+                    data={"changes": changed},
+                )
+            ]
+        )
     return customer
+
+
+def _change(name: str, old: Any, new: Any) -> dict[str, Any]:
+    if name == "metadata":  # an integration's own data: which keys, not their values
+        old, new = old or {}, new or {}
+        return {"keys": sorted(k for k in {*old, *new} if old.get(k) != new.get(k))}
+    return {"from": old, "to": new}
 
 
 def customer_upsert_by_email(*, email: str, name: str = "", **defaults: Any) -> Customer:

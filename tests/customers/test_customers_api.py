@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from customers.models import Customer, Order
+from customers.models import Customer, Interaction, Order
 from tests.factories import CustomerFactory, OrderFactory
 from tests.helpers import assert_error
 
@@ -225,6 +225,29 @@ def test_patch_customer_updates_only_given_fields(api):
         "123",
     )
     assert response.json()["email"] == "ada.new@example.com"
+    # On the customer's timeline: what changed, from what, by which key.
+    (logged,) = Interaction.objects.filter(customer=customer, kind="customer_updated")
+    old_email = logged.data["changes"]["email"]["from"]
+    assert logged.data == {
+        "changes": {
+            "email": {"from": old_email, "to": "ada.new@example.com"},
+            "tier": {"from": "free", "to": "enterprise"},
+        }
+    }
+    assert logged.summary == (
+        f"profile: email {old_email} → ada.new@example.com; tier free → enterprise"
+    )
+    assert logged.actor == "api-key:crm-integration"
+
+    # The same values again change nothing and log nothing; metadata is named by its keys.
+    api.patch(f"/customers/{customer.id}", {"tier": "enterprise"}, format="json")
+    assert Interaction.objects.filter(kind="customer_updated").count() == 1
+    api.patch(f"/customers/{customer.id}", {"metadata": {"crm_id": "C-9"}}, format="json")
+    logged = Interaction.objects.filter(kind="customer_updated").latest("id")
+    assert (logged.summary, logged.data) == (
+        "profile: metadata changed",
+        {"changes": {"metadata": {"keys": ["crm_id"]}}},
+    )
 
 
 def test_patch_customer_to_another_customers_email_is_a_409(api):

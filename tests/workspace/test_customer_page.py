@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from customers.interactions import InteractionRecord, get_interaction_store
+from customers.models import Interaction
 from tests.factories import CustomerFactory, OrderFactory, TicketFactory
 
 pytestmark = pytest.mark.django_db
@@ -76,3 +77,29 @@ def test_the_timeline_pages_back_to_the_customers_first_event(agent_client):
 
     newest = timeline_of(agent_client.get(url, {"timeline_before": "not-a-cursor"}))
     assert "event 44" in newest and "Newest events" not in newest
+
+
+def test_an_address_an_administrator_corrects_is_on_the_timeline(superuser_client):
+    customer = CustomerFactory(email="ana@old.example", name="Ana")
+    page = f"/admin/customers/customer/{customer.pk}/change/"
+    form = {
+        "email": "ana@new.example",
+        "name": "Ana",
+        "phone": "",
+        "tier": customer.tier,
+        "locale": customer.locale,
+        "metadata": "{}",
+        "external_id": "",
+    }
+
+    response = superuser_client.post(page, form)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    customer.refresh_from_db()
+    assert customer.email == "ana@new.example"
+    (logged,) = Interaction.objects.filter(customer=customer, kind="customer_updated")
+    assert logged.summary == "profile: email ana@old.example → ana@new.example"
+    assert logged.actor == "user:root"
+    assert "profile: email ana@old.example → ana@new.example" in (
+        superuser_client.get(page).content.decode()
+    )

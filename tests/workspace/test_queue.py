@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from customers.models import Interaction
 from tests.factories import CustomerFactory, TicketFactory
-from tickets.models import Message, Ticket
+from tickets.models import Message, Satisfaction, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -260,3 +260,15 @@ def test_a_ticket_whose_last_reply_did_not_arrive_is_marked_and_filtered(agent_c
     assert everything.content.decode().count(">reply not delivered<") == 1
     assert listed(only) == [bounced.pk]
     assert "Last reply not delivered" in only.content.decode()
+
+
+def test_the_rating_filter_finds_what_customers_rated_bad(agent_client):
+    bad = aged(2, subject="Slow answer", status="resolved", resolved_at=timezone.now())
+    good = aged(1, subject="Quick answer", status="closed", resolved_at=timezone.now())
+    aged(1, subject="Not rated", status="resolved", resolved_at=timezone.now())
+    Satisfaction.objects.create(ticket=bad, rating="bad", comment="Took a week.")
+    Satisfaction.objects.create(ticket=good, rating="good")
+
+    assert listed(agent_client.get(QUEUE, {"status": "all", "rating": "bad"})) == [bad.pk]
+    assert listed(agent_client.get(QUEUE, {"status": "all", "rating": "good"})) == [good.pk]
+    assert "Bad, I&#x27;m unsatisfied" in agent_client.get(QUEUE).content.decode()

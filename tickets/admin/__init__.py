@@ -41,6 +41,7 @@ class TicketAdmin(admin.ModelAdmin):
         "category",
         queue.AssigneeFilter,
         queue.DeliveryFilter,
+        queue.RatingFilter,
         ("created_at", admin.DateFieldListFilter),
     ]
     search_fields = ["subject", "customer__email"]

@@ -17,7 +17,7 @@ from django.utils.translation import ngettext
 
 from helpdesk.api.exceptions import HelpdeskError
 from tickets import services
-from tickets.models import Message, Ticket
+from tickets.models import Message, Satisfaction, Ticket
 
 # Most severe first: the queue sorts on this, not on the priority's name.
 SEVERITY = {
@@ -112,6 +112,23 @@ class DeliveryFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() == self.FAILED:
             return queryset.filter(last_reply_failed_at__isnull=False)
+        return queryset
+
+
+class RatingFilter(admin.SimpleListFilter):
+    """The customer's rating from the e-mail that resolved the ticket (tickets/satisfaction.py):
+    the bad ones are worth a follow-up. Rated tickets are resolved or closed, so this reads
+    with the status filter's "All"."""
+
+    title = "customer rating"
+    parameter_name = "rating"
+
+    def lookups(self, request, model_admin):
+        return Satisfaction.Rating.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in Satisfaction.Rating.values:
+            return queryset.filter(satisfaction__rating=self.value())
         return queryset
 
 
