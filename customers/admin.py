@@ -7,7 +7,7 @@ from django.contrib import admin
 from customers.interactions import get_interaction_store
 from customers.models import Customer, Interaction, InteractionOutbox, Order
 from customers.selectors import customer_360, interaction_cursor, interaction_json
-from customers.services import customer_update
+from customers.services import customer_update, order_update
 from helpdesk.auth import actor_of
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,17 @@ class OrderAdmin(admin.ModelAdmin):
     raw_id_fields = ["customer"]
     date_hierarchy = "placed_at"
     readonly_fields = ["created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        # Through the service, from the row as it was: a new status is on the timeline, as
+        # when an integration PATCHes it.
+        order_update(
+            order=Order.objects.get(pk=obj.pk),
+            actor=actor_of(request),
+            **{name: getattr(obj, name) for name in form.changed_data},
+        )
 
 
 @admin.register(Interaction)

@@ -62,6 +62,8 @@ class Kind:
     EMAIL_OUT = "email_out"
     # An agent reply that did not reach the customer: refused when sent, or bounced.
     EMAIL_FAILED = "email_failed"
+    # That reply sent again (to the address as corrected, say).
+    EMAIL_RESENT = "email_resent"
     # The customer rated how their request was handled (tickets/satisfaction.py).
     SATISFACTION_RATED = "satisfaction_rated"
     TICKET_MERGED = "ticket_merged"

@@ -43,6 +43,7 @@ ENDPOINT_SCOPES: dict[str, dict[str, tuple[str, ...]]] = {
     "ticket-context": {"GET": (AGENT,)},
     "ticket-history": {"GET": (AGENT,)},
     "ticket-messages": {"GET": (AGENT,), "POST": (AGENT,)},
+    "ticket-message-resend": {"POST": (AGENT,)},
     "ticket-feedback": {"POST": (INTAKE + OWN, AGENT)},
     "ticket-similar": {"GET": (AGENT,)},
     "ticket-merge": {"POST": (AGENT,)},

@@ -48,6 +48,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("tickets/<int:pk>/history", "GET"): AGENT,
     ("tickets/<int:pk>/messages", "GET"): AGENT,
     ("tickets/<int:pk>/messages", "POST"): AGENT,
+    ("tickets/<int:pk>/messages/<int:message_id>/resend", "POST"): AGENT,
     # An intake key only on tickets it created; this ticket was created by none.
     ("tickets/<int:pk>/feedback", "POST"): AGENT,
     ("tickets/<int:pk>/similar", "GET"): AGENT,
@@ -189,6 +190,7 @@ def _url(route: str, pattern, world) -> str:
         "id": world["person"].pk,
         "path": "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css",
         "token": signing.dumps(world["ticket"].pk, salt=satisfaction.SALT),
+        "message_id": world["ticket"].messages.first().pk,
     }
     if match := re.match(r"admin/(\w+)/(\w+)/<path:object_id>/", route):
         model = ContentType.objects.get_by_natural_key(*match.groups()).model_class()

@@ -93,7 +93,8 @@ def api_routes() -> list[tuple[str, str]]:
                 continue  # HTML pages, and the schema, which reads no data
             if path.startswith(("/inbound/ses", "/inbound/mailgun")):
                 continue  # provider webhooks, 404 until configured: test_email_webhooks.py
-            path = path.replace("<int:pk>", "1").replace("<int:job_id>", "1")
+            for name in ("pk", "job_id", "message_id"):
+                path = path.replace(f"<int:{name}>", "1")
             view = getattr(pattern.callback, "view_class", None)
             if view is None:
                 continue  # a plain function view: Swagger UI's static files, which read no data

@@ -31,7 +31,7 @@ from helpdesk.auth import ApiKeyClient, ScopeRequired, actor_of, has_scope
 from helpdesk.models import ApiKey
 from helpdesk.scopes import AGENT
 from knowledge.filters import validate_filter
-from tickets import inbound, selectors, services
+from tickets import delivery, inbound, selectors, services
 from tickets.models import Message, Ticket
 from tickets.serializers import (
     FeedbackOutput,
@@ -590,6 +590,35 @@ def inbound_json(result: inbound.EmailReceived) -> dict:
         "attachments": [attachment_json(a) for a in result.attachments],
         "notes": result.notes,
     }
+
+
+class MessageResentOutput(serializers.Serializer):
+    message = MessageOutput(help_text="The reply, `email_status` `queued` again (then `sent`).")
+
+
+class TicketMessageResendApi(TicketApiBase):
+    """Send a reply that was not delivered again (tickets/delivery.py `reply_resend`), to the
+    customer's address as it is now: after the address was corrected, or a full mailbox."""
+
+    serializer_class = serializers.Serializer  # no body (OPTIONS describes an empty one)
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: MessageResentOutput,
+            409: error_response(409, "`conflict`: the message is no reply that was not delivered."),
+        },
+    )
+    def post(self, request, pk: int, message_id: int):
+        ticket = self.get_ticket(pk)
+        message = Message.objects.filter(ticket=ticket, pk=message_id).first()
+        if message is None:
+            raise NotFound("This ticket has no message with this id.")
+        message = delivery.reply_resend(message=message, actor=actor_of(request))
+        message.refresh_from_db()  # `sent` when the send right after the commit went through
+        return Response(
+            {"message": selectors.message_json(message)}, status=status.HTTP_202_ACCEPTED
+        )
 
 
 class TicketMergeApi(TicketApiBase):

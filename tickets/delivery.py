@@ -15,6 +15,9 @@ ticket's history has an `email_failed` record, and a ticket that was left waitin
 customer (`pending`) or resolved with that reply goes back to `open`, into the queue: the
 customer is not waiting for anything, they never got it. Recorded once per message, however
 many reports say so.
+
+Once the address is corrected (or the mailbox had only been full), `reply_resend` sends the same
+reply again, to the customer's address as it is now (`email_resent`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from customers.interactions import Kind
-from tickets import changes, services
+from helpdesk.api.exceptions import Conflict
+from tickets import changes, mail, services
 from tickets.models import EmailOutbox, Message, Ticket
 
 ACTOR = "system:email"
@@ -80,3 +84,44 @@ def email_failed(*, message_id: int, reason: str, how: str, actor: str = ACTOR) 
         if ticket.status in REOPEN:
             services.ticket_update(ticket=ticket, actor=actor, status=Ticket.Status.OPEN)
     return message
+
+
+def reply_resend(*, message: Message, actor: str) -> Message:
+    """Send a reply that was not delivered again, as it was written, to the customer's address
+    as it is now, through the outbox (right after the commit, retried like any reply). Only a
+    failed reply: anything else is a Conflict (409)."""
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(of=("self",))
+            .select_related("ticket__customer")
+            .get(pk=message.pk)
+        )
+        if message.email_failed_at is None:
+            raise Conflict(
+                "Only a reply that was not delivered can be sent again.",
+                fields={"message_id": [f"Its e-mail is {_email_status(message)}."]},
+            )
+        failed = message.email_error
+        message.email_failed_at, message.email_error = None, ""
+        message.sent_at, message.email_provider_id = None, ""
+        message.save(
+            update_fields=["email_failed_at", "email_error", "sent_at", "email_provider_id"]
+        )
+        mail.queue_reply(message)
+        ticket = message.ticket
+        to = ticket.customer.email
+        changes.log_ticket_event(
+            ticket,
+            kind=Kind.EMAIL_RESENT,
+            summary=f"{ticket.number}: the reply sent again, to {to} (not delivered before: "
+            f"{failed})",
+            actor=actor,
+            data={"message_id": message.pk, "to": to, "previous_error": failed},
+        )
+    return message
+
+
+def _email_status(message: Message) -> str:
+    if message.role != Message.Role.AGENT or message.kind != Message.Kind.REPLY:
+        return "not one: it is no agent reply"
+    return "sent" if message.sent_at else "still waiting in the outbox"

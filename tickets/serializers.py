@@ -292,14 +292,24 @@ class IgnoredOutput(serializers.Serializer):
 
 
 class InboundEmailOutput(serializers.Serializer):
-    ticket = TicketOutput(allow_null=True, help_text="Null when the message was ignored.")
-    message = MessageOutput(allow_null=True)
+    ticket = TicketOutput(
+        allow_null=True,
+        help_text="Null when the message was ignored, except a bounce of one of our replies: "
+        "that reply's ticket (reopened when it waited on the customer).",
+    )
+    message = MessageOutput(
+        allow_null=True,
+        help_text="The message stored; for a bounce of one of our replies, that reply "
+        "(`email_status` `failed`, `email_error` the mail server's words).",
+    )
     created = serializers.BooleanField(help_text="A new ticket was opened for it.")
     duplicate = serializers.BooleanField(
         help_text="This Message-ID was already received: the first delivery's ticket and message."
     )
     ignored = IgnoredOutput(
-        allow_null=True, help_text="Noise (auto-reply, bounce, our own mail): no ticket, no reply."
+        allow_null=True,
+        help_text="Noise (auto-reply, bounce, our own mail): no ticket, no reply. A bounce "
+        "naming one of our replies marks that reply not delivered (`ticket`, `message`).",
     )
     follow_up_of = serializers.IntegerField(
         allow_null=True,

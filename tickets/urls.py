@@ -9,6 +9,11 @@ urlpatterns = [
     path("tickets/<int:pk>/context", apis.TicketContextApi.as_view(), name="ticket-context"),
     path("tickets/<int:pk>/history", apis.TicketHistoryApi.as_view(), name="ticket-history"),
     path("tickets/<int:pk>/messages", apis.TicketMessagesApi.as_view(), name="ticket-messages"),
+    path(
+        "tickets/<int:pk>/messages/<int:message_id>/resend",
+        apis.TicketMessageResendApi.as_view(),
+        name="ticket-message-resend",
+    ),
     path("tickets/<int:pk>/feedback", apis.TicketFeedbackApi.as_view(), name="ticket-feedback"),
     path("tickets/<int:pk>/similar", TicketSimilarApi.as_view(), name="ticket-similar"),
     path("tickets/<int:pk>/merge", apis.TicketMergeApi.as_view(), name="ticket-merge"),

@@ -314,3 +314,41 @@ def test_through_ses_a_reply_and_a_bounce_naming_its_message_id_find_the_ticket(
     bounce = mailshapes.postfix_dsn(returned, recipient="ben@example.com")
     told = deliver(inbound, bounce, status=202).json()
     assert (told["ticket"]["id"], told["message"]["email_status"]) == (other.id, "failed")
+
+
+# --- sent again --------------------------------------------------------------------------------
+
+
+def test_a_reply_that_bounced_is_sent_again_to_the_corrected_address(
+    api, inbound, sent_reply, django_capture_on_commit_callbacks
+):
+    ticket, sent = sent_reply
+    deliver(inbound, mailshapes.postfix_dsn(sent["email_message_id"]), status=202)
+    # The address was mistyped: an integration corrects it.
+    api.patch(f"/customers/{ticket.customer_id}", {"email": "ana.souza@example.com"}, format="json")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(f"/tickets/{ticket.id}/messages/{sent['id']}/resend")
+
+    assert response.status_code == 202, response.content
+    assert_conforms(response, "POST", "/tickets/{id}/messages/{message_id}/resend")
+    # Answered before the test's commit sends it (a request's own commit comes first).
+    assert response.json()["message"]["email_status"] == "queued"
+    assert response.json()["message"]["email_error"] == ""
+    assert messages_of(api, ticket)[-1]["email_status"] == "sent"
+    again = mail.outbox[-1]
+    assert again.to == ["ana.souza@example.com"]
+    assert again.extra_headers["Message-ID"] == sent["email_message_id"]  # the same reply
+    (resent,) = Interaction.objects.filter(ticket_id=ticket.pk, kind="email_resent")
+    assert resent.data["to"] == "ana.souza@example.com"
+    assert resent.data["previous_error"].startswith("550 5.1.1")
+    assert "the reply sent again, to ana.souza@example.com" in resent.summary
+    # Delivered this time: sending it again once more is refused, and so is a non-reply.
+    refused = api.post(f"/tickets/{ticket.id}/messages/{sent['id']}/resend")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["fields"] == {"message_id": ["Its e-mail is sent."]}
+    first = Message.objects.filter(ticket=ticket, role="customer").first()
+    assert api.post(f"/tickets/{ticket.id}/messages/{first.pk}/resend").status_code == 409
+    other = TicketFactory()
+    assert api.post(f"/tickets/{other.id}/messages/{sent['id']}/resend").status_code == 404
+    assert len(Interaction.objects.filter(kind="email_resent")) == 1

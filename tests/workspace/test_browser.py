@@ -638,6 +638,14 @@ def test_an_agent_sees_that_a_reply_did_not_arrive_in_the_browser(
     filters = page.locator("#changelist-filter").bounding_box()
     assert last["x"] + last["width"] <= filters["x"], (last, filters)
 
+    # The mailbox was only full: the agent sends the same reply again.
+    page.goto(f"{live_server.url}/admin/tickets/ticket/{created['ticket']['id']}/change/")
+    page.click(f"button:text-is('Send again to {LENA['email']}')")
+    page.wait_for_selector(".messagelist")
+    assert f"The reply is sent again to {LENA['email']}." in page.inner_text(".messagelist")
+    assert "e-mail sent" in page.inner_text(f"#conversation [data-message-id='{sent.pk}']")
+    assert "the reply sent again" in page.inner_text("#history")
+
 
 def test_a_customer_rates_the_answer_from_the_resolving_email_in_the_browser(
     live_server, browser_page, agent_user, settings

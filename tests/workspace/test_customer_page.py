@@ -1,11 +1,13 @@
 """The customer page: the profile, then orders, open tickets, the timeline and lifetime figures,
 read-only and bounded; "View site" leads to the API docs."""
 
+import json
 import re
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from customers.interactions import InteractionRecord, get_interaction_store
 from customers.models import Interaction
@@ -103,3 +105,26 @@ def test_an_address_an_administrator_corrects_is_on_the_timeline(superuser_clien
     assert "profile: email ana@old.example → ana@new.example" in (
         superuser_client.get(page).content.decode()
     )
+
+
+def test_an_order_status_an_administrator_changes_is_on_the_timeline(superuser_client):
+    order = OrderFactory(number="BH-4821702", status="shipped")
+    placed = timezone.localtime(order.placed_at)
+    form = {
+        "customer": order.customer_id,
+        "number": order.number,
+        "status": "delivered",
+        "total": "129.00",
+        "currency": "USD",
+        "placed_at_0": placed.strftime("%Y-%m-%d"),
+        "placed_at_1": placed.strftime("%H:%M:%S"),
+        "line_items": json.dumps(order.line_items),
+    }
+
+    response = superuser_client.post(f"/admin/customers/order/{order.pk}/change/", form)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    order.refresh_from_db()
+    assert order.status == "delivered"
+    (logged,) = Interaction.objects.filter(customer=order.customer, kind="order_status_changed")
+    assert (logged.summary, logged.actor) == ("BH-4821702: shipped → delivered", "user:root")

@@ -492,3 +492,15 @@ def test_a_reply_that_was_not_delivered_says_so(agent_client, ticket, inbound):
         "address rejected: User unknown in local recipient table" in html
     )
     assert "was not delivered (bounced)" in html  # the history
+
+    # Sent again (to the address as it is now), from the button beside the failure.
+    assert "Send again to ana@example.com" in html
+    response = agent_client.post(page(ticket), {"_action": "resend", "message": sent.pk})
+    assert notes(response) == ["The reply is sent again to ana@example.com."]
+    sent.refresh_from_db()
+    assert (sent.email_failed_at, sent.email_error) == (None, "")
+    assert EmailOutbox.objects.filter(message=sent).exists()  # sent after the commit
+    assert "e-mail not delivered" not in agent_client.get(page(ticket)).content.decode()
+    # A message that did not fail cannot be sent again: an error, nothing changes.
+    refused = agent_client.post(page(ticket), {"_action": "resend", "message": sent.pk})
+    assert notes(refused) == ["Only a reply that was not delivered can be sent again."]

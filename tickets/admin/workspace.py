@@ -33,7 +33,7 @@ from customers.selectors import (
     interaction_json,
 )
 from helpdesk.api.exceptions import HelpdeskError
-from tickets import selectors, services
+from tickets import delivery, selectors, services
 from tickets.admin.queue import actor_of, ticket_number_in
 from tickets.macros import macro_render
 from tickets.models import Attachment, Feedback, IncidentReply, Macro, Message, Ticket
@@ -124,6 +124,10 @@ class MergeForm(forms.Form):
 
 class IncidentForm(forms.Form):
     incident = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+class ResendForm(forms.Form):
+    message = forms.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
 class FeedbackForm(forms.Form):
@@ -361,8 +365,22 @@ def _unlink_problem(request, ticket: Ticket, forms_: dict) -> str | None:
     return f"This ticket is no longer an incident of {number}."
 
 
+def _resend(request, ticket: Ticket, forms_: dict) -> str | None:
+    """A reply that was not delivered, sent again to the customer's address as it is now
+    (tickets/delivery.py `reply_resend`, as POST …/messages/{id}/resend)."""
+    form = ResendForm(request.POST)
+    if not form.is_valid():
+        raise PermissionDenied  # only the page's own buttons post this
+    message = Message.objects.filter(ticket=ticket, pk=form.cleaned_data["message"]).first()
+    if message is None:
+        raise PermissionDenied
+    delivery.reply_resend(message=message, actor=actor_of(request))
+    return f"The reply is sent again to {ticket.customer.email}."
+
+
 ACTIONS = {
     "reply": ("tickets.add_message", _message(Message.Kind.REPLY)),
+    "resend": ("tickets.add_message", _resend),
     "note": ("tickets.add_message", _message(Message.Kind.NOTE)),
     "update": ("tickets.change_ticket", _controls),
     "feedback": ("tickets.add_feedback", _feedback),
