@@ -43,8 +43,28 @@ def customer_page(customer: Customer, *, before: str | None = None) -> dict[str,
     }
 
 
+class ChangedThroughService:
+    """An administrator's change goes through the service an integration's PATCH calls, from
+    the row as it was, so it is on the customer's timeline as that one is (`customer_updated`,
+    `order_status_changed`). Adding a row stays the admin's own save."""
+
+    update: Any  # the service: customer_update / order_update
+    updated: str  # its keyword for the row
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        self.update(
+            **{self.updated: type(obj).objects.get(pk=obj.pk)},
+            actor=actor_of(request),
+            **{name: getattr(obj, name) for name in form.changed_data},
+        )
+
+
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ChangedThroughService, admin.ModelAdmin):
+    update = staticmethod(customer_update)
+    updated = "customer"
     list_display = ["email", "name", "tier", "locale", "external_id", "created_at"]
     list_filter = ["tier", "locale"]
     search_fields = ["email", "name", "external_id", "phone"]
@@ -59,19 +79,11 @@ class CustomerAdmin(admin.ModelAdmin):
             extra_context = {**(extra_context or {}), **customer_page(customer, before=before)}
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def save_model(self, request, obj, form, change):
-        if not change:
-            return super().save_model(request, obj, form, change)
-        # Through the service, from the row as it was: the change is on the timeline.
-        customer_update(
-            customer=Customer.objects.get(pk=obj.pk),
-            actor=actor_of(request),
-            **{name: getattr(obj, name) for name in form.changed_data},
-        )
-
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ChangedThroughService, admin.ModelAdmin):
+    update = staticmethod(order_update)
+    updated = "order"
     list_display = ["number", "customer", "status", "total", "currency", "placed_at"]
     list_filter = ["status", "currency"]
     search_fields = ["number", "customer__email", "customer__name"]
@@ -79,17 +91,6 @@ class OrderAdmin(admin.ModelAdmin):
     raw_id_fields = ["customer"]
     date_hierarchy = "placed_at"
     readonly_fields = ["created_at", "updated_at"]
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            return super().save_model(request, obj, form, change)
-        # Through the service, from the row as it was: a new status is on the timeline, as
-        # when an integration PATCHes it.
-        order_update(
-            order=Order.objects.get(pk=obj.pk),
-            actor=actor_of(request),
-            **{name: getattr(obj, name) for name in form.changed_data},
-        )
 
 
 @admin.register(Interaction)

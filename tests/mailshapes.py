@@ -205,6 +205,7 @@ def postfix_dsn(
     returned_id: str,
     *,
     recipient: str = "ana@example.com",
+    final_recipient: str = "",
     action: str = "failed",
     status: str = "5.1.1",
     diagnostic: str = "smtp; 550 5.1.1 <ana@example.com>: Recipient address\r\n"
@@ -212,7 +213,8 @@ def postfix_dsn(
     bounce_id: str = "<20261207100001.4F1@mx.example.net>",
 ) -> bytes:
     """A delivery status notification (RFC 3464) as Postfix returns one: the notice, the
-    delivery-status part, the returned message's headers (text/rfc822-headers)."""
+    delivery-status part, the returned message's headers (text/rfc822-headers). A
+    `final_recipient`: the address `recipient` forwards to bounced."""
     lines = [
         "Return-Path: <>",
         "Date: Mon,  7 Dec 2026 10:00:01 +0000 (UTC)",
@@ -242,7 +244,7 @@ def postfix_dsn(
         "Reporting-MTA: dns; mx.example.net",
         "Arrival-Date: Mon,  7 Dec 2026 10:00:00 +0000 (UTC)",
         "",
-        f"Final-Recipient: rfc822; {recipient}",
+        f"Final-Recipient: rfc822; {final_recipient or recipient}",
         f"Original-Recipient: rfc822;{recipient}",
         f"Action: {action}",
         f"Status: {status}",

@@ -73,7 +73,8 @@ class Part:
 class DeliveryReport:
     """What a bounce says about a message we sent (RFC 3464; tickets/delivery.py acts on it):
     that message's Message-ID, whether delivery failed for good (not `delayed`, `relayed`,
-    `delivered`), the recipients it failed for (empty when the report does not say) and why."""
+    `delivered`), the recipients it failed for (original and final; empty when the report does
+    not say) and why."""
 
     message_id: str
     failed: bool
@@ -218,12 +219,12 @@ def delivery_report(message: EmailMessage, *, bounce: bool) -> DeliveryReport | 
                 if action != "failed":
                     continue
                 failed = True
-                recipient = _header(block, "Final-Recipient") or _header(
-                    block, "Original-Recipient"
-                )
-                address = recipient.partition(";")[2].strip().strip("<>").lower()
-                if address:
-                    recipients.append(_clean(address))
+                # Both: a forwarding mailbox bounces with our customer's address as the
+                # Original-Recipient and the one it forwards to as the Final-Recipient.
+                for name in ("Original-Recipient", "Final-Recipient"):
+                    address = _header(block, name).partition(";")[2].strip().strip("<>").lower()
+                    if address:
+                        recipients.append(_clean(address))
                 diagnostic = _header(block, "Diagnostic-Code").partition(";")[2]
                 status = _header(block, "Status").strip()
                 reasons.append(_SPACES.sub(" ", diagnostic).strip() or f"status {status}")

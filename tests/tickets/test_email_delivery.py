@@ -199,6 +199,18 @@ def test_a_bounce_tells_the_ticket_its_reply_was_not_delivered(api, inbound, sen
     assert messages_of(api, ticket)[-1]["email_status"] == "failed"
 
 
+def test_a_bounce_from_the_mailbox_the_customers_address_forwards_to_counts(inbound, sent_reply):
+    ticket, sent = sent_reply
+    forwarded = mailshapes.postfix_dsn(
+        sent["email_message_id"], final_recipient="ana.old@mail.example.net"
+    )
+
+    answer = deliver(inbound, forwarded, status=202).json()
+
+    assert answer["message"]["email_status"] == "failed"
+    assert len(failures(ticket)) == 1
+
+
 @pytest.mark.parametrize("shape", ["gmail", "qmail"])
 def test_gmail_and_plain_bounces_are_read_too(inbound, sent_reply, shape):
     ticket, sent = sent_reply
