@@ -29,6 +29,11 @@ def test_the_ticket_page_and_the_dashboard_show_the_ratings(
     assert "satisfaction_rated" in page  # the history
 
     dashboard = agent_client.get("/admin/dashboard/").content.decode()
+    # The bad ones are a click away: the queue's rating filter.
+    link = re.search(r'href="([^"]+)" id="kpi-rated-bad"', dashboard).group(1).replace("&amp;", "&")
+    assert [t.pk for t in agent_client.get(link).context["cl"].result_list] == [ticket.pk]
     assert re.search(
-        r"Customers satisfied \(1 of 2 ratings\)</dt><dd id=\"kpi-satisfied\">50%", dashboard
+        r"Customers satisfied \(1 of 2 ratings; <a[^>]*>the bad ones</a>\)</dt>"
+        r"<dd id=\"kpi-satisfied\">50%",
+        dashboard,
     )
