@@ -29,6 +29,31 @@ BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 3600
 
 
+def interaction_log(
+    *,
+    customer_id: int,
+    kind: str,
+    summary: str,
+    actor: str,
+    data: dict,
+    ticket_id: int | None = None,
+) -> None:
+    """One event on a customer's timeline (and its ticket's history, with `ticket_id`), in the
+    caller's transaction: `interaction_record` of a single record."""
+    interaction_record(
+        records=[
+            InteractionRecord(
+                customer_id=customer_id,
+                ticket_id=ticket_id,
+                kind=kind,
+                summary=summary,
+                actor=actor,
+                data=data,
+            )
+        ]
+    )
+
+
 def interaction_record(
     *, records: Iterable[InteractionRecord], deliver_on_commit: bool = True
 ) -> list[str]:

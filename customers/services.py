@@ -5,9 +5,9 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from customers.interactions import InteractionRecord, Kind
+from customers.interactions import Kind
 from customers.models import Customer, Order
-from customers.outbox import interaction_record
+from customers.outbox import interaction_log
 from customers.selectors import customer_by_email
 from helpdesk.api.exceptions import Conflict
 
@@ -74,16 +74,12 @@ def customer_update(*, customer: Customer, actor: str = "", **changes: Any) -> C
             else f"{name} {values['from'] or '—'} → {values['to'] or '—'}"
             for name, values in changed.items()
         ]
-        interaction_record(
-            records=[
-                InteractionRecord(
-                    customer_id=customer.pk,
-                    kind=Kind.CUSTOMER_UPDATED,
-                    summary="profile: " + "; ".join(shown),
-                    actor=actor,
-                    data={"changes": changed},
-                )
-            ]
+        interaction_log(
+            customer_id=customer.pk,
+            kind=Kind.CUSTOMER_UPDATED,
+            summary="profile: " + "; ".join(shown),
+            actor=actor,
+            data={"changes": changed},
         )
     return customer
 
@@ -178,14 +174,10 @@ def order_update(*, order: Order, actor: str = "", **changes: Any) -> Order:
 def _log_order(order: Order, *, kind: str, summary: str, actor: str, data: dict) -> None:
     """An order's event on its customer's timeline, in the caller's transaction (outbox
     rules), naming the order."""
-    interaction_record(
-        records=[
-            InteractionRecord(
-                customer_id=order.customer_id,
-                kind=kind,
-                summary=summary,
-                actor=actor,
-                data={"order_id": order.pk, "number": order.number, **data},
-            )
-        ]
+    interaction_log(
+        customer_id=order.customer_id,
+        kind=kind,
+        summary=summary,
+        actor=actor,
+        data={"order_id": order.pk, "number": order.number, **data},
     )

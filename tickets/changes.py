@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from customers.interactions import InteractionRecord, Kind
-from customers.outbox import interaction_record
+from customers.interactions import Kind
+from customers.outbox import interaction_log
 
 # Read with the ticket's row (select_related) by the services that change them.
 RELATED = ("assignee", "category", "order")
@@ -81,15 +81,11 @@ def log_changes(
 
 def log_ticket_event(ticket, *, kind: str, summary: str, actor: str, data: dict) -> None:
     """Log something that happened to a ticket, in the caller's transaction (outbox rules)."""
-    interaction_record(
-        records=[
-            InteractionRecord(
-                customer_id=ticket.customer_id,
-                ticket_id=ticket.id,
-                kind=kind,
-                summary=summary,
-                actor=actor,
-                data=data,
-            )
-        ]
+    interaction_log(
+        customer_id=ticket.customer_id,
+        ticket_id=ticket.id,
+        kind=kind,
+        summary=summary,
+        actor=actor,
+        data=data,
     )

@@ -16,6 +16,7 @@ from django.db.models import Case, IntegerField, OuterRef, QuerySet, Subquery, V
 from django.utils.translation import ngettext
 
 from helpdesk.api.exceptions import HelpdeskError
+from helpdesk.auth import actor_of
 from tickets import services
 from tickets.models import Message, Satisfaction, Ticket
 
@@ -58,11 +59,6 @@ def last_reply_failed() -> Subquery:
         .order_by("-created_at", "-id")
         .values("email_failed_at")[:1]
     )
-
-
-def actor_of(request) -> str:
-    """Who did it, named as the API names a staff session (interactions, feedback)."""
-    return f"user:{request.user.get_username()}"
 
 
 class WorkFilter(admin.SimpleListFilter):

@@ -33,8 +33,9 @@ from customers.selectors import (
     interaction_json,
 )
 from helpdesk.api.exceptions import HelpdeskError
+from helpdesk.auth import actor_of
 from tickets import delivery, selectors, services
-from tickets.admin.queue import actor_of, ticket_number_in
+from tickets.admin.queue import ticket_number_in
 from tickets.macros import macro_render
 from tickets.models import Attachment, Feedback, IncidentReply, Macro, Message, Ticket
 from tickets.satisfaction import current_rating
