@@ -265,9 +265,10 @@ class TicketFilter(django_filters.FilterSet):
         field_name="category__name", lookup_expr="iexact", help_text="A category by its name."
     )
     has_category = StrictBooleanFilter(
-        field_name="category", lookup_expr="isnull", exclude=True,
-        help_text="`false`: the tickets no one (model or agent) has given a category yet.",
-    )  # fmt: skip
+        method="filter_has_category",
+        help_text="`true`: the tickets with a category; `false`: those no one (model or "
+        "agent) has given one yet (a ticket an agent decided no category fits is in neither).",
+    )
     sentiment = django_filters.MultipleChoiceFilter(
         choices=Ticket._meta.get_field("sentiment").choices
     )
@@ -276,6 +277,11 @@ class TicketFilter(django_filters.FilterSet):
     class Meta:
         model = Ticket
         fields = ["status", "priority", "channel", "customer"]
+
+    def filter_has_category(self, queryset, name, value):
+        if value:
+            return queryset.filter(category__isnull=False)
+        return queryset.filter(category__isnull=True).exclude(category_source="agent")
 
 
 # `serializer_class` is only for the browsable API's forms (without one, rendering any of these

@@ -14,6 +14,7 @@ from typing import Any
 
 from customers.interactions import Kind
 from customers.outbox import interaction_log
+from triage.models import NO_CATEGORY
 
 # Read with the ticket's row (select_related) by the services that change them.
 RELATED = ("assignee", "category", "order")
@@ -28,9 +29,14 @@ BY = {
 
 
 def shown(ticket) -> dict[str, tuple[Any, int | None]]:
-    """The logged fields of `ticket` as (shown value, id); the priority has no id."""
+    """The logged fields of `ticket` as (shown value, id); the priority has no id. A ticket an
+    agent decided no category fits shows NO_CATEGORY (no id), so that decision is logged too."""
+    if ticket.category_id:
+        category = ticket.category.name
+    else:
+        category = NO_CATEGORY if ticket.category_source == "agent" else None
     return {
-        "category": (ticket.category.name if ticket.category_id else None, ticket.category_id),
+        "category": (category, ticket.category_id),
         "priority": (ticket.priority, None),
         "assignee": (
             ticket.assignee.get_username() if ticket.assignee_id else None,

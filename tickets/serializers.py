@@ -67,7 +67,10 @@ class TicketOutput(serializers.Serializer):
         allow_null=True, help_text="The model's confidence when the model set the category."
     )
     category_source = serializers.ChoiceField(
-        choices=["", "model", "agent", "rule"], help_text='Who set the category ("": nobody).'
+        choices=["", "model", "agent", "rule"],
+        help_text='Who set the category ("": nobody). `agent` with no category: an agent '
+        "decided that none fits (PATCH `category_id: null`), which triage learns as out of "
+        "scope.",
     )
     language = serializers.CharField(allow_blank=True, help_text='ISO 639-1 code ("": unknown).')
     sentiment = serializers.CharField(

@@ -428,9 +428,11 @@ class TriageClassifier:
             row = probs[i].copy()
             if self._oos_index is not None:
                 row[self._oos_index] = -1
-            order = np.argsort(-row)[:top]
+            order = [j for j in np.argsort(-row) if j != self._oos_index][:top]
             alternatives = [(self.labels[j], round(float(row[j]), 4)) for j in order]
-            in_scope = has_words(text) and confidence[i] >= self.threshold
+            # The out-of-scope label winning is an abstention whatever the threshold.
+            oos_wins = self._oos_index is not None and best[i] == self._oos_index
+            in_scope = has_words(text) and not oos_wins and confidence[i] >= self.threshold
             label = self.labels[best[i]] if in_scope else None
             out.append(Prediction(label, round(float(confidence[i]), 4), alternatives))
         return out

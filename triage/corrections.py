@@ -20,14 +20,19 @@ def ticket_categorize(
     priority_given: bool = False,
     assignee_given: bool = False,
 ):
-    """Set (or clear, with None) the ticket's category as an agent; returns the saved ticket.
+    """Set the ticket's category as an agent, or with None decide that no category fits;
+    returns the saved ticket.
 
     Setting the category the model applied confirms it (source becomes `agent`, recorded);
-    setting what an agent already set is a no-op. The category's default priority and assignee
-    follow by the rule triage applies a category with (triage.defaults): a priority or assignee
-    the same change gives (`*_given`, which the caller sets) wins; otherwise the default
-    priority replaces the priority while it is still the defaulted one and else only raises
-    it, and the default assignee only goes to a ticket with none. The priority rule is not
+    setting what an agent already set is a no-op. None is a decision too (source `agent`, no
+    category): the model trains on such tickets as out of scope (models.NO_CATEGORY), so it
+    learns to leave tickets like them ("Help", "Hello?") for an agent instead of guessing.
+
+    The category's default priority and assignee follow by the rule triage applies a category
+    with (triage.defaults): a priority or assignee the same change gives (`*_given`, which the
+    caller sets) wins; otherwise the default priority replaces the priority while it is still
+    the defaulted one and else only raises it, and the default assignee only goes to a ticket
+    with none. The priority rule is not
     applied again: it applied when the customer's messages were read, and the priority
     decisions made since stand. An inactive category is refused."""
     from tickets import changes
@@ -43,7 +48,7 @@ def ticket_categorize(
         .get(pk=ticket.pk)
     )
     new_id = category.pk if category is not None else None
-    if locked.category_id == new_id and (new_id is None or locked.category_source == "agent"):
+    if locked.category_id == new_id and locked.category_source == "agent":
         return locked
     before = changes.shown(locked)
     CategoryCorrection.objects.create(
@@ -54,7 +59,7 @@ def ticket_categorize(
         actor=actor[:200],
     )
     locked.category = category
-    locked.category_source = "agent" if category is not None else ""
+    locked.category_source = "agent"
     locked.category_confidence = None
     fields = ["category", "category_source", "category_confidence"]
     defaulted = None

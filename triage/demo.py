@@ -1,6 +1,7 @@
 """The demo store's categories and agent-labelled example tickets (seed_demo), so triage has a
 model right after `make run`. Examples are written as customers write, not as the categories'
-names; each category gets six."""
+names; each category gets six, and seven more are tickets the agents decided no category
+fits."""
 
 from __future__ import annotations
 
@@ -67,6 +68,21 @@ CATEGORIES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         ],
     ),
 }
+
+
+# Tickets the demo's agents decided no category fits (corrections.ticket_categorize with
+# None): the greetings, thanks and calls for a call-back every shop gets. The model trains on
+# them as out of scope (models.NO_CATEGORY), so a ticket that says nothing of what it is about
+# is left for an agent instead of going to the nearest category.
+NO_CATEGORY_EXAMPLES: list[tuple[str, str]] = [
+    ("Hello", "Hello, is anybody reading these e-mails?"),
+    ("Quick question", "Hi, quick question when you have a minute."),
+    ("Call me", "Could someone phone me? It is easier to explain on the phone."),
+    ("Following up", "Just following up on my e-mail from yesterday."),
+    ("Thank you", "Thanks for sorting it out last week, great service!"),
+    ("Opening hours", "Is your shop open on Sundays?"),
+    ("Need some help", "Hi, I need your help with something, please get back to me."),
+]
 
 
 def labelled_texts() -> tuple[list[str], list[str]]:

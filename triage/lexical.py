@@ -278,7 +278,7 @@ def prediction(
 ) -> Prediction:
     """The answer for `text` from one probability per label, as TriageClassifier.predict
     gives it: the best in-scope label and its confidence (0 when the out-of-scope label wins),
-    out of scope below `threshold` or for a text without words; `top` alternatives."""
+    out of scope below `threshold` or for a text without words; `top` in-scope alternatives."""
     row = list(probs)
     if oos_index is not None:
         row[oos_index] = -1.0
@@ -286,6 +286,6 @@ def prediction(
     best = order[0]
     oos_wins = oos_index is not None and probs[oos_index] > probs[best]
     confidence = 0.0 if oos_wins else row[best]
-    alternatives = [(labels[j], round(row[j], 4)) for j in order[:top]]
-    in_scope = has_words(text) and confidence >= threshold
+    alternatives = [(labels[j], round(row[j], 4)) for j in order if j != oos_index][:top]
+    in_scope = has_words(text) and not oos_wins and confidence >= threshold
     return Prediction(labels[best] if in_scope else None, round(confidence, 4), alternatives)

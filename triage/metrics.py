@@ -5,7 +5,8 @@
 - applied accuracy: of the applied predictions, the share no agent changed afterwards
   (`applied_accuracy`), and among those an agent did set a category on
   (`applied_reviewed_accuracy`: the agent set the same one, or another);
-- suggestions below the threshold: how often the agent's category was the model's best guess;
+- suggestions below the threshold: how often the agent's category was the model's best guess
+  (an out-of-scope answer guessed "no category": an agent's decision that none fits agrees);
 - the most-confused pairs: (predicted, agent's category) where they differ, most frequent first.
 Each ticket counts its latest correction (the agent's final word). `method` keeps the tickets
 read by the full model or by its word view (triage.lexical: where no encoder runs) apart;
@@ -19,7 +20,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from triage.arrival import FULL, READ_BY_MODEL
+from triage.arrival import FULL, OUT_OF_SCOPE, READ_BY_MODEL
 from triage.models import Category, CategoryCorrection, TriageModel
 
 NONE = "(none)"
@@ -27,6 +28,12 @@ NONE = "(none)"
 
 def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
+
+
+def _guess(decision: dict) -> str:
+    """The model's answer: its best category, or NONE where it answered out of scope (the
+    decision keeps the best category's name there too)."""
+    return NONE if decision.get("status") == OUT_OF_SCOPE else decision.get("label") or ""
 
 
 def triage_metrics(*, days: int, method: str | None = None, top: int = 5) -> dict:
@@ -56,11 +63,11 @@ def triage_metrics(*, days: int, method: str | None = None, top: int = 5) -> dic
     applied_right = [d for d in applied_reviewed if final[d["ticket_id"]] == d["category__name"]]
     changed = len(applied_reviewed) - len(applied_right)
     others = [d for d in decisions if not d["applied"] and d["ticket_id"] in final]
-    others_right = [d for d in others if final[d["ticket_id"]] == d["label"]]
+    others_right = [d for d in others if final[d["ticket_id"]] == _guess(d)]
     confused = Counter(
-        (d["label"] or NONE, final[d["ticket_id"]])
+        (_guess(d), final[d["ticket_id"]])
         for d in decisions
-        if d["ticket_id"] in final and d["label"] and final[d["ticket_id"]] != d["label"]
+        if d["ticket_id"] in final and _guess(d) and final[d["ticket_id"]] != _guess(d)
     )
     current = TriageModel.objects.filter(current=True).values_list("generation", flat=True).first()
     return {

@@ -3,16 +3,30 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from triage.similar_base import LOCAL_MODEL
 
+# The training label of the tickets an agent decided no category fits (triage.corrections):
+# the model's out-of-scope label, which it learns to answer for tickets like them ("Help",
+# "Hello?", "Can someone call me?") instead of the nearest category. No category may be
+# called this (`reserved_name`).
+NO_CATEGORY = "(none of the categories)"
+
+
+def reserved_name(value: str) -> None:
+    if value.strip().casefold() == NO_CATEGORY.casefold():
+        raise ValidationError(
+            f"{NO_CATEGORY!r} is reserved: triage's label for the tickets no category fits."
+        )
+
 
 class Category(models.Model):
     """A team's own ticket category, managed by staff; what triage learns and predicts."""
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[reserved_name])
     description = models.TextField(blank=True)
     # Inactive categories are neither trained on nor applied (kept for history).
     active = models.BooleanField(default=True)

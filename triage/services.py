@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, Max, TextField, Value, When
+from django.db.models import Case, Max, Q, TextField, Value, When
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 
 from triage.arrival import ticket_text
-from triage.models import Category, TriageModel
+from triage.models import NO_CATEGORY, Category, TriageModel
 from triage.selectors import forget_current
 
 if TYPE_CHECKING:
@@ -42,11 +42,16 @@ def training_tickets() -> tuple[list[str], list[str], dict[str, int], list[tuple
     label changes the agent's wins. Inactive categories are left out, and so are categories
     the model applied on a customer's follow-up (triage.arrival.follow_up_read): the model read
     them in the customer's whole story, and the first message a ticket trains on may say
-    nothing of it ("Help"); an agent who confirms one makes it a label."""
+    nothing of it ("Help"); an agent who confirms one makes it a label. A ticket an agent
+    decided no category fits is labelled NO_CATEGORY (the model's out-of-scope label, with no
+    category id)."""
     from tickets.models import Ticket
 
     rows = (
-        Ticket.objects.filter(category__isnull=False, category__active=True)
+        Ticket.objects.filter(
+            Q(category__isnull=False, category__active=True)
+            | Q(category__isnull=True, category_source="agent")
+        )
         # A missing key reads "" (a bare key lookup is NULL there, and NOT (… AND NULL) would
         # drop every ticket without it).
         .alias(read_on=Coalesce(KT("triage__read_on"), Value(""), output_field=TextField()))
@@ -60,8 +65,9 @@ def training_tickets() -> tuple[list[str], list[str], dict[str, int], list[tuple
         text = _ticket_text(subject, body_clean, body)
         if text:
             texts.append(text)
-            labels.append(name)
-            ids[name] = category_id
+            labels.append(name if category_id is not None else NO_CATEGORY)
+            if category_id is not None:
+                ids[name] = category_id
             tickets.append((pk, subject, body_clean or body))
     return texts, labels, ids, tickets
 
@@ -83,11 +89,14 @@ def triage_model_train(
     from triage.classifier import TriageClassifier, check_labels
     from triage.reading import language_available, text_languages
 
-    check_labels(labels)  # before the encoder runs: bad labels cost nothing
+    # Tickets an agent decided no category fits are the out-of-scope label's examples.
+    oos_label = NO_CATEGORY if NO_CATEGORY in labels else None
+    check_labels(labels, oos_label=oos_label)  # before the encoder runs: bad labels cost nothing
     model = TriageClassifier.fit(
         texts,
         labels,
         vectors() if vectors is not None else embed(texts),
+        oos_label=oos_label,
         name_vectors=_name_vectors(ids, embed),
         encoder=encoder,
     )

@@ -186,3 +186,24 @@ def test_a_merge_logs_the_assignee_and_order_the_target_took(api, dora):
     [logged] = changes_logged(target)
     assert set(logged.data["changes"]) == {"assignee", "order"}
     assert logged.data["changes"]["order"]["to"] == order.number
+
+
+def test_an_agents_decision_that_no_category_fits_is_logged(api):
+    refunds = Category.objects.create(name="Refunds")
+    applied = TicketFactory(category=refunds, category_source="model")
+    untouched = TicketFactory()
+
+    for ticket in (applied, untouched):
+        api.patch(f"/tickets/{ticket.pk}", {"category_id": None}, format="json")
+
+    [logged] = changes_logged(applied)
+    assert logged.data["changes"] == {
+        "category": {
+            "from": "Refunds",
+            "to": "(none of the categories)",
+            "from_id": refunds.pk,
+            "to_id": None,
+        }
+    }
+    [logged] = changes_logged(untouched)
+    assert logged.summary == f"{untouched.number}: category — → (none of the categories)"

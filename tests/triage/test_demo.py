@@ -17,8 +17,11 @@ def test_seed_demo_trains_a_model_and_the_demo_tickets_are_triaged(settings, api
     call_command("seed_demo", stdout=out)
 
     assert Category.objects.count() == 5
-    assert Ticket.objects.filter(category_source="agent").count() == 30
     model = TriageModel.objects.get(current=True)
+    labelled = Ticket.objects.filter(category_source="agent")
+    assert labelled.filter(category__isnull=False).count() == 30
+    assert labelled.filter(category__isnull=True).count() == 7  # no category fits
+    assert model.report["n_train"] == 37 and model.report["n_labels"] == 6
     assert "is current" in out.getvalue()
     demo = Ticket.objects.exclude(category_source="agent")
     statuses = [ticket.triage["status"] for ticket in demo]

@@ -352,11 +352,11 @@ def test_an_admin_rolls_triage_back_to_an_earlier_model_in_the_browser(
     assert current_classifier()[1].pk == first.pk
 
 
-def demo_categories_with_a_model() -> None:
-    """seed_demo's categories, its agent-labelled tickets, and a model trained on them (real
-    encoder)."""
+def demo_categories_with_a_model(*, no_category: bool = False) -> None:
+    """seed_demo's categories, its agent-labelled tickets (with `no_category`, also those its
+    agents decided no category fits), and a model trained on them (real encoder)."""
     from tests.triage.conftest import embed
-    from triage.demo import CATEGORIES
+    from triage.demo import CATEGORIES, NO_CATEGORY_EXAMPLES
     from triage.models import Category
     from triage.services import training_examples, triage_model_train
 
@@ -366,6 +366,8 @@ def demo_categories_with_a_model() -> None:
         )
         for subject, body in examples:
             TicketFactory(subject=subject, body=body, category=category, category_source="agent")
+    for subject, body in NO_CATEGORY_EXAMPLES if no_category else ():
+        TicketFactory(subject=subject, body=body, category=None, category_source="agent")
     texts, labels, ids = training_examples()
     triage_model_train(texts=texts, labels=labels, ids=ids, embed=embed)
 
@@ -399,6 +401,41 @@ def test_an_agent_sees_a_category_read_from_the_customers_follow_up_in_the_brows
     controls = page.inner_text("#controls")
     assert re.search(r"set by model \(0\.\d\d\) on the customer's follow-up", controls), controls
     shot(page, "12-category-from-follow-up")
+
+
+def test_an_agent_decides_that_no_category_fits_in_the_browser(
+    live_server, browser_page, agent_user
+):
+    """A ticket that says nothing ("Help") is left for an agent; the agent decides none of the
+    categories fits, which the next training learns as out of scope."""
+    demo_categories_with_a_model(no_category=True)
+    created = new_ticket(LENA, "Help", "Help")
+    assert created["triage"]["status"] == "out_of_scope", created["triage"]
+    ticket = Ticket.objects.get(pk=created["ticket"]["id"])
+
+    page = browser_page
+    log_in(page, live_server, "agent")
+    page.goto(f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/change/")
+    assert page.inner_text("#triage-suggestion") == "Triage: none of the categories fits."
+    assert page.locator("#id_controls-category option:checked").inner_text() == "—"
+    page.select_option("#id_controls-category", label="None of these categories")
+    shot(page, "22-none-of-these-categories")
+    page.click("#controls button[type=submit]")
+    page.wait_for_selector("#controls >> text=decided by an agent")
+
+    ticket.refresh_from_db()
+    assert (ticket.category, ticket.category_source) == (None, "agent")
+    assert page.locator("#id_controls-category option:checked").inner_text() == (
+        "None of these categories"
+    )
+    assert page.locator("#triage-suggestion").count() == 0
+    shot(page, "23-decided-no-category")
+
+    from triage.models import NO_CATEGORY
+    from triage.services import training_examples
+
+    texts, labels, _ = training_examples()
+    assert labels.count(NO_CATEGORY) == 8 and texts[-1] == "Help\nHelp"
 
 
 def test_an_agent_chooses_the_category_triage_suggested_in_the_browser(

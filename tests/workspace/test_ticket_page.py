@@ -425,6 +425,53 @@ def test_the_page_proposes_nothing_once_there_is_a_category_or_the_proposal_is_g
     assert "Triage: none of the categories fits." in html
 
 
+def test_an_agent_decides_none_fits_on_the_ticket_page(agent_client):
+    from triage.models import Category, CategoryCorrection
+
+    delivery = Category.objects.create(name="Delivery")
+    ticket = TicketFactory(subject="Hello", body="Is anybody there?")
+    Ticket.objects.filter(pk=ticket.pk).update(triage={"status": "out_of_scope"})
+    url = f"/admin/tickets/ticket/{ticket.pk}/change/"
+
+    def controls(category) -> dict:
+        return {
+            "_action": "update",
+            "controls-status": ticket.status,
+            "controls-priority": ticket.priority,
+            "controls-assignee": "",
+            "controls-category": category,
+            "controls-problem": "",
+        }
+
+    html = agent_client.get(url).content.decode()
+    assert '<option value="none">None of these categories</option>' in html
+    assert "Triage: none of the categories fits." in html
+
+    assert agent_client.post(url, controls("")).status_code == 302  # "—": nothing decided
+    assert not CategoryCorrection.objects.filter(ticket=ticket).exists()
+
+    assert agent_client.post(url, controls("none")).status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.category is None and ticket.category_source == "agent"
+    correction = CategoryCorrection.objects.get(ticket=ticket)
+    assert correction.category is None and correction.actor.startswith("user:")
+
+    html = agent_client.get(url).content.decode()
+    assert '<option value="none" selected>None of these categories</option>' in html
+    assert "decided by an agent" in html and 'id="triage-suggestion"' not in html
+
+    # Saving the page again records nothing; choosing a category replaces the decision.
+    agent_client.post(url, controls("none"))
+    assert CategoryCorrection.objects.filter(ticket=ticket).count() == 1
+    agent_client.post(url, controls(delivery.pk))
+    ticket.refresh_from_db()
+    assert ticket.category == delivery and ticket.category_source == "agent"
+    # A ticket with a category whose "—" is chosen: the category is removed, a decision too.
+    agent_client.post(url, controls(""))
+    ticket.refresh_from_db()
+    assert ticket.category is None and ticket.category_source == "agent"
+
+
 def test_an_older_decision_without_its_figures_is_proposed_at_todays_threshold(
     agent_client, ticket, settings
 ):

@@ -71,6 +71,27 @@ class OrderChoiceField(forms.ModelChoiceField):
         return f"{obj.number} · {obj.status} · {obj.placed_at:%Y-%m-%d}"
 
 
+class _CategoryChoices(forms.models.ModelChoiceIterator):
+    def __iter__(self):
+        choices = super().__iter__()
+        yield next(choices)  # the empty choice: not decided
+        yield (NO_CATEGORY_FITS, "None of these categories")
+        yield from choices
+
+
+class CategoryChoiceField(forms.ModelChoiceField):
+    """The active categories, "—" (not decided) and "None of these categories" (an agent's
+    decision, NO_CATEGORY_FITS: triage trains on it as out of scope)."""
+
+    iterator = _CategoryChoices
+
+    def to_python(self, value):
+        return NO_CATEGORY_FITS if value == NO_CATEGORY_FITS else super().to_python(value)
+
+
+NO_CATEGORY_FITS = "none"
+
+
 class ControlsForm(forms.Form):
     # Every status validates: a change the rules forbid is the service's to refuse (a page
     # opened before someone else closed the ticket), with its own message. The menu offers
@@ -81,8 +102,10 @@ class ControlsForm(forms.Form):
         queryset=get_user_model().objects.none(), required=False, empty_label="Unassigned"
     )
     # A change here is an agent's label: recorded as a correction of triage (triage/corrections).
-    category = forms.ModelChoiceField(
-        queryset=Category.objects.filter(active=True), required=False, empty_label="No category"
+    # "None of these categories" (or "—" on a ticket that has one) is the agent's decision
+    # that no category fits: also a label (triage trains on it as out of scope).
+    category = CategoryChoiceField(
+        queryset=Category.objects.filter(active=True), required=False, empty_label="—"
     )
     # One of the customer's orders (the newest ORDERS_OFFERED, and the ticket's own): a change
     # here is the agent's (order_source `agent`).
@@ -157,7 +180,11 @@ def ticket_page(model_admin, request, object_id: str) -> TemplateResponse | Http
                 "status": ticket.status,
                 "priority": ticket.priority,
                 "assignee": ticket.assignee_id,
-                "category": ticket.category_id,
+                "category": (
+                    NO_CATEGORY_FITS
+                    if ticket.category_id is None and ticket.category_source == "agent"
+                    else ticket.category_id
+                ),
                 "order": ticket.order_id,
                 "problem": Ticket.number_for(ticket.problem_id) if ticket.problem_id else "",
             },
@@ -272,7 +299,12 @@ def _controls(request, ticket: Ticket, forms_: dict) -> str | None:
         ticket = services.ticket_link_problem(
             ticket=ticket, problem_id=form.cleaned_data["problem"], actor=actor_of(request)
         )
-    if (category.pk if category else None) != ticket.category_id:
+    # "—" leaves an undecided ticket as it is; on one with a category it removes it, which is
+    # the decision "None of these categories" makes.
+    no_fit = category == NO_CATEGORY_FITS
+    category = None if no_fit else category
+    decided_none = ticket.category_id is None and ticket.category_source == "agent"
+    if (category.pk if category else None) != ticket.category_id or (no_fit and not decided_none):
         priority_given = form.cleaned_data["priority"] != ticket.priority
         assignee_given = (assignee.pk if assignee else None) != ticket.assignee_id
         categorized = ticket_categorize(
@@ -532,7 +564,8 @@ MERGED_SHOWN = 20
 
 
 def _triage_shown(ticket: Ticket, decision: dict[str, Any]) -> dict[str, Any]:
-    """What triage read and, while the ticket has no category, what it proposed: the
+    """What triage read and, while the ticket has no category and no agent has decided that
+    none fits, what it proposed: the
     language (its name), the sentiment, and a category below the threshold (`suggested`) or
     none that fits (`out_of_scope`). The API answers these on arrival; here an agent sees them
     where the category is chosen."""
@@ -553,7 +586,9 @@ def _triage_shown(ticket: Ticket, decision: dict[str, Any]) -> dict[str, Any]:
         "status": "",
     }
     status = decision.get("status")
-    if ticket.category_id is not None or status not in (arrival.SUGGESTED, arrival.OUT_OF_SCOPE):
+    if ticket.category_source == "agent" or ticket.category_id is not None:
+        return shown
+    if status not in (arrival.SUGGESTED, arrival.OUT_OF_SCOPE):
         return shown
     shown["status"] = status
     shown["confidence"] = decision.get("confidence")

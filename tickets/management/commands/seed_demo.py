@@ -309,37 +309,41 @@ class Command(BaseCommand):
         return created
 
     def _triage_examples(self, customers) -> int:
-        """The demo categories, six agent-labelled (closed) tickets each, and a triage model
-        trained on them when none is current (triage/demo.py)."""
+        """The demo categories, six agent-labelled (closed) tickets each, seven (closed)
+        tickets the agents decided no category fits, and a triage model trained on them when
+        none is current (triage/demo.py)."""
         from triage.corrections import ticket_categorize
-        from triage.demo import CATEGORIES
+        from triage.demo import CATEGORIES, NO_CATEGORY_EXAMPLES
         from triage.models import Category, TriageModel
 
         created = 0
         n = 0
+        labelled = []
         for name, (description, priority, examples) in CATEGORIES.items():
             category, _ = Category.objects.get_or_create(
                 name=name, defaults={"description": description, "default_priority": priority}
             )
-            for subject, body in examples:
-                result = ticket_create(
-                    payload={
-                        "customer_id": customers[n % len(customers)].id,
-                        "subject": subject,
-                        "body": body,
-                        "channel": "email",
-                    },
-                    actor="seed_demo",
-                    idempotency_key=f"seed-demo-triage-{n}",
-                )
-                n += 1
-                if result.replayed:
-                    continue
-                created += 1
-                ticket = Ticket.objects.get(pk=result.body["ticket"]["id"])
-                ticket_categorize(ticket=ticket, category=category, actor="user:agent")
-                for status in PATHS["closed"]:
-                    ticket = ticket_update(ticket=ticket, actor="user:agent", status=status)
+            labelled += [(category, subject, body) for subject, body in examples]
+        labelled += [(None, subject, body) for subject, body in NO_CATEGORY_EXAMPLES]
+        for category, subject, body in labelled:
+            result = ticket_create(
+                payload={
+                    "customer_id": customers[n % len(customers)].id,
+                    "subject": subject,
+                    "body": body,
+                    "channel": "email",
+                },
+                actor="seed_demo",
+                idempotency_key=f"seed-demo-triage-{n}",
+            )
+            n += 1
+            if result.replayed:
+                continue
+            created += 1
+            ticket = Ticket.objects.get(pk=result.body["ticket"]["id"])
+            ticket_categorize(ticket=ticket, category=category, actor="user:agent")
+            for status in PATHS["closed"]:
+                ticket = ticket_update(ticket=ticket, actor="user:agent", status=status)
         if settings.KB_BACKEND == "local" and not TriageModel.objects.filter(current=True).exists():
             from django.core.management import call_command
 
