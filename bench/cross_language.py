@@ -16,7 +16,7 @@ retriever's top 5, what POST /tickets served) and after, and what other floors w
 (FLOORS, on the tickets the gate applies to). Then the cosines of every (ticket,
 article) pair, relevant or not, per set. With --banking77 FILE, also how often lingua names
 another language for English text (whole queries and their first 2-6 words), at the read's
-floor and at CERTAIN (triage/reading.py).
+floor, at CERTAIN and settled (triage/reading.py), and how the bench's foreign tickets are read.
 
     .venv/bin/python bench/cross_language.py [--json] \
         [--banking77 ../shared/eval/triage/banking77/train.jsonl]
@@ -102,6 +102,7 @@ def main() -> None:
         report = {"suggestions": measure(backend, tickets), "cosines": cosines(backend, tickets)}
     if args.banking77:
         report["lingua_on_english"] = lingua_on_english(args.banking77)
+        report["lingua_on_foreign"] = lingua_on_foreign(tickets)
     if args.json:
         print(json.dumps(report, indent=1))
         return
@@ -115,8 +116,9 @@ def main() -> None:
             print(f"{'':14} | floor {key[3:]}: {row[key]}")
     for name, row in report["cosines"].items():
         print(f"cosines {name}: {row}")
-    for name, row in report.get("lingua_on_english", {}).items():
-        print(f"lingua {name}: {row}")
+    for key in ("lingua_on_english", "lingua_on_foreign"):
+        for name, row in report.get(key, {}).items():
+            print(f"{key} {name}: {row}")
 
 
 def _query(ticket):
@@ -215,6 +217,33 @@ def lingua_on_english(path: str) -> dict:
         "told": len(told),
         "named_another_language": len(wrong),
         "of_them_certain": sum(read.certain for read in wrong),
+        # What keeps triage from applying a category and VADER from scoring (settled:
+        # certain, or told by function words).
+        "of_them_settled": sum(read.settled for read in wrong),
+    }
+
+
+def lingua_on_foreign(tickets: list[dict]) -> dict:
+    """The bench's tickets in another language than English, as triage reads them (subject and
+    cleaned body) and their body cut to its first 3-6 words: how many are told their language,
+    and how many of those are certain, or settled."""
+    from triage import reading
+
+    texts = []
+    for ticket in tickets:
+        if ticket["language"] == "en":
+            continue
+        words = ticket["body"].split()
+        texts.append((_query(ticket)[1], ticket["language"]))
+        texts += [(" ".join(words[:n]), ticket["language"]) for n in (3, 4, 5, 6)]
+    reads = [(reading.read_language(text), language) for text, language in texts]
+    right = [read for read, language in reads if read.code == language]
+    return {
+        "texts": len(texts),
+        "told_right": len(right),
+        "of_them_certain": sum(read.certain for read in right),
+        "of_them_settled": sum(read.settled for read in right),
+        "told_wrong": sum(bool(read.code) and read.code != language for read, language in reads),
     }
 
 

@@ -11,14 +11,15 @@ INSERT):
 - at or above TRIAGE_APPLY_THRESHOLD applies the category (source `model`) and its default
   priority (unless the request set one) and default assignee by the rule an agent's PATCH
   follows too (triage.defaults); below it the prediction is only shown (left for an agent);
-- never applies a category to a ticket in a language the model's training texts do not cover
-  (the model records them; shown as `suggested` with both languages in the reason);
+- never applies a category to a ticket settled in a language the model's training texts do not
+  cover (the model records them; shown as `suggested` with both languages in the reason;
+  settled: lingua certain, or told by its function words, reading.LanguageRead.settled);
 - on a ticket certainly in another language than the KB's articles, serves only the suggestions
   that match it closely in meaning across the languages (CROSS_LANGUAGE_MIN_COSINE) and says so
   in `suggestions_note`, naming both languages, whether or not any is left (a customer's
   follow-up gets the same rule: `follow_up_gate`);
 - raises the priority to at least `high` when the sentiment score is at or below
-  TRIAGE_NEGATIVE_SENTIMENT (the priority rule; never lowers it); a ticket detected in another
+  TRIAGE_NEGATIVE_SENTIMENT (the priority rule; never lowers it); a ticket settled in another
   language than English has no sentiment (VADER is an English lexicon);
 - keeps the decision on the ticket (Ticket.triage) for GET /triage/metrics, with the
   suggestions note (the admin ticket page shows it).
@@ -164,7 +165,7 @@ def _read_text(payload: dict[str, Any], body_clean: str) -> _TextRead:
 
     words = f"{payload['subject']}\n{body_clean or payload['body']}"
     read = reading.read_language(words)
-    return _TextRead(read, *_sentiment(words, read.code))
+    return _TextRead(read, *_sentiment(words, read.code if read.settled else ""))
 
 
 def _sentiment(words: str, language: str, what: str = "the ticket") -> tuple[Sentiment | None, str]:
@@ -192,7 +193,9 @@ def _decide(
     read, sentiment, sentiment_note = text.language, text.sentiment, text.sentiment_note
     language = read.code
     subject = payload["subject"]
-    answer = _predict(ticket_text(subject, body_clean or payload["body"]), language, vector)
+    # Only a settled read keeps a category from being applied (reading.LanguageRead.settled).
+    settled = language if read.settled else ""
+    answer = _predict(ticket_text(subject, body_clean or payload["body"]), settled, vector)
     category = answer.pop("_category", None)
     answer["language"] = language or None
     answer["language_note"] = read.note
@@ -303,11 +306,18 @@ def _predict(text: str, language: str = "", vector: list[float] | None = None) -
             f"the ticket is in {language!r}, the categories were learned from tickets in {trained}"
         )
     if prediction.out_of_scope:
+        if classifier.oos_label is not None and prediction.confidence == 0:
+            # The out-of-scope label won (with NO_CATEGORY: tickets agents decided no
+            # category fits).
+            why = f"it reads like the tickets no category fits (best category {best_label!r})"
+        else:
+            why = (
+                f"best {best_label!r} at {prediction.confidence}, below the model's abstain "
+                f"threshold {classifier.threshold:.3f}"
+            )
         return _answer(
             OUT_OF_SCOPE,
-            (f"{foreign}; " if foreign else "")
-            + f"none of the categories fits (best {best_label!r} at {prediction.confidence}, "
-            f"below the model's abstain threshold {classifier.threshold:.3f})",
+            (f"{foreign}; " if foreign else "") + f"none of the categories fits ({why})",
             **fields,
         )
     category = category_for(row, prediction.label)
@@ -514,13 +524,14 @@ def follow_up_read(
     Never fails a message: an error is logged and None returned (nothing changes)."""
     try:
         language = read.code if read is not None else ""
+        settled = language if read is not None and read.settled else ""
         focus = query.parts().focus
-        sentiment, sentiment_note = _sentiment(focus, language, what=FOLLOW_UP)
+        sentiment, sentiment_note = _sentiment(focus, settled, what=FOLLOW_UP)
         if ticket.category_id is not None:
             answer = _answer(KEPT, SETTLED)
         else:
             answer = _predict(
-                ticket_text(ticket.subject, _story(query)), language or ticket.language, vector
+                ticket_text(ticket.subject, _story(query)), settled or ticket.language, vector
             )
         category = answer.pop("_category", None)
         answer.update(

@@ -124,11 +124,22 @@ class LanguageRead:
     code: str  # ISO 639-1, or "" when not told
     note: str = ""  # why not told, or how it was told against lingua's read ("" otherwise)
     confidence: float = 0.0  # lingua's, in `code` (0 when not told)
+    by_words: bool = False  # told by its function words (lingua overruled, or not installed)
 
     @property
     def certain(self) -> bool:
         """Told at CERTAIN or more: safe to act on against the ticket's answer."""
         return bool(self.code) and self.confidence >= CERTAIN
+
+    @property
+    def settled(self) -> bool:
+        """Certain, or told by its function words (a sentence's closed-class words are hard to
+        mistake: see FUNCTION_WORDS and `_by_function_words`): enough to keep triage from
+        applying a category learned in another language, and VADER from scoring it. A short
+        text lingua's trigrams alone name at under CERTAIN ("Coffee machine broken": Dutch at
+        0.81, "Cancel order": German at 0.63) is not settled, and is triaged and scored as the
+        English it mostly is."""
+        return bool(self.code) and (self.certain or self.by_words)
 
 
 @dataclass(frozen=True)
@@ -212,7 +223,7 @@ def read_language(text: str) -> LanguageRead:
             f"told by its function words ({other} {counts[other]}, {code} {counts[code]}) "
             f"over the trigram model's {code!r} at {best.value:.3f}"
         )
-        return LanguageRead(other, note, confidence=confidence)  # ≤ 0.5: never certain
+        return LanguageRead(other, note, confidence=confidence, by_words=True)  # not certain
     return LanguageRead(code, confidence=best.value)
 
 
@@ -232,7 +243,7 @@ def _by_function_words(text: str) -> LanguageRead:
             f"told by its function words alone ({best} {n}, next {second}): "
             "language detection (lingua) is not installed here"
         )
-        return LanguageRead(best, note)
+        return LanguageRead(best, note, by_words=True)
     return LanguageRead(
         "", "language detection is not installed here, and its function words do not tell"
     )

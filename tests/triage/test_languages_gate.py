@@ -123,3 +123,24 @@ def test_a_confident_prediction_in_another_language_is_only_suggested(api, demo,
     assert triage["applied"] is False and triage["reason"].endswith("left for an agent")
     assert f"'{language}'" in triage["reason"] and "'en'" in triage["reason"]
     assert Ticket.objects.get(pk=answer["ticket"]["id"]).category_id is None
+
+
+# Short English tickets lingua's trigrams alone name another language, below CERTAIN
+# (triage.reading.LanguageRead.settled): triaged and scored as English.
+SHORT_ENGLISH = [
+    (("Coffee machine", "Coffee machine broken"), "nl"),
+    (("Return", "Return label"), "pt"),
+]
+
+
+@pytest.mark.parametrize(("ticket", "misread"), SHORT_ENGLISH)
+def test_a_short_english_ticket_misread_below_certain_is_still_applied(api, demo, ticket, misread):
+    from triage.reading import read_language
+
+    read = read_language("\n".join(ticket))
+    assert read.code == misread and not read.settled  # what lingua says of it
+
+    triage = post_ticket(api, *ticket, email="lena@example.com")["triage"]
+    assert triage["language"] == misread  # the read is kept as told, shown as told
+    assert triage["status"] == "applied" and "'en'" not in triage["reason"], triage
+    assert triage["sentiment"] is not None and triage["sentiment_note"] == ""
