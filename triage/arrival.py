@@ -163,7 +163,12 @@ class _TextRead:
 def _read_text(payload: dict[str, Any], body_clean: str) -> _TextRead:
     from triage import reading
 
-    words = f"{payload['subject']}\n{body_clean or payload['body']}"
+    subject, body = payload["subject"], body_clean or payload["body"]
+    # A body that repeats the subject ("Password reset" twice, as web forms make it) is read
+    # once: the repeat is no more evidence of its language, and would double its words past
+    # reading.MIN_WORDS (lingua calls "Password reset" twice Italian at 0.995).
+    same = " ".join(body.split()).casefold() == " ".join(subject.split()).casefold()
+    words = body if same else f"{subject}\n{body}"
     read = reading.read_language(words)
     return _TextRead(read, *_sentiment(words, read.code if read.settled else ""))
 

@@ -93,7 +93,7 @@ def test_an_english_ticket_gets_what_the_retriever_gives(api, subject, body):
 @pytest.mark.parametrize(
     ("subject", "body", "misread"),
     [
-        ("Order 1234 status?", "Order 1234 status?", "nl"),  # lingua: Dutch at 0.76
+        ("Coffee machine", "Coffee machine broken", "nl"),  # lingua: Dutch at 0.81
         ("Help", "password reset", "it"),  # Italian at 0.83
     ],
 )
@@ -108,6 +108,15 @@ def test_a_short_english_ticket_misread_as_another_language_is_not_gated(
     assert answer["triage"]["language"] == misread  # what the ticket stores, as before
     assert answer["triage"]["suggestions_note"] == ""
     assert [s["title"] for s in answer["suggestions"]] == retrieved_titles(subject, body)
+    assert len(answer["suggestions"]) == 5
+
+
+def test_a_body_that_repeats_the_subject_is_not_read_twice(api):
+    """lingua: "Order 1234 status?" twice is Dutch at 0.76; once it is too short to tell."""
+    assert reading.read_language("Order 1234 status?\nOrder 1234 status?").code == "nl"
+    answer = post_ticket(api, "Order 1234 status?", "Order 1234 status?")
+    assert answer["triage"]["language"] is None
+    assert answer["triage"]["language_note"] == reading.TOO_SHORT
     assert len(answer["suggestions"]) == 5
 
 

@@ -144,3 +144,13 @@ def test_a_short_english_ticket_misread_below_certain_is_still_applied(api, demo
     assert triage["language"] == misread  # the read is kept as told, shown as told
     assert triage["status"] == "applied" and "'en'" not in triage["reason"], triage
     assert triage["sentiment"] is not None and triage["sentiment_note"] == ""
+
+
+def test_a_body_that_repeats_the_subject_is_read_once(api, demo):
+    """ "Password reset" as subject and body: lingua calls the pair Italian at 0.995; once, it
+    is too short to tell, and the ticket is triaged as the English it is."""
+    triage = post_ticket(api, "Password reset", "Password reset", email="lena@example.com")[
+        "triage"
+    ]
+    assert triage["language"] is None and "too short" in triage["language_note"]
+    assert triage["status"] == "applied" and triage["category"] == "Account & payment", triage

@@ -181,3 +181,13 @@ def test_the_out_of_scope_label_winning_abstains_whatever_the_threshold():
     assert thanks.label is None and thanks.confidence == 0.0
     [refund] = model.predict(embed(["refund charge"]), ["refund charge"])
     assert refund.label == "billing"
+
+
+def test_deleting_a_category_does_not_turn_its_labels_into_no_category(categories):
+    labelled = Ticket.objects.filter(category=categories["Delivery"]).count()
+    assert labelled == 6
+    categories["Delivery"].delete()
+
+    texts, labels, ids = training_examples()
+    assert NO_CATEGORY not in labels and "Delivery" not in ids
+    assert not Ticket.objects.filter(category__isnull=True, category_source="agent").exists()

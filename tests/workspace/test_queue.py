@@ -272,3 +272,22 @@ def test_the_rating_filter_finds_what_customers_rated_bad(agent_client):
     assert listed(agent_client.get(QUEUE, {"status": "all", "rating": "bad"})) == [bad.pk]
     assert listed(agent_client.get(QUEUE, {"status": "all", "rating": "good"})) == [good.pk]
     assert "Bad, I&#x27;m unsatisfied" in agent_client.get(QUEUE).content.decode()
+
+
+def test_the_category_filter_tells_waiting_tickets_from_those_no_category_fits(agent_client):
+    from triage.models import Category
+
+    refunds = Category.objects.create(name="Refunds")
+    categorised = aged(3, subject="Refund", category=refunds, category_source="model")
+    waiting = aged(2, subject="Help")
+    decided = aged(1, subject="Thanks!", category_source="agent")
+
+    def by(value):
+        return listed(agent_client.get(QUEUE, {"category": value}))
+
+    assert by(str(refunds.pk)) == [categorised.pk]
+    assert by("none_yet") == [waiting.pk]
+    assert by("no_fit") == [decided.pk]
+    html = agent_client.get(QUEUE).content.decode()
+    assert "Not categorised yet" in html and "None of these (agent)" in html
+    assert set(by("x")) == {categorised.pk, waiting.pk, decided.pk}  # unknown: all

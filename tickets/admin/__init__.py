@@ -38,7 +38,7 @@ class TicketAdmin(admin.ModelAdmin):
         queue.WorkFilter,
         "priority",
         "channel",
-        "category",
+        queue.CategoryFilter,
         queue.AssigneeFilter,
         queue.DeliveryFilter,
         queue.RatingFilter,

@@ -19,6 +19,7 @@ from helpdesk.api.exceptions import HelpdeskError
 from helpdesk.auth import actor_of
 from tickets import services
 from tickets.models import Message, Satisfaction, Ticket
+from triage.models import Category
 
 # Most severe first: the queue sorts on this, not on the priority's name.
 SEVERITY = {
@@ -108,6 +109,33 @@ class DeliveryFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() == self.FAILED:
             return queryset.filter(last_reply_failed_at__isnull=False)
+        return queryset
+
+
+class CategoryFilter(admin.SimpleListFilter):
+    """The active categories, the tickets no one has categorised yet (left for an agent: what
+    triage suggested or found out of scope), and those an agent decided no category fits."""
+
+    title = "category"
+    parameter_name = "category"
+    WAITING = "none_yet"
+    NO_FIT = "no_fit"
+
+    def lookups(self, request, model_admin):
+        return [
+            (self.WAITING, "Not categorised yet"),
+            (self.NO_FIT, "None of these (agent)"),
+            *((str(pk), name) for pk, name in Category.objects.values_list("pk", "name")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.WAITING:
+            return queryset.filter(category__isnull=True).exclude(category_source="agent")
+        if value == self.NO_FIT:
+            return queryset.filter(category__isnull=True, category_source="agent")
+        if value and value.isdigit():
+            return queryset.filter(category_id=int(value))
         return queryset
 
 

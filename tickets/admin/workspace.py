@@ -71,6 +71,9 @@ class OrderChoiceField(forms.ModelChoiceField):
         return f"{obj.number} · {obj.status} · {obj.placed_at:%Y-%m-%d}"
 
 
+NO_CATEGORY_FITS = "none"  # the Category menu's "None of these categories"
+
+
 class _CategoryChoices(forms.models.ModelChoiceIterator):
     def __iter__(self):
         choices = super().__iter__()
@@ -87,9 +90,6 @@ class CategoryChoiceField(forms.ModelChoiceField):
 
     def to_python(self, value):
         return NO_CATEGORY_FITS if value == NO_CATEGORY_FITS else super().to_python(value)
-
-
-NO_CATEGORY_FITS = "none"
 
 
 class ControlsForm(forms.Form):
