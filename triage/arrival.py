@@ -314,15 +314,17 @@ def _predict(text: str, language: str = "", vector: list[float] | None = None) -
         if classifier.oos_label is not None and prediction.confidence == 0:
             # The out-of-scope label won (with NO_CATEGORY: tickets agents decided no
             # category fits).
-            why = f"it reads like the tickets no category fits (best category {best_label!r})"
+            why = (
+                f": it reads like the tickets where no category fits (best category {best_label!r})"
+            )
         else:
             why = (
-                f"best {best_label!r} at {prediction.confidence}, below the model's abstain "
-                f"threshold {classifier.threshold:.3f}"
+                f" (best {best_label!r} at {prediction.confidence}, below the model's abstain "
+                f"threshold {classifier.threshold:.3f})"
             )
         return _answer(
             OUT_OF_SCOPE,
-            (f"{foreign}; " if foreign else "") + f"none of the categories fits ({why})",
+            (f"{foreign}; " if foreign else "") + f"none of the categories fits{why}",
             **fields,
         )
     category = category_for(row, prediction.label)

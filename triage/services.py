@@ -127,13 +127,15 @@ def triage_model_train_from_tickets(*, encoder=None, progress=None, started=None
     the vectors POST /tickets computes for a ticket. With SIMILAR_ENCODER=bedrock those are
     Titan's (`_titan_vectors`; the model is then read in plain Python: triage.embedded), else
     the local encoder's query vector (`encode_queries([text, text])`; `encoder`, by default
-    the shared one). `started(texts, categories)`, if given, hears how many were read before
+    the shared one). `started(texts, categories, no_fit)`, if given, hears how many were read
+    (and how many of the texts are tickets an agent decided no category fits) before
     training begins."""
     import numpy as np
 
     texts, labels, ids, tickets = training_tickets()
     if started is not None:
-        started(len(texts), len(set(labels)))
+        no_fit = labels.count(NO_CATEGORY)
+        started(len(texts), len(set(labels)) - (1 if no_fit else 0), no_fit)
     if settings.SIMILAR_ENCODER == "bedrock":
         from triage import similar_bedrock
 

@@ -23,6 +23,9 @@ def test_seed_demo_trains_a_model_and_the_demo_tickets_are_triaged(settings, api
     assert labelled.filter(category__isnull=True).count() == 7  # no category fits
     assert model.report["n_train"] == 37 and model.report["n_labels"] == 6
     assert "is current" in out.getvalue()
+    assert "37 labelled tickets, 5 categories; on 7 of them an agent decided no category fits" in (
+        out.getvalue()
+    )
     demo = Ticket.objects.exclude(category_source="agent")
     statuses = [ticket.triage["status"] for ticket in demo]
     assert len(statuses) == 12 and "no_model" not in statuses

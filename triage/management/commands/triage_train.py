@@ -11,8 +11,11 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        def started(texts: int, categories: int) -> None:
-            self.stdout.write(f"{texts} labelled tickets, {categories} categories")
+        def started(texts: int, categories: int, no_fit: int) -> None:
+            self.stdout.write(
+                f"{texts} labelled tickets, {categories} categories"
+                + (f"; on {no_fit} of them an agent decided no category fits" if no_fit else "")
+            )
 
         def progress(done: int, total: int) -> None:
             if done == total or done % 100 == 0:
