@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db.models import Count, Q
 
 from triage.models import Category, TriageModel
 from triage.services import triage_model_make_current
@@ -6,11 +7,28 @@ from triage.services import triage_model_make_current
 
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
-    list_display = ["name", "active", "default_priority", "default_assignee", "updated_at"]
+    list_display = [
+        "name",
+        "active",
+        "labelled",
+        "default_priority",
+        "default_assignee",
+        "updated_at",
+    ]
     list_filter = ["active", "default_priority"]
     search_fields = ["name", "description"]
     list_select_related = ["default_assignee"]
     raw_id_fields = ["default_assignee"]
+
+    def get_queryset(self, request):
+        # The labels triage trains on first (an agent's or a rule's): a category with few is
+        # one the model knows little of.
+        labels = Q(tickets__category_source__in=["agent", "rule"])
+        return super().get_queryset(request).annotate(labelled=Count("tickets", filter=labels))
+
+    @admin.display(description="Labelled tickets", ordering="labelled")
+    def labelled(self, obj: Category) -> int:
+        return obj.labelled
 
 
 @admin.register(TriageModel)

@@ -500,3 +500,34 @@ def test_an_email_with_a_signature_and_a_quoted_reply_is_embedded_as_cleaned(
 
     triage = answer["triage"]
     assert triage["method"] == "full" and triage["category"] == "Refunds", triage
+
+
+@pytest.mark.django_db
+def test_an_agents_no_category_decisions_train_the_titan_model_too(api, titan, settings):
+    """On the Lambda (Titan's vectors, read in plain Python): the tickets an agent decided no
+    category fits are the model's out-of-scope label there as well."""
+    from triage.models import NO_CATEGORY
+
+    label_tickets(api, titan)
+    for subject, body in [
+        ("Hello", "Hello, is anybody there? Thanks"),
+        ("Hi", "Hi there, thanks, hello again"),
+        ("Thanks", "Thanks a lot, hello to the team"),
+        ("Hello again", "Hello hello, thanks for everything"),
+    ]:
+        TicketFactory(subject=subject, body=body, category=None, category_source="agent")
+    expect_training(titan)
+    call_command("triage_train")
+    settings.TRIAGE_APPLY_THRESHOLD = 0.3
+
+    plain = EmbeddedClassifier.from_bytes(bytes(TriageModel.objects.get(current=True).blob))
+    assert plain.oos_label == NO_CATEGORY
+    subject, body = "Hello", "We say thanks and hello again"
+    titan.embeds(subject, body)
+    triage = post_ticket(api, subject, body, email="zoe@example.com")["triage"]
+    assert triage["method"] == "full" and triage["status"] == "out_of_scope", triage
+    assert NO_CATEGORY not in [a["category"] for a in triage["alternatives"]]
+    subject, body = "Refund missing", "I returned my mixer and the refund is still not here."
+    titan.embeds(subject, body)
+    triage = post_ticket(api, subject, body, email="zoe@example.com")["triage"]
+    assert triage["status"] == "applied" and triage["category"] == "Refunds", triage

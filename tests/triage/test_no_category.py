@@ -193,3 +193,16 @@ def test_deleting_a_category_does_not_turn_its_labels_into_no_category(categorie
     texts, labels, ids = training_examples()
     assert NO_CATEGORY not in labels and "Delivery" not in ids
     assert not Ticket.objects.filter(category__isnull=True, category_source="agent").exists()
+
+
+def test_the_category_list_counts_each_categorys_labels(categories, client, django_user_model):
+    TicketFactory(category=categories["Refunds"], category_source="model")  # not a label
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin_user)
+
+    page = client.get("/admin/triage/category/")
+
+    assert page.status_code == 200
+    rows = {obj.name: obj.labelled for obj in page.context["cl"].result_list}
+    assert rows == {"Account": 6, "Delivery": 6, "Refunds": 6}
+    assert "Labelled tickets" in page.content.decode()
