@@ -523,23 +523,32 @@ def follow_up_read(
     - Category: only while the ticket has none and no agent has decided one (set or cleared):
       the model reads the customer's whole story, the subject and every customer message
       (oldest first), so a ticket that arrived as "Help" is classified once the customer says
-      what it is about; at or above TRIAGE_APPLY_THRESHOLD it is applied, as on arrival.
+      what it is about; at or above TRIAGE_APPLY_THRESHOLD it is applied, as on arrival,
+      never in a language the labels do not cover (the follow-up's settled read, else the
+      story's own).
       One encoder pass (this text is not what retrieval embedded), or with a model of Titan's
       vectors Titan's `vector` of it (`follow_up_embedding_start`); none on a ticket that has
-      its category. Otherwise, or when an agent cleared the category (`follow_up_apply` finds
-      out under the row's lock), the answer's status is `kept`.
+      its category or one an agent decided no category fits. Otherwise, or when an agent
+      cleared the category meanwhile (`follow_up_apply` finds out under the row's lock), the
+      answer's status is `kept`.
     Never fails a message: an error is logged and None returned (nothing changes)."""
     try:
         language = read.code if read is not None else ""
         settled = language if read is not None and read.settled else ""
         focus = query.parts().focus
         sentiment, sentiment_note = _sentiment(focus, settled, what=FOLLOW_UP)
-        if ticket.category_id is not None:
-            answer = _answer(KEPT, SETTLED)
+        if ticket.category_id is not None or ticket.category_source == "agent":
+            answer = _answer(KEPT, SETTLED)  # an agent decided no category fits: kept too
         else:
-            answer = _predict(
-                ticket_text(ticket.subject, _story(query)), settled or ticket.language, vector
-            )
+            story = ticket_text(ticket.subject, _story(query))
+            if not settled:
+                # The follow-up alone does not settle its language: the story's own read
+                # does (not the ticket's stored one, which may be an unsettled read).
+                from triage import reading
+
+                whole = reading.read_language(story)
+                settled = whole.code if whole.settled else ""
+            answer = _predict(story, settled, vector)
         category = answer.pop("_category", None)
         answer.update(
             language=language or None,

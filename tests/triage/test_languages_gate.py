@@ -6,7 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from tests.helpers import post_ticket
+from tests.helpers import post_follow_up, post_ticket
 from tickets.models import Ticket
 from triage.classifier import TriageClassifier
 from triage.models import TriageModel
@@ -154,3 +154,38 @@ def test_a_body_that_repeats_the_subject_is_read_once(api, demo):
     ]
     assert triage["language"] is None and "too short" in triage["language_note"]
     assert triage["status"] == "applied" and triage["category"] == "Account & payment", triage
+
+
+def test_a_follow_up_is_gated_by_the_storys_language_not_an_unsettled_arrival_read(
+    api, demo, settings
+):
+    from triage.reading import read_language
+
+    settings.TRIAGE_APPLY_THRESHOLD = 0.99  # nothing applied on arrival: the follow-up reads
+
+    # Arrival: lingua reads "your order / Thanks!" German at 0.72 (not settled), stored as told.
+    arrived = post_ticket(api, "Re: your order", "Thanks!", email="lena@example.com")
+    assert arrived["triage"]["language"] == "de" and arrived["ticket"]["category"] is None
+    assert not read_language("your order\nThanks!").settled
+    # A follow-up too short to tell: the story's own read decides, not the stored "de".
+    answer = post_follow_up(api, arrived["ticket"]["id"], "Refund please")
+    assert "'de'" not in answer["triage"]["reason"], answer["triage"]
+
+    # A Spanish ticket stays gated by its story when the follow-up is too short to tell.
+    spanish = post_ticket(api, *SPANISH, email="lucia@example.com")
+    answer = post_follow_up(api, spanish["ticket"]["id"], "¿Y bien?")
+    assert answer["triage"]["applied"] is False and "'es'" in answer["triage"]["reason"]
+
+
+def test_a_follow_up_to_a_ticket_an_agent_decided_no_category_fits_is_not_read_again(
+    api, demo, monkeypatch
+):
+    from triage import arrival
+
+    arrived = post_ticket(api, "Hello", "Hello?", email="lena@example.com")
+    api.patch(f"/tickets/{arrived['ticket']['id']}", {"category_id": None}, format="json")
+    monkeypatch.setattr(arrival, "_predict", lambda *a, **k: pytest.fail("read again"))
+
+    answer = post_follow_up(api, arrived["ticket"]["id"], "My refund has not arrived yet.")
+
+    assert answer["triage"]["status"] == "kept" and answer["ticket"]["category"] is None
