@@ -32,7 +32,7 @@ from helpdesk.models import ApiKey
 from helpdesk.scopes import AGENT
 from knowledge.filters import validate_filter
 from tickets import delivery, inbound, selectors, services
-from tickets.models import Message, Ticket
+from tickets.models import NOT_CATEGORISED, Message, Ticket
 from tickets.serializers import (
     FeedbackOutput,
     InboundEmailOutput,
@@ -281,7 +281,7 @@ class TicketFilter(django_filters.FilterSet):
     def filter_has_category(self, queryset, name, value):
         if value:
             return queryset.filter(category__isnull=False)
-        return queryset.filter(category__isnull=True).exclude(category_source="agent")
+        return queryset.filter(NOT_CATEGORISED)
 
 
 # `serializer_class` is only for the browsable API's forms (without one, rendering any of these

@@ -34,7 +34,7 @@ def shown(ticket) -> dict[str, tuple[Any, int | None]]:
     if ticket.category_id:
         category = ticket.category.name
     else:
-        category = NO_CATEGORY if ticket.category_source == "agent" else None
+        category = NO_CATEGORY if ticket.no_category_fits else None
     return {
         "category": (category, ticket.category_id),
         "priority": (ticket.priority, None),

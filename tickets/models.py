@@ -5,6 +5,12 @@ from django.utils import timezone
 
 from tickets.macros import macro_problems
 
+# Tickets an agent decided no category fits (triage.corrections: no category, set by an agent;
+# triage trains on them as out of scope: Ticket.no_category_fits), and those no one has
+# categorised or decided yet.
+DECIDED_NO_CATEGORY = models.Q(category__isnull=True, category_source="agent")
+NOT_CATEGORISED = models.Q(category__isnull=True) & ~models.Q(category_source="agent")
+
 
 class Ticket(models.Model):
     class Channel(models.TextChoices):
@@ -188,6 +194,11 @@ class Ticket(models.Model):
     @staticmethod
     def number_for(pk: int) -> str:
         return f"HD-{pk:06d}"
+
+    @property
+    def no_category_fits(self) -> bool:
+        """An agent decided that no category fits (DECIDED_NO_CATEGORY)."""
+        return self.category_id is None and self.category_source == "agent"
 
     def can_transition_to(self, status: str) -> bool:
         return status == self.status or status in self.TRANSITIONS[self.status]

@@ -162,13 +162,13 @@ class _TextRead:
 
 def _read_text(payload: dict[str, Any], body_clean: str) -> _TextRead:
     from triage import reading
+    from triage.text import normalise
 
     subject, body = payload["subject"], body_clean or payload["body"]
     # A body that repeats the subject ("Password reset" twice, as web forms make it) is read
     # once: the repeat is no more evidence of its language, and would double its words past
     # reading.MIN_WORDS (lingua calls "Password reset" twice Italian at 0.995).
-    same = " ".join(body.split()).casefold() == " ".join(subject.split()).casefold()
-    words = body if same else f"{subject}\n{body}"
+    words = body if normalise(body) == normalise(subject) else f"{subject}\n{body}"
     read = reading.read_language(words)
     return _TextRead(read, *_sentiment(words, read.code if read.settled else ""))
 
@@ -537,7 +537,7 @@ def follow_up_read(
         settled = language if read is not None and read.settled else ""
         focus = query.parts().focus
         sentiment, sentiment_note = _sentiment(focus, settled, what=FOLLOW_UP)
-        if ticket.category_id is not None or ticket.category_source == "agent":
+        if ticket.category_id is not None or ticket.no_category_fits:
             answer = _answer(KEPT, SETTLED)  # an agent decided no category fits: kept too
         else:
             story = ticket_text(ticket.subject, _story(query))

@@ -59,7 +59,7 @@ class TriageOutput(serializers.Serializer):
     )
     sentiment_note = serializers.CharField(
         allow_blank=True,
-        help_text="Why `sentiment` is null for a ticket detected in another language than "
+        help_text="Why `sentiment` is null for a ticket settled in another language than "
         "English (VADER reads English only).",
     )
     suggestions_note = serializers.CharField(

@@ -45,12 +45,11 @@ def training_tickets() -> tuple[list[str], list[str], dict[str, int], list[tuple
     nothing of it ("Help"); an agent who confirms one makes it a label. A ticket an agent
     decided no category fits is labelled NO_CATEGORY (the model's out-of-scope label, with no
     category id)."""
-    from tickets.models import Ticket
+    from tickets.models import DECIDED_NO_CATEGORY, Ticket
 
     rows = (
         Ticket.objects.filter(
-            Q(category__isnull=False, category__active=True)
-            | Q(category__isnull=True, category_source="agent")
+            Q(category__isnull=False, category__active=True) | DECIDED_NO_CATEGORY
         )
         # A missing key reads "" (a bare key lookup is NULL there, and NOT (… AND NULL) would
         # drop every ticket without it).

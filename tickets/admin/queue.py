@@ -18,7 +18,13 @@ from django.utils.translation import ngettext
 from helpdesk.api.exceptions import HelpdeskError
 from helpdesk.auth import actor_of
 from tickets import services
-from tickets.models import Message, Satisfaction, Ticket
+from tickets.models import (
+    DECIDED_NO_CATEGORY,
+    NOT_CATEGORISED,
+    Message,
+    Satisfaction,
+    Ticket,
+)
 from triage.models import Category
 
 # Most severe first: the queue sorts on this, not on the priority's name.
@@ -131,9 +137,9 @@ class CategoryFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         if value == self.WAITING:
-            return queryset.filter(category__isnull=True).exclude(category_source="agent")
+            return queryset.filter(NOT_CATEGORISED)
         if value == self.NO_FIT:
-            return queryset.filter(category__isnull=True, category_source="agent")
+            return queryset.filter(DECIDED_NO_CATEGORY)
         if value and value.isdigit():
             return queryset.filter(category_id=int(value))
         return queryset

@@ -180,11 +180,7 @@ def ticket_page(model_admin, request, object_id: str) -> TemplateResponse | Http
                 "status": ticket.status,
                 "priority": ticket.priority,
                 "assignee": ticket.assignee_id,
-                "category": (
-                    NO_CATEGORY_FITS
-                    if ticket.category_id is None and ticket.category_source == "agent"
-                    else ticket.category_id
-                ),
+                "category": NO_CATEGORY_FITS if ticket.no_category_fits else ticket.category_id,
                 "order": ticket.order_id,
                 "problem": Ticket.number_for(ticket.problem_id) if ticket.problem_id else "",
             },
@@ -303,8 +299,8 @@ def _controls(request, ticket: Ticket, forms_: dict) -> str | None:
     # the decision "None of these categories" makes.
     no_fit = category == NO_CATEGORY_FITS
     category = None if no_fit else category
-    decided_none = ticket.category_id is None and ticket.category_source == "agent"
-    if (category.pk if category else None) != ticket.category_id or (no_fit and not decided_none):
+    changed = (category.pk if category else None) != ticket.category_id
+    if changed or (no_fit and not ticket.no_category_fits):
         priority_given = form.cleaned_data["priority"] != ticket.priority
         assignee_given = (assignee.pk if assignee else None) != ticket.assignee_id
         categorized = ticket_categorize(
@@ -586,7 +582,7 @@ def _triage_shown(ticket: Ticket, decision: dict[str, Any]) -> dict[str, Any]:
         "status": "",
     }
     status = decision.get("status")
-    if ticket.category_source == "agent" or ticket.category_id is not None:
+    if ticket.category_id is not None or ticket.no_category_fits:
         return shown
     if status not in (arrival.SUGGESTED, arrival.OUT_OF_SCOPE):
         return shown
